@@ -1,0 +1,11 @@
+"""Config loading (YAML + inheritance), validation, and the mapping onto ms-swift's argument objects."""
+from .errors import ConfigError
+from .loader import LoadedConfig, load_config
+from .validate import ProjectConfig, validate
+
+__all__ = ['ConfigError', 'LoadedConfig', 'ProjectConfig', 'load_config', 'load_and_validate', 'validate']
+
+
+def load_and_validate(path, base_config=None) -> ProjectConfig:
+    """Load ``path`` (and its parents) and validate it; raises ``ConfigError`` listing every problem."""
+    return validate(load_config(path, base_config))

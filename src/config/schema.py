@@ -1,0 +1,141 @@
+"""What a config may contain: its sections, the ms-swift argument fields each one owns, and the project's own knobs.
+
+The ``model``, ``template``, ``tuner``, ``data``, ``training`` and ``rlhf`` sections take ms-swift's argument names
+verbatim (see ``swift/arguments``), so ms-swift's documentation applies to them unchanged; which section a field
+belongs to follows the ms-swift class that declares it. ``custom`` and ``deepspeed`` hold the project's own knobs,
+declared as dataclasses below with one docstring line per field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+SECTIONS = ('model', 'template', 'tuner', 'data', 'training', 'rlhf', 'custom', 'deepspeed')
+TOP_LEVEL_KEYS = SECTIONS + ('global_max_length', )
+
+# The YAML spells ms-swift's `tuner_type` as `train_type`, the name most ms-swift recipes and docs use.
+TUNER_TYPE_KEY = 'train_type'
+
+# Where the project's default departs from ms-swift's, and why.
+PROJECT_DEFAULTS: dict[tuple[str, str], Any] = {
+    # ms-swift's default `delete` drops over-length records silently; here a record that does not fit is an error.
+    ('template', 'truncation_strategy'): 'raise',
+    # ms-swift asks ModelScope whether a newer model revision exists each time a trainer starts: a network call on
+    # every run, and ~10 s of retries on an offline machine. Set it to true to get that check back.
+    ('training', 'check_model'): False,
+}
+
+# Fields whose accepted values here are narrower than ms-swift's. `delete` would drop records silently and `split`
+# is for pre-training: a record either fits (`raise`) or is truncated on purpose (`left` / `right`).
+NARROWED_TYPES: dict[tuple[str, str], Any] = {
+    ('template', 'truncation_strategy'): typing.Literal['raise', 'left', 'right'],
+}
+
+# Keys that name files, resolved against the directory of the YAML file that sets them.
+PATH_KEYS = {
+    ('model', 'model'),
+    ('tuner', 'adapters'),
+    ('training', 'output_dir'),
+    ('training', 'logging_dir'),
+    ('training', 'resume_from_checkpoint'),
+    ('custom', 'train_jsonl'),
+    ('custom', 'val_jsonl'),
+    ('deepspeed', 'config'),
+}
+
+
+@dataclass
+class CustomConfig:
+    """The project's own data and run knobs (the ``custom`` section)."""
+
+    train_jsonl: str | None = None
+    """Training records in the project's JSONL contract; relative paths are resolved against the YAML file."""
+    val_jsonl: str | None = None
+    """Validation records; evaluation runs only when this is set."""
+    sample_limit: int | None = None
+    """Train (and validate) on the first N records of each file only, for smoke runs and debugging."""
+    encode_check: bool = True
+    """Encode every record once before training, so a broken or over-length record stops the run before step 1."""
+    build_tiny_model: bool = False
+    """Write the tiny random Qwen3-VL to `model.model` when that directory does not exist (smoke and test configs)."""
+
+
+@dataclass
+class DeepSpeedConfig:
+    """The ``deepspeed`` section: maps onto ms-swift's `deepspeed` argument."""
+
+    enabled: bool = False
+    """Train under DeepSpeed (GPU only)."""
+    config: str = 'zero2'
+    """An ms-swift preset (`zero0`..`zero3`, `zero2_offload`, `zero3_offload`) or a path to a DeepSpeed JSON."""
+
+
+PROJECT_SECTIONS = {'custom': CustomConfig, 'deepspeed': DeepSpeedConfig}
+
+# Knobs that no longer exist, with what to do instead. Matched on the key name in any section.
+REMOVED_KEYS: dict[str, str] = {
+    'packing': 'packing was removed; batches are padded. Delete the key.',
+    'packing_length': 'packing was removed; batches are padded. Delete the key.',
+    'packing_num_proc': 'packing was removed; batches are padded. Delete the key.',
+    'packing_strategy': 'packing was removed; batches are padded. Delete the key.',
+    'padding_free': 'packing (padding_free) was removed; batches are padded. Delete the key.',
+    'hard_sample_mining': ('hard sample mining was removed; to train more on hard records, repeat them in the '
+                           'training JSONL. Delete the key.'),
+}
+
+# ms-swift fields the project sets itself; setting them in YAML would be ignored, so it is an error.
+PROJECT_OWNED = {
+    ('data', 'dataset'): 'the training records come from `custom.train_jsonl`',
+    ('data', 'val_dataset'): 'the validation records come from `custom.val_jsonl`',
+    ('tuner', 'tuner_type'): f'spell it `tuner.{TUNER_TYPE_KEY}`',
+}
+
+
+def _own_fields(cls: type) -> set[str]:
+    """Fields a dataclass declares itself (not inherited), so each lands in exactly one section."""
+    return {name for name in vars(cls).get('__annotations__', {}) if not name.startswith('_')}
+
+
+@cache
+def swift_section_fields() -> dict[str, dict[str, dataclasses.Field]]:
+    """Section name -> {field name -> ms-swift dataclass field} for the ms-swift-backed sections."""
+    from swift.arguments import RLHFArguments, SftArguments
+    from swift.arguments.base_args.data_args import DataArguments
+    from swift.arguments.base_args.model_args import ModelArguments
+    from swift.arguments.base_args.quant_args import QuantizeArguments
+    from swift.arguments.base_args.template_args import TemplateArguments
+    from swift.arguments.tuner_args import TunerArguments
+
+    sft_fields = {f.name: f for f in dataclasses.fields(SftArguments) if f.init}
+    owners = {
+        'model': _own_fields(ModelArguments) | _own_fields(QuantizeArguments),
+        'template': _own_fields(TemplateArguments),
+        'tuner': _own_fields(TunerArguments) | {'tuner_backend', 'tuner_type', 'adapters'},
+        'data': _own_fields(DataArguments),
+    }
+    sections: dict[str, dict[str, dataclasses.Field]] = {}
+    claimed: set[str] = set()
+    for section, names in owners.items():
+        sections[section] = {n: sft_fields[n] for n in names if n in sft_fields}
+        claimed |= set(sections[section])
+    sections['training'] = {n: f for n, f in sft_fields.items() if n not in claimed}
+    sections['rlhf'] = {
+        f.name: f
+        for f in dataclasses.fields(RLHFArguments) if f.init and f.name not in sft_fields
+    }
+    return sections
+
+
+@cache
+def section_fields(section: str) -> dict[str, Any]:
+    """Every valid key of ``section`` -> its type annotation (ms-swift's or the project's)."""
+    if section in PROJECT_SECTIONS:
+        return typing.get_type_hints(PROJECT_SECTIONS[section])
+    fields = {name: f.type for name, f in swift_section_fields()[section].items()}
+    if section == 'tuner':
+        fields[TUNER_TYPE_KEY] = str
+    fields.update({key: annotation for (sec, key), annotation in NARROWED_TYPES.items() if sec == section})
+    return fields

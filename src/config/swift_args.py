@@ -1,0 +1,45 @@
+"""Map a validated ``ProjectConfig`` onto ms-swift's own ``SftArguments``."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..trainers.callbacks import PREFIXED_LOG_KEYS  # importing registers it in ms-swift's callbacks_map
+from .schema import TUNER_TYPE_KEY
+from .validate import ProjectConfig
+
+if TYPE_CHECKING:
+    from swift.arguments import SftArguments
+
+# ms-swift's TrainArguments refuse an empty dataset list; the project feeds its own datasets to the trainer, so a
+# placeholder id keeps ms-swift's checks (and its eval-strategy defaults) happy without loading anything.
+PLACEHOLDER_DATASET = ['dummy']
+
+# `target_regex: '^$'` asks for a LoRA with no LoRA layers, where only `modules_to_save` train (the aligner-only
+# recipe). PEFT rejects a target that matches nothing unless it is given its own marker for exactly this case.
+EMPTY_TARGET_REGEX = '^$'
+DUMMY_TARGET_MODULES = 'dummy-target-modules'  # peft.utils.constants.DUMMY_TARGET_MODULES
+
+
+def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
+    """The keyword arguments for ``SftArguments``: the ms-swift sections flattened, plus the project's mapping."""
+    kwargs: dict[str, Any] = {}
+    for section in ('model', 'template', 'tuner', 'data', 'training'):
+        kwargs.update(getattr(cfg, section))
+    if kwargs.get('target_regex') == EMPTY_TARGET_REGEX:
+        kwargs['target_regex'] = DUMMY_TARGET_MODULES
+    if TUNER_TYPE_KEY in kwargs:
+        kwargs['tuner_type'] = kwargs.pop(TUNER_TYPE_KEY)
+    kwargs['dataset'] = PLACEHOLDER_DATASET
+    if cfg.custom.val_jsonl:
+        kwargs['val_dataset'] = PLACEHOLDER_DATASET
+    if cfg.deepspeed.enabled:
+        kwargs['deepspeed'] = cfg.deepspeed.config
+    kwargs['callbacks'] = list(kwargs.get('callbacks', [])) + [PREFIXED_LOG_KEYS]
+    return kwargs
+
+
+def to_sft_arguments(cfg: ProjectConfig) -> 'SftArguments':
+    """Build ms-swift's ``SftArguments``; its ``__post_init__`` reads the model config, so the model must exist."""
+    from swift.arguments import SftArguments
+
+    return SftArguments(**sft_argument_kwargs(cfg))

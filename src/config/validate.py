@@ -1,0 +1,183 @@
+"""Turn a loaded config into a validated ``ProjectConfig``, collecting every problem before raising once.
+
+Runs before anything heavy is imported or loaded, so a typo costs seconds, not a model load.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .loader import KeyPath, LoadedConfig
+from .schema import (PATH_KEYS, PROJECT_DEFAULTS, PROJECT_OWNED, PROJECT_SECTIONS, REMOVED_KEYS, SECTIONS,
+                     TOP_LEVEL_KEYS, CustomConfig, DeepSpeedConfig, section_fields)
+
+
+@dataclass
+class ProjectConfig:
+    """A validated config: ms-swift sections as plain mappings, the project's sections as dataclasses."""
+
+    source: Path
+    model: dict[str, Any] = field(default_factory=dict)
+    template: dict[str, Any] = field(default_factory=dict)
+    tuner: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    rlhf: dict[str, Any] = field(default_factory=dict)
+    custom: CustomConfig = field(default_factory=CustomConfig)
+    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
+    global_max_length: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as YAML-ready data (what `resolved_config.yaml` holds)."""
+        out: dict[str, Any] = {'global_max_length': self.global_max_length}
+        for section in SECTIONS:
+            value = getattr(self, section)
+            out[section] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else dict(value)
+        return out
+
+
+def _where(loaded: LoadedConfig, path: KeyPath) -> str:
+    return f'{loaded.origin(path)}: `{".".join(path)}`'
+
+
+def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is typing.Literal:
+        return 'one of ' + ', '.join(repr(a) for a in typing.get_args(annotation))
+    return getattr(annotation, '__name__', None) or str(annotation).replace('typing.', '')
+
+
+def check_type(value: Any, annotation: Any) -> bool:
+    """Whether a YAML value fits an ms-swift / project field annotation (ints pass as floats, enums by value)."""
+    if annotation is Any or annotation is None:
+        return True
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(check_type(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if annotation is type(None):
+        return value is None
+    if origin in (list, tuple, typing.List, typing.Tuple):
+        return isinstance(value, (list, tuple)) and (not args or all(check_type(v, args[0]) for v in value))
+    if origin in (dict, typing.Dict) or annotation is dict:
+        return isinstance(value, dict)
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return value in {m.value for m in annotation} or isinstance(value, annotation)
+        if annotation is bool:
+            return isinstance(value, bool)
+        if annotation is float:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if annotation is int:
+            return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, annotation)
+    return True  # annotations this checker does not model (forward refs, callables): ms-swift checks them
+
+
+def _suggest(key: str, section: str) -> str:
+    close = difflib.get_close_matches(key, list(section_fields(section)), n=1, cutoff=0.6)
+    if close:
+        return f'; did you mean `{section}.{close[0]}`?'
+    for other in SECTIONS:
+        if other != section and key in section_fields(other):
+            return f'; it belongs in section `{other}`'
+    return ''
+
+
+def _resolve_path(value: Any, yaml_file: Path, key: KeyPath) -> Any:
+    """Resolve a path relative to the YAML that set it; a hub model id (``Org/Name`` that is no local path) stays."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_resolve_path(v, yaml_file, key) for v in value]
+    text = os.path.expanduser(str(value))
+    if key == ('deepspeed', 'config') and not text.endswith('.json'):
+        return value  # an ms-swift preset name such as zero2
+    candidate = (yaml_file.parent / text).resolve()
+    is_local = text.startswith(('.', '/')) or candidate.exists() or key != ('model', 'model')
+    return str(candidate) if is_local else value
+
+
+def validate(loaded: LoadedConfig) -> ProjectConfig:
+    """Check every key, type and cross-field rule; raise one ``ConfigError`` listing all problems."""
+    errors: list[str] = []
+    raw = loaded.data
+    for key in raw:
+        if key not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+            hint = f'; did you mean `{close[0]}`?' if close else f'; valid sections: {", ".join(TOP_LEVEL_KEYS)}'
+            errors.append(f'{_where(loaded, (str(key), ))}: unknown top-level key{hint}')
+
+    cfg = ProjectConfig(source=loaded.files[-1])
+    for section in SECTIONS:
+        values = raw.get(section) or {}
+        if not isinstance(values, dict):
+            errors.append(f'{_where(loaded, (section, ))}: must be a mapping, got {type(values).__name__}')
+            continue
+        known = section_fields(section)
+        clean: dict[str, Any] = {}
+        for key, value in values.items():
+            path = (section, str(key))
+            if key in REMOVED_KEYS:
+                errors.append(f'{_where(loaded, path)}: {REMOVED_KEYS[key]}')
+            elif path in PROJECT_OWNED:
+                errors.append(f'{_where(loaded, path)}: not settable here: {PROJECT_OWNED[path]}')
+            elif key not in known:
+                errors.append(f'{_where(loaded, path)}: unknown key{_suggest(str(key), section)}')
+            elif not check_type(value, known[key]):
+                errors.append(f'{_where(loaded, path)}: expected {_type_name(known[key])}, got {value!r}')
+            else:
+                clean[key] = _resolve_path(value, loaded.origin(path), path) if path in PATH_KEYS else value
+        if section in PROJECT_SECTIONS:
+            setattr(cfg, section, PROJECT_SECTIONS[section](**clean))
+        else:
+            setattr(cfg, section, clean)
+
+    for (section, key), value in PROJECT_DEFAULTS.items():
+        getattr(cfg, section).setdefault(key, value)
+    _check_lengths(loaded, cfg, errors)
+    _check_cross_fields(loaded, cfg, errors)
+    if errors:
+        raise ConfigError(errors)
+    return cfg
+
+
+def _check_lengths(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
+    """`global_max_length` is the one home of the sequence length; it fans out to model and template."""
+    length = loaded.data.get('global_max_length')
+    if length is None:
+        return
+    if not check_type(length, int) or length <= 0:
+        errors.append(f'{_where(loaded, ("global_max_length", ))}: expected a positive int, got {length!r}')
+        return
+    cfg.global_max_length = length
+    for section, key in (('model', 'max_model_len'), ('template', 'max_length')):
+        current = getattr(cfg, section).get(key)
+        if current is not None and current != length:
+            errors.append(f'{_where(loaded, (section, key))} = {current} conflicts with `global_max_length` = '
+                          f'{length} ({loaded.origin(("global_max_length", ))}); set only `global_max_length`')
+        getattr(cfg, section)[key] = length
+
+
+def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
+    if cfg.custom.train_jsonl is None:
+        errors.append(f'{loaded.files[-1]}: `custom.train_jsonl` is required (the training records)')
+    if cfg.custom.sample_limit is not None and cfg.custom.sample_limit <= 0:
+        errors.append(f'{_where(loaded, ("custom", "sample_limit"))}: must be a positive number of records')
+    if cfg.rlhf.get('rlhf_type') is not None:
+        errors.append(f'{_where(loaded, ("rlhf", "rlhf_type"))}: RLHF training (GKD, GRPO) is not available in this '
+                      'version; remove `rlhf.rlhf_type` to run SFT')
+    if not cfg.model.get('model'):
+        errors.append(f'{loaded.files[-1]}: `model.model` is required (a model directory or hub id)')
+    elif not cfg.custom.build_tiny_model and str(cfg.model['model']).startswith('/') and not Path(
+            cfg.model['model']).exists():
+        errors.append(f'{_where(loaded, ("model", "model"))}: directory {cfg.model["model"]} does not exist')

@@ -1,0 +1,90 @@
+"""``DenseCaptionDataset``: JSONL records encoded by ms-swift's template, one record per index, never skipped.
+
+ms-swift's own ``LazyLLMDataset`` swaps a failing record for a random other one; here a record that fails to load or
+encode raises with its file and line, so a run trains on exactly the data it was given. Only the byte offsets of the
+lines are kept in memory; a record is read and parsed when it is asked for.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from .records import RecordError, to_template_inputs
+
+if TYPE_CHECKING:
+    from swift.template import Template
+
+
+def index_jsonl(path: Path, limit: int | None = None) -> list[tuple[int, int]]:
+    """(byte offset, 1-based line number) of every non-blank line, up to ``limit`` records."""
+    index = []
+    offset = 0
+    with open(path, 'rb') as f:
+        for line_no, line in enumerate(f, start=1):
+            if line.strip():
+                index.append((offset, line_no))
+                if limit is not None and len(index) >= limit:
+                    break
+            offset += len(line)
+    return index
+
+
+class DenseCaptionDataset(Dataset):
+    """Records of one JSONL file, encoded on access by an ms-swift ``Template``."""
+
+    def __init__(self, jsonl_path: str | Path, template: 'Template', sample_limit: int | None = None):
+        self.path = Path(jsonl_path)
+        if not self.path.is_file():
+            raise RecordError(f'{self.path}: JSONL file not found')
+        self.template = template
+        self._index = index_jsonl(self.path, sample_limit)
+        if not self._index:
+            raise RecordError(f'{self.path}: no records')
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def where(self, idx: int) -> str:
+        """``file:line`` of record ``idx``, the prefix of its error messages."""
+        return f'{self.path}:{self._index[idx][1]}'
+
+    def inputs(self, idx: int) -> dict[str, Any]:
+        """Record ``idx`` validated and converted to template inputs."""
+        offset, _ = self._index[idx]
+        with open(self.path, 'rb') as f:
+            f.seek(offset)
+            line = f.readline()
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RecordError(f'{self.where(idx)}: invalid JSON: {exc}') from None
+        return to_template_inputs(record, self.path.parent, self.where(idx))
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        from swift.template.base import MaxLengthError
+
+        inputs = self.inputs(idx)
+        try:
+            return self.template.encode(inputs, return_length=True)
+        except MaxLengthError:
+            raise RecordError(f'{self.where(idx)}: encoded length {self.encoded_length(inputs)} tokens exceeds '
+                              f'max_length {self.template.max_length}; raise `global_max_length`, lower the image '
+                              'resolution (template.max_pixels) or shorten the record') from None
+
+    def encoded_length(self, inputs: dict[str, Any]) -> int:
+        """The token length of ``inputs`` with truncation off, to report how far over the limit a record is."""
+        max_length = self.template.max_length
+        self.template.max_length = None
+        try:
+            return self.template.encode(inputs, return_length=True)['length']
+        finally:
+            self.template.max_length = max_length
+
+    def check_all(self) -> None:
+        """Encode every record once (with a progress bar); the first failure raises before training starts."""
+        for idx in tqdm(range(len(self)), desc=f'checking {self.path.name}', unit='rec'):
+            self[idx]

@@ -1,0 +1,78 @@
+"""Train a Qwen3-VL model from one YAML config.
+
+    python -m src.sft --config configs/smoke/lora.yaml [--base_config parent.yaml] [--debug]
+
+Five steps: parse the three flags, load and validate the config (before anything heavy is imported), write the
+resolved config next to the checkpoints, build ms-swift's pipeline, train (or, with --debug, describe one batch and
+the trainable parameters, then exit).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import ConfigError, ProjectConfig, load_and_validate
+
+
+class _Parser(argparse.ArgumentParser):
+
+    def error(self, message: str):
+        self.exit(2, f'{self.prog}: error: {message}\nEvery training setting lives in the YAML config; the command '
+                  'line takes only --config, --base_config and --debug.\n')
+
+
+def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = _Parser(prog='python -m src.sft', description=__doc__.split('\n')[0])
+    parser.add_argument('--config', required=True, help='the YAML config to train with')
+    parser.add_argument('--base_config', help='an extra parent config, merged before the ones `extends` names')
+    parser.add_argument('--debug', action='store_true', help='print one batch and the trainable parameters, exit')
+    return parser.parse_args(argv)
+
+
+def write_resolved_config(cfg: ProjectConfig, output_dir: str) -> Path:
+    """Save the merged, validated config beside the checkpoints, so a run can be reproduced from its output."""
+    path = Path(output_dir) / 'resolved_config.yaml'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = f'# Resolved from {cfg.source}; rerun with: python -m src.sft --config {path}\n'
+    path.write_text(header + yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+    return path
+
+
+def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None = None, debug: bool = False) -> Any:
+    """Run training (or the --debug report) for ``config_path``; returns ms-swift's result (or the report text)."""
+    cfg = load_and_validate(config_path, base_config)
+    if cfg.custom.build_tiny_model and not Path(cfg.model['model']).exists():
+        from .tiny_model import build_tiny_qwen3_vl
+        build_tiny_qwen3_vl(cfg.model['model'])
+
+    from swift.utils import is_master
+
+    from .config.swift_args import to_sft_arguments
+    from .trainers.sft_pipeline import ProjectSft
+
+    args = to_sft_arguments(cfg)
+    pipeline = ProjectSft(args, cfg)
+    if debug:
+        return pipeline.debug()
+    if is_master():
+        write_resolved_config(cfg, args.output_dir)
+    return pipeline.main()
+
+
+def cli(argv: list[str] | None = None) -> int:
+    flags = parse_cli(argv)
+    try:
+        main(flags.config, flags.base_config, flags.debug)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(cli())

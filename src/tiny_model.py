@@ -1,0 +1,262 @@
+"""A few-MB, randomly initialised Qwen3-VL checkpoint built offline.
+
+Tests and smoke configs cannot download ``Qwen/Qwen3-VL-*``, so this module writes a checkpoint with the real
+architecture (``Qwen3VLForConditionalGeneration``: 2 text layers, a depth-2 vision tower with two DeepStack mergers),
+a byte-level BPE tokenizer that carries the Qwen special tokens and the Qwen3-VL chat template, and the image
+processor config, so that ``transformers`` and ms-swift (model type / template ``qwen3_vl``) load it as they would
+the real model.
+
+Command line: ``python scripts/make_tiny_model.py OUT_DIR``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+# The Qwen2.5 / Qwen3 special tokens, in the order the real tokenizer assigns them ids 151643, 151644, ...
+QWEN_REGULAR_VOCAB = 151643
+QWEN_VOCAB_SIZE = 151936  # the embedding rows of the real checkpoints (a few spare rows past the tokenizer)
+QWEN_SPECIAL_TOKENS = [
+    '<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|object_ref_start|>', '<|object_ref_end|>', '<|box_start|>',
+    '<|box_end|>', '<|quad_start|>', '<|quad_end|>', '<|vision_start|>', '<|vision_end|>', '<|vision_pad|>',
+    '<|image_pad|>', '<|video_pad|>'
+]
+# Not "special" in the real tokenizer (they are decoded), but single added tokens.
+QWEN_ADDED_TOKENS = [
+    '<tool_call>', '</tool_call>', '<|fim_prefix|>', '<|fim_middle|>', '<|fim_suffix|>', '<|fim_pad|>',
+    '<|repo_name|>', '<|file_sep|>', '<tool_response>', '</tool_response>', '<think>', '</think>'
+]
+
+# The chat template shipped with Qwen3-VL-*-Instruct (tool-call branch included), so that
+# ``processor.apply_chat_template`` renders images as <|vision_start|><|image_pad|><|vision_end|>.
+QWEN3_VL_CHAT_TEMPLATE = r"""{%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0].role == 'system' %}
+        {%- if messages[0].content is string %}
+            {{- messages[0].content }}
+        {%- else %}
+            {%- for content in messages[0].content %}
+                {%- if 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '\n\n' }}
+    {%- endif %}
+    {{- "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+{%- else %}
+    {%- if messages[0].role == 'system' %}
+        {{- '<|im_start|>system\n' }}
+        {%- if messages[0].content is string %}
+            {{- messages[0].content }}
+        {%- else %}
+            {%- for content in messages[0].content %}
+                {%- if 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- endif %}
+{%- endif %}
+{%- set image_count = namespace(value=0) %}
+{%- set video_count = namespace(value=0) %}
+{%- for message in messages %}
+    {%- if message.role == "user" or (message.role == "system" and not loop.first) %}
+        {{- '<|im_start|>' + message.role + '\n' }}
+        {%- if message.content is string %}
+            {{- message.content }}
+        {%- else %}
+            {%- for content in message.content %}
+                {%- if content.type == 'image' or 'image' in content or 'image_url' in content %}
+                    {%- set image_count.value = image_count.value + 1 %}
+                    {%- if add_vision_id %}Picture {{ image_count.value }}: {% endif -%}
+                    <|vision_start|><|image_pad|><|vision_end|>
+                {%- elif content.type == 'video' or 'video' in content %}
+                    {%- set video_count.value = video_count.value + 1 %}
+                    {%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}
+                    <|vision_start|><|video_pad|><|vision_end|>
+                {%- elif 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- '<|im_start|>' + message.role + '\n' }}
+        {%- if message.content is string %}
+            {{- message.content }}
+        {%- else %}
+            {%- for content_item in message.content %}
+                {%- if 'text' in content_item %}
+                    {{- content_item.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {%- if message.tool_calls %}
+            {%- for tool_call in message.tool_calls %}
+                {%- if (loop.first and message.content) or (not loop.first) %}
+                    {{- '\n' }}
+                {%- endif %}
+                {%- if tool_call.function %}
+                    {%- set tool_call = tool_call.function %}
+                {%- endif %}
+                {{- '<tool_call>\n{"name": "' }}
+                {{- tool_call.name }}
+                {{- '", "arguments": ' }}
+                {%- if tool_call.arguments is string %}
+                    {{- tool_call.arguments }}
+                {%- else %}
+                    {{- tool_call.arguments | tojson }}
+                {%- endif %}
+                {{- '}\n</tool_call>' }}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' }}
+        {%- if message.content is string %}
+            {{- message.content }}
+        {%- else %}
+            {%- for content in message.content %}
+                {%- if 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+{%- endif %}
+"""
+
+# Text the BPE merges are learned from: the words and characters the dense-caption / grounding / summary tasks
+# emit (JSON punctuation, digits, English and Chinese labels), so encoded samples stay short.
+_CORPUS = [
+    'You are a helpful assistant. Describe the image. List every object with its bounding box.',
+    '{"desc": "car", "bbox_2d": [12, 34, 560, 780]}, {"desc": "person", "poly": [1, 2, 3, 4, 5, 6]}',
+    '[{"desc": "traffic light", "line": [100, 200, 300, 400]}] 0123456789 0 1 2 3 4 5 6 7 8 9 10 100 1000',
+    'The quick brown fox jumps over the lazy dog. A cat sits on a red mat near the window.',
+    '无关图片 图片 目标 统计 标签 车辆 行人 摘要 检测 数据集 共 个',
+    'summary: objects total dataset header json grounding dense caption image text assistant user system',
+]
+
+TINY_TEXT = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=16,
+    max_position_embeddings=4096,
+    # mrope_section sums to head_dim / 2 (t, h, w rotary frequencies), interleaved as in Qwen3-VL.
+    rope_parameters={
+        'rope_type': 'default',
+        'rope_theta': 5000000.0,
+        'mrope_section': [2, 3, 3],
+        'mrope_interleaved': True
+    },
+)
+TINY_VISION = dict(
+    depth=2,
+    hidden_size=32,
+    intermediate_size=64,
+    num_heads=2,
+    patch_size=16,
+    spatial_merge_size=2,
+    temporal_patch_size=2,
+    num_position_embeddings=64,  # an 8x8 grid, interpolated to the image's patch grid
+    deepstack_visual_indexes=[0, 1],
+)
+# Pixels per merged image token: (patch_size * spatial_merge_size) ** 2. A 64x64 image gives 4 tokens.
+MIN_PIXELS = 32 * 32
+MAX_PIXELS = 32 * 32 * 64
+
+
+def _build_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    learner = Tokenizer(models.BPE())
+    learner.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=600, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    learner.train_from_iterator(_CORPUS, trainer=trainer)
+    learned = json.loads(learner.to_str())['model']
+    # ms-swift's Qwen templates hard-code the real special-token ids (<|image_pad|> = 151655, ...), so the regular
+    # vocabulary is padded with unreachable filler entries up to Qwen's size and the special tokens land on their ids.
+    vocab = dict(learned['vocab'])
+    vocab.update({f'<|filler_{i}|>': i for i in range(len(vocab), QWEN_REGULAR_VOCAB)})
+    merges = [tuple(m.split(' ')) if isinstance(m, str) else tuple(m) for m in learned['merges']]
+    bpe = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.add_special_tokens(QWEN_SPECIAL_TOKENS)
+    bpe.add_tokens(QWEN_ADDED_TOKENS)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        eos_token='<|im_end|>',
+        pad_token='<|endoftext|>',
+        chat_template=QWEN3_VL_CHAT_TEMPLATE,
+        model_max_length=4096,
+    )
+
+
+def build_tiny_qwen3_vl(out_dir: str | os.PathLike, seed: int = 0) -> Path:
+    """Write the tiny checkpoint to ``out_dir`` and return its path; deterministic for a given ``seed``."""
+    from transformers import (Qwen2TokenizerFast, Qwen2VLImageProcessor, Qwen3VLConfig,
+                              Qwen3VLForConditionalGeneration, Qwen3VLVideoProcessor)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = _build_tokenizer()
+    tokenizer.save_pretrained(out)
+    # Re-load as the class the real checkpoint names, so tokenizer_config.json matches Qwen's.
+    tokenizer = Qwen2TokenizerFast.from_pretrained(out)
+    tokenizer.save_pretrained(out)
+    ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in QWEN_SPECIAL_TOKENS}
+
+    config = Qwen3VLConfig(
+        text_config=dict(TINY_TEXT, vocab_size=QWEN_VOCAB_SIZE),
+        vision_config=dict(TINY_VISION, out_hidden_size=TINY_TEXT['hidden_size']),
+        image_token_id=ids['<|image_pad|>'],
+        video_token_id=ids['<|video_pad|>'],
+        vision_start_token_id=ids['<|vision_start|>'],
+        vision_end_token_id=ids['<|vision_end|>'],
+        tie_word_embeddings=True,  # the 151936-row embedding dominates the size; share it with lm_head
+    )
+    config.text_config.bos_token_id = ids['<|endoftext|>']
+    config.text_config.eos_token_id = ids['<|im_end|>']
+    config.text_config.pad_token_id = ids['<|endoftext|>']
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(config).to(torch.float32)
+    model.generation_config.eos_token_id = [ids['<|im_end|>'], ids['<|endoftext|>']]
+    model.generation_config.pad_token_id = ids['<|endoftext|>']
+    model.save_pretrained(out, safe_serialization=True)
+
+    vision = dict(
+        patch_size=TINY_VISION['patch_size'],
+        temporal_patch_size=TINY_VISION['temporal_patch_size'],
+        merge_size=TINY_VISION['spatial_merge_size'],
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    )
+    Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, **vision).save_pretrained(out)
+    Qwen3VLVideoProcessor(size={'shortest_edge': MIN_PIXELS, 'longest_edge': MAX_PIXELS * 4}, **vision).save_pretrained(out)
+    return out

@@ -1,0 +1,43 @@
+"""Trainer callbacks the project adds to ms-swift's trainer, registered in ms-swift's ``callbacks_map``."""
+from __future__ import annotations
+
+from swift.callbacks import callbacks_map
+from swift.callbacks.base import TrainerCallback
+from transformers.integrations.integration_utils import rewrite_logs
+
+PREFIXED_LOG_KEYS = 'prefixed_log_keys'
+PREFIXES = ('train/', 'eval/', 'test/')
+
+
+class PrefixedLogKeysCallback(TrainerCallback):
+    """Give `logging.jsonl` the metric names TensorBoard shows: ``train/loss``, ``eval/loss``, ``eval/token_acc``.
+
+    ms-swift writes ``logging.jsonl`` from its progress callback with the trainer's raw keys (``loss``,
+    ``eval_loss``). Callbacks named in ``args.callbacks`` run after the TensorBoard callback (which prefixes its own
+    copy) and before the progress callback, so renaming the keys in place here prefixes each exactly once.
+    For an evaluation the trainer passes the same dict on to ``on_evaluate`` and then to best-checkpoint selection,
+    which looks up ``eval_<metric>``; ``on_evaluate`` therefore puts the raw keys back.
+    """
+
+    def __init__(self, args, trainer):
+        super().__init__(args, trainer)
+        self._raw_eval_logs: dict | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs:
+            return
+        if any(k.startswith('eval_') for k in logs):
+            self._raw_eval_logs = dict(logs)
+        done = {k: v for k, v in logs.items() if k.startswith(PREFIXES)}
+        renamed = {**rewrite_logs({k: v for k, v in logs.items() if k not in done}), **done}
+        logs.clear()
+        logs.update(renamed)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if metrics is not None and self._raw_eval_logs is not None:
+            metrics.clear()
+            metrics.update(self._raw_eval_logs)
+        self._raw_eval_logs = None
+
+
+callbacks_map[PREFIXED_LOG_KEYS] = PrefixedLogKeysCallback

@@ -1,0 +1,62 @@
+"""ms-swift's SFT pipeline with the project's datasets in place of ms-swift's dataset loading.
+
+Only ``_prepare_dataset`` is replaced; model loading, the template, ``prepare_model`` (LoRA / full / freezing,
+always run before the trainer is built), the trainer, checkpointing and ``logging.jsonl`` are ms-swift's own.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from swift.pipelines.train.sft import SwiftSft
+from swift.utils import get_logger
+
+from ..config import ProjectConfig
+from ..datasets import DenseCaptionDataset
+from .debug_report import describe_batch, trainable_summary
+
+logger = get_logger()
+
+
+class ProjectSft(SwiftSft):
+    """``SwiftSft`` reading ``custom.train_jsonl`` / ``custom.val_jsonl`` through ``DenseCaptionDataset``."""
+
+    def __init__(self, args, cfg: ProjectConfig):
+        self.cfg = cfg
+        super().__init__(args)
+
+    def _prepare_dataset(self):
+        custom = self.cfg.custom
+        train = DenseCaptionDataset(custom.train_jsonl, self.template, custom.sample_limit)
+        val = DenseCaptionDataset(custom.val_jsonl, self.template, custom.sample_limit) if custom.val_jsonl else None
+        if custom.encode_check:
+            for dataset in (train, val):
+                if dataset is not None:
+                    dataset.check_all()
+        logger.info(f'train records: {len(train)} ({train.path}); val records: {len(val) if val else 0}')
+        return [train, val]
+
+    def train(self, trainer):
+        # ms-swift creates `last` / `best` links at the end of training and fails if an earlier run into the same
+        # output_dir left them; they are recreated, so drop the stale ones first.
+        if self.args.create_checkpoint_symlink:
+            for name in ('last', 'best'):
+                link = Path(self.args.output_dir) / name
+                if link.is_symlink():
+                    link.unlink()
+        return super().train(trainer)
+
+    def debug(self) -> str:
+        """Build everything up to the trainer, then describe one collated batch and the trainable parameters."""
+        train, _ = self._prepare_dataset()
+        model = self.prepare_model(self.args, self.model, template=self.template, train_dataset=train)
+        size = min(self.args.per_device_train_batch_size, len(train))
+        batch = self.template.data_collator([train[i] for i in range(size)])
+        processor = self.template.processor
+        report = '\n'.join([
+            describe_batch(batch, self.template.tokenizer, self.model.config.image_token_id,
+                           processor.image_processor.merge_size),
+            'trainable parameters:',
+            trainable_summary(model, self.args.model_meta.model_arch),
+        ])
+        print(report, flush=True)
+        return report
