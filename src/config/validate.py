@@ -83,6 +83,19 @@ def check_type(value: Any, annotation: Any) -> bool:
     return True  # annotations this checker does not model (forward refs, callables): ms-swift checks them
 
 
+def _float_hint(value: Any, annotation: Any) -> str:
+    """YAML 1.1 reads `1e-4` (no dot) as a string; say how to write it when a float was expected."""
+    if isinstance(value, str) and check_type(1.5, annotation):
+        try:
+            float(value)
+        except ValueError:
+            return ''
+        mantissa, _, exponent = value.lower().partition('e')
+        if exponent and '.' not in mantissa:
+            return f' (YAML reads {value} as text: write {mantissa}.0e{exponent})'
+    return ''
+
+
 def _suggest(key: str, section: str) -> str:
     close = difflib.get_close_matches(key, list(section_fields(section)), n=1, cutoff=0.6)
     if close:
@@ -134,7 +147,8 @@ def validate(loaded: LoadedConfig) -> ProjectConfig:
             elif key not in known:
                 errors.append(f'{_where(loaded, path)}: unknown key{_suggest(str(key), section)}')
             elif not check_type(value, known[key]):
-                errors.append(f'{_where(loaded, path)}: expected {_type_name(known[key])}, got {value!r}')
+                errors.append(f'{_where(loaded, path)}: expected {_type_name(known[key])}, got {value!r}'
+                              f'{_float_hint(value, known[key])}')
             else:
                 clean[key] = _resolve_path(value, loaded.origin(path), path) if path in PATH_KEYS else value
         if section in PROJECT_SECTIONS:

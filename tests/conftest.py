@@ -1,0 +1,81 @@
+"""Shared fixtures: the tiny offline Qwen3-VL, its ms-swift template, and configs written into a temp dir."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from PIL import Image
+
+from src.tiny_model import build_tiny_qwen3_vl
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE_CONFIGS = REPO / 'configs' / 'smoke'
+SMOKE_DATA = REPO / 'public_data' / 'smoke'
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def write_jsonl(path: Path, records: list[Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(''.join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + '\n' for r in records))
+    return path
+
+
+def image_record(image: str, answer: str = '[{"desc": "car", "bbox_2d": [1, 2, 3, 4]}]') -> dict[str, Any]:
+    """A dense-caption record with one image item and the assistant answer."""
+    return {
+        'messages': [
+            {'role': 'user', 'content': [{'type': 'image', 'image': image}, {'type': 'text', 'text': 'Describe.'}]},
+            {'role': 'assistant', 'content': answer},
+        ]
+    }
+
+
+@pytest.fixture
+def image_dir(tmp_path: Path) -> Path:
+    """A folder with a.png (64x64) and b.png (96x64)."""
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    Image.new('RGB', (64, 64), (200, 30, 30)).save(folder / 'a.png')
+    Image.new('RGB', (96, 64), (30, 200, 30)).save(folder / 'b.png')
+    return folder
+
+
+@pytest.fixture(scope='session')
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_qwen3_vl(tmp_path_factory.mktemp('models') / 'tiny-qwen3-vl')
+
+
+@pytest.fixture(scope='session')
+def template(tiny_model: Path):
+    """ms-swift's qwen3_vl template for the tiny model, in training mode, max_length 512, set up as SwiftSft does."""
+    import torch
+    from swift.model import get_model_processor
+    from swift.template import get_template
+
+    model, processor = get_model_processor(str(tiny_model), model_type='qwen3_vl', torch_dtype=torch.float32)
+    template = get_template(processor, max_length=512, truncation_strategy='raise')
+    template.set_mode('train')
+    template.model = model  # the collator computes Qwen3-VL's 3D rope positions with the model
+    return template
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, tiny_model: Path):
+    """Write a config that extends a smoke config, on the tiny model, with output under tmp_path."""
+
+    def make(parent: str | None, name: str = 'run', **sections: dict[str, Any]) -> Path:
+        data: dict[str, Any] = {'extends': str(SMOKE_CONFIGS / parent)} if parent else {}
+        data['model'] = {'model': str(tiny_model), **sections.pop('model', {})}
+        data['training'] = {'output_dir': str(tmp_path / name), **sections.pop('training', {})}
+        data.update(sections)
+        return write_yaml(tmp_path / f'{name}.yaml', data)
+
+    return make

@@ -1,0 +1,67 @@
+"""The record checks: each contract violation is an error naming the file, line and field."""
+from pathlib import Path
+
+import pytest
+
+from src.datasets import RecordError, to_template_inputs
+from tests.conftest import image_record
+
+WHERE = 'train.jsonl:7'
+
+
+def test_relative_image_paths_resolve_against_the_jsonl_directory(image_dir: Path):
+    inputs = to_template_inputs(image_record('images/a.png'), image_dir.parent, WHERE)
+    assert inputs['messages'][0]['content'][0] == {'type': 'image', 'image': str(image_dir / 'a.png')}
+    assert inputs['messages'][1] == {'role': 'assistant', 'content': '[{"desc": "car", "bbox_2d": [1, 2, 3, 4]}]'}
+
+
+def test_missing_image_names_the_record_and_field(image_dir: Path):
+    with pytest.raises(RecordError) as err:
+        to_template_inputs(image_record('images/missing.png'), image_dir.parent, WHERE)
+    assert str(err.value) == (f'train.jsonl:7: messages[0].content[0].image: image file not found: '
+                              f'{image_dir}/missing.png')
+
+
+def test_placeholder_count_must_match_listed_images(image_dir: Path):
+    record = {
+        'messages': [{'role': 'user', 'content': '<image><image>Compare.'}, {'role': 'assistant', 'content': 'x'}],
+        'images': ['images/a.png'],
+    }
+    with pytest.raises(RecordError, match=r'train.jsonl:7: the text has 2 <image> placeholder\(s\) but the record '
+                       r'lists 1 image\(s\)'):
+        to_template_inputs(record, image_dir.parent, WHERE)
+
+
+def test_placeholder_form_with_matching_images_is_accepted(image_dir: Path):
+    record = {
+        'messages': [{'role': 'user', 'content': '<image>Describe.'}, {'role': 'assistant', 'content': 'x'}],
+        'images': ['images/a.png'],
+    }
+    assert to_template_inputs(record, image_dir.parent, WHERE)['images'] == [str(image_dir / 'a.png')]
+
+
+def test_placeholder_without_any_image_is_a_mismatch(image_dir: Path):
+    record = image_record('images/a.png')
+    record['messages'][0]['content'][1]['text'] = '<image> Describe.'
+    with pytest.raises(RecordError, match=r'has 1 <image> placeholder\(s\) but the record lists 0 image'):
+        to_template_inputs(record, image_dir.parent, WHERE)
+
+
+def test_hand_written_vision_tokens_are_rejected(image_dir: Path):
+    record = image_record('images/a.png')
+    record['messages'][0]['content'][1]['text'] = '<|vision_start|><|image_pad|><|vision_end|>'
+    with pytest.raises(RecordError, match=r'messages\[0\].content\[1\].text: text contains <\|image_pad\|>'):
+        to_template_inputs(record, image_dir.parent, WHERE)
+
+
+@pytest.mark.parametrize('record,message', [
+    ([1, 2], 'a record must be a JSON object'),
+    ({'messages': []}, '`messages` must be a non-empty list'),
+    ({'messages': [{'role': 'bot', 'content': 'x'}]}, r'messages\[0\]: needs a `role`'),
+    ({'messages': [{'role': 'user', 'content': 'x'}]}, 'the last message must be the assistant answer'),
+    ({'messages': [{'role': 'user', 'content': [{'type': 'audio'}]}, {'role': 'assistant', 'content': 'x'}]},
+     r'messages\[0\].content\[0\]: `type` must be "text" or "image"'),
+])
+def test_malformed_records(tmp_path: Path, record, message: str):
+    with pytest.raises(RecordError, match=f'^train.jsonl:7: {message}'):
+        to_template_inputs(record, tmp_path, WHERE)

@@ -1,0 +1,142 @@
+"""End to end: `src.sft.main` runs real ms-swift training on the tiny Qwen3-VL on CPU and writes real checkpoints."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+from src.config import load_and_validate
+from src.datasets import RecordError
+from src.sft import cli, main, parse_cli
+from tests.conftest import SMOKE_DATA, image_record, write_jsonl
+
+ALIGNER = ('model.visual.merger.', 'model.visual.deepstack_merger_list.')
+
+
+def _state(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(model_dir / 'model.safetensors'))
+
+
+def _logits(model, tiny_model: Path) -> torch.Tensor:
+    """Logits of the first smoke record through transformers' own processor and chat template."""
+    processor = AutoProcessor.from_pretrained(tiny_model)
+    record = json.loads((SMOKE_DATA / 'train.jsonl').read_text().splitlines()[0])
+    messages = record['messages']
+    text = processor.apply_chat_template(messages, tokenize=False)
+    image = Image.open(SMOKE_DATA / messages[0]['content'][0]['image'])
+    inputs = processor(text=[text], images=[image], return_tensors='pt')
+    with torch.no_grad():
+        return model(**inputs).logits
+
+
+def test_lora_run_saves_an_adapter_that_changes_the_logits(make_config, tiny_model: Path, tmp_path: Path):
+    main(make_config('lora.yaml', name='lora'))
+    out = tmp_path / 'lora'
+    ckpt = out / 'checkpoint-4'
+    assert (ckpt / 'adapter_config.json').is_file() and (ckpt / 'adapter_model.safetensors').is_file()
+    full_weights = [p for p in out.rglob('*') if p.name.startswith(('model.safetensors', 'pytorch_model'))]
+    assert full_weights == [], 'a LoRA run must not save the full model'
+
+    adapter_keys = load_file(str(ckpt / 'adapter_model.safetensors')).keys()
+    assert any('visual.merger' in k for k in adapter_keys), 'freeze_aligner: false puts LoRA on the aligner'
+    assert not any('visual.blocks' in k for k in adapter_keys), 'freeze_vit: true keeps LoRA off the ViT'
+
+    from peft import PeftModel
+    base = Qwen3VLForConditionalGeneration.from_pretrained(tiny_model, dtype=torch.float32)
+    base_logits = _logits(base, tiny_model)
+    tuned = PeftModel.from_pretrained(base, ckpt)
+    assert not torch.allclose(_logits(tuned, tiny_model), base_logits)
+
+    rows = [json.loads(line) for line in (out / 'logging.jsonl').read_text().splitlines()]
+    assert len([r for r in rows if 'train/loss' in r]) == 4
+    assert any('eval/loss' in r for r in rows)
+    assert not any(k.startswith(('train/train/', 'eval/eval/')) for r in rows for k in r)
+    assert list((out / 'runs').glob('events.out.tfevents.*'))
+    resolved = load_and_validate(out / 'resolved_config.yaml')
+    assert resolved.tuner['train_type'] == 'lora'
+
+
+def test_full_run_with_frozen_vit_trains_only_aligner_and_llm(make_config, tiny_model: Path, tmp_path: Path):
+    main(make_config('full.yaml', name='full'))
+    ckpt = tmp_path / 'full' / 'checkpoint-4'
+    reloaded = Qwen3VLForConditionalGeneration.from_pretrained(ckpt, dtype=torch.float32)
+    assert isinstance(reloaded, Qwen3VLForConditionalGeneration)
+    before, after = _state(tiny_model), _state(ckpt)
+    assert before.keys() == after.keys()
+    vit = [k for k in before if k.startswith('model.visual.') and not k.startswith(ALIGNER)]
+    aligner = [k for k in before if k.startswith(ALIGNER)]
+    llm = [k for k in before if k.startswith('model.language_model.layers.')]
+    assert vit and aligner and llm
+    assert all(torch.equal(before[k], after[k]) for k in vit), 'freeze_vit: every ViT weight bit-identical'
+    assert any(not torch.equal(before[k], after[k]) for k in aligner), 'freeze_aligner: false trains the aligner'
+    assert any(not torch.equal(before[k], after[k]) for k in llm)
+
+
+def test_aligner_only_run_changes_only_the_mergers(make_config, tiny_model: Path, tmp_path: Path):
+    from peft import PeftModel
+
+    main(make_config('aligner_only.yaml', name='aligner'))
+    base = Qwen3VLForConditionalGeneration.from_pretrained(tiny_model, dtype=torch.float32)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    merged = PeftModel.from_pretrained(base, tmp_path / 'aligner' / 'checkpoint-4').merge_and_unload()
+    after = merged.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed, 'the aligner trained'
+    assert all(k.startswith(ALIGNER) for k in changed), sorted(changed)
+    assert any(k.startswith('model.visual.deepstack_merger_list.') for k in changed)
+
+
+def test_stage2_starts_from_the_stage1_checkpoint(make_config, tiny_model: Path, tmp_path: Path):
+    main(make_config('stage1_aligner.yaml', name='stage1'))
+    stage1 = (tmp_path / 'stage1' / 'last').resolve()
+    main(make_config('stage2_llm_lora.yaml', name='stage2', model={'model': str(tmp_path / 'stage1' / 'last')}))
+    adapter = tmp_path / 'stage2' / 'checkpoint-4' / 'adapter_config.json'
+    assert Path(json.loads(adapter.read_text())['base_model_name_or_path']).resolve() == stage1
+    base, trained = _state(tiny_model), _state(stage1)
+    merger = [k for k in base if k.startswith('model.visual.merger.')]
+    assert any(not torch.equal(base[k], trained[k]) for k in merger), 'stage 1 trained the aligner'
+    assert all(torch.equal(base[k], trained[k]) for k in base if k.startswith('model.language_model.'))
+
+
+def test_debug_prints_one_batch_and_trainable_parameters_then_exits(make_config, tmp_path: Path, capsys):
+    main(make_config('lora.yaml', name='debug'), debug=True)
+    printed = capsys.readouterr().out
+    assert 'pixel_values' in printed and 'image_grid_thw' in printed
+    assert 'sample 0:' in printed and '(ok)' in printed and 'MISMATCH' not in printed
+    assert '"bbox_2d"' in printed, 'decoded label spans'
+    assert 'vit                0' in printed, 'the frozen ViT has no trainable parameters'
+    assert not (tmp_path / 'debug').exists() or not list((tmp_path / 'debug').glob('checkpoint-*'))
+
+
+def test_over_length_record_stops_before_training(make_config, tmp_path: Path, image_dir: Path):
+    data = write_jsonl(tmp_path / 'long.jsonl', [image_record('images/a.png'),
+                                                 image_record('images/a.png', 'car ' * 300)])
+    config = make_config('lora.yaml', name='long', global_max_length=128,
+                         custom={'train_jsonl': str(data), 'val_jsonl': None})
+    with pytest.raises(RecordError, match=rf'^{data}:2: encoded length \d+ tokens exceeds max_length 128'):
+        main(config)
+    assert not list((tmp_path / 'long').glob('checkpoint-*'))
+
+
+def test_missing_image_stops_before_training(make_config, tmp_path: Path, image_dir: Path):
+    data = write_jsonl(tmp_path / 'bad.jsonl', [image_record('images/a.png'), image_record('images/gone.png')])
+    config = make_config('lora.yaml', name='bad', custom={'train_jsonl': str(data), 'val_jsonl': None})
+    with pytest.raises(RecordError, match=rf'^{data}:2: messages\[0\].content\[0\].image: image file not found'):
+        main(config)
+
+
+def test_unknown_flag_says_settings_live_in_yaml(capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse_cli(['--config', 'x.yaml', '--learning_rate', '1e-4'])
+    assert exc.value.code == 2
+    assert 'the command line takes only --config, --base_config and --debug' in capsys.readouterr().err
+
+
+def test_cli_reports_config_errors_and_exits_2(tmp_path: Path, capsys):
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('training:\n  packing: true\n')
+    assert cli(['--config', str(bad)]) == 2
+    assert 'packing was removed; batches are padded' in capsys.readouterr().err

@@ -1,0 +1,34 @@
+"""The tiny offline Qwen3-VL: real special-token ids, the Qwen3-VL chat template, loadable by transformers."""
+from pathlib import Path
+
+from transformers import AutoConfig, AutoProcessor
+
+from src.tiny_model import QWEN_ADDED_TOKENS, QWEN_SPECIAL_TOKENS
+
+# Ids of the real Qwen2.5-VL / Qwen3-VL tokenizer, which ms-swift's templates rely on.
+REAL_IDS = {'<|endoftext|>': 151643, '<|im_start|>': 151644, '<|im_end|>': 151645, '<|vision_start|>': 151652,
+            '<|vision_end|>': 151653, '<|image_pad|>': 151655, '<|video_pad|>': 151656, '</think>': 151668}
+
+
+def test_special_tokens_have_the_real_qwen_ids(tiny_model: Path):
+    tokenizer = AutoProcessor.from_pretrained(tiny_model).tokenizer
+    for token, token_id in REAL_IDS.items():
+        assert tokenizer.convert_tokens_to_ids(token) == token_id
+    assert len(tokenizer) == 151643 + len(QWEN_SPECIAL_TOKENS) + len(QWEN_ADDED_TOKENS)
+    assert tokenizer.decode(tokenizer('无关图片 car [1, 2]').input_ids) == '无关图片 car [1, 2]'
+
+
+def test_chat_template_renders_images_as_vision_tokens(tiny_model: Path):
+    processor = AutoProcessor.from_pretrained(tiny_model)
+    messages = [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': 'Describe.'}]}]
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert text == ('<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Describe.<|im_end|>\n'
+                    '<|im_start|>assistant\n')
+
+
+def test_config_matches_the_token_ids_and_is_small(tiny_model: Path):
+    config = AutoConfig.from_pretrained(tiny_model)
+    assert config.model_type == 'qwen3_vl'
+    assert config.image_token_id == 151655 and config.video_token_id == 151656
+    assert len(config.vision_config.deepstack_visual_indexes) == 2
+    assert (tiny_model / 'model.safetensors').stat().st_size < 25 * 2**20
