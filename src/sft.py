@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .config import ConfigError, ProjectConfig, load_and_validate
+from .config import ConfigError, ProjectConfig, check_inputs_exist, load_and_validate
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,6 +46,7 @@ def write_resolved_config(cfg: ProjectConfig, output_dir: str) -> Path:
 def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None = None, debug: bool = False) -> Any:
     """Run training (or the --debug report) for ``config_path``; returns ms-swift's result (or the report text)."""
     cfg = load_and_validate(config_path, base_config)
+    check_inputs_exist(cfg)
     if cfg.custom.build_tiny_model and not Path(cfg.model['model']).exists():
         from .tiny_model import build_tiny_qwen3_vl
         build_tiny_qwen3_vl(cfg.model['model'])

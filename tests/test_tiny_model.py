@@ -1,9 +1,12 @@
 """The tiny offline Qwen3-VL: real special-token ids, the Qwen3-VL chat template, loadable by transformers."""
+import subprocess
+import sys
 from pathlib import Path
 
 from transformers import AutoConfig, AutoProcessor
 
 from src.tiny_model import QWEN_ADDED_TOKENS, QWEN_SPECIAL_TOKENS
+from tests.conftest import REPO
 
 # Ids of the real Qwen2.5-VL / Qwen3-VL tokenizer, which ms-swift's templates rely on.
 REAL_IDS = {'<|endoftext|>': 151643, '<|im_start|>': 151644, '<|im_end|>': 151645, '<|vision_start|>': 151652,
@@ -32,3 +35,10 @@ def test_config_matches_the_token_ids_and_is_small(tiny_model: Path):
     assert config.image_token_id == 151655 and config.video_token_id == 151656
     assert len(config.vision_config.deepstack_visual_indexes) == 2
     assert (tiny_model / 'model.safetensors').stat().st_size < 25 * 2**20
+
+
+def test_make_tiny_model_script_writes_a_loadable_checkpoint(tmp_path: Path):
+    out = tmp_path / 'tiny'
+    subprocess.run([sys.executable, str(REPO / 'scripts' / 'make_tiny_model.py'), str(out)], check=True)
+    assert AutoConfig.from_pretrained(out).model_type == 'qwen3_vl'
+    assert AutoProcessor.from_pretrained(out).tokenizer.convert_tokens_to_ids('<|image_pad|>') == 151655

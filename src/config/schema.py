@@ -91,6 +91,7 @@ PROJECT_OWNED = {
     ('data', 'dataset'): 'the training records come from `custom.train_jsonl`',
     ('data', 'val_dataset'): 'the validation records come from `custom.val_jsonl`',
     ('tuner', 'tuner_type'): f'spell it `tuner.{TUNER_TYPE_KEY}`',
+    ('training', 'deepspeed'): 'use the `deepspeed` section (`enabled: true`, `config: zero2`)',
 }
 
 

@@ -192,6 +192,18 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
                       'version; remove `rlhf.rlhf_type` to run SFT')
     if not cfg.model.get('model'):
         errors.append(f'{loaded.files[-1]}: `model.model` is required (a model directory or hub id)')
-    elif not cfg.custom.build_tiny_model and str(cfg.model['model']).startswith('/') and not Path(
-            cfg.model['model']).exists():
-        errors.append(f'{_where(loaded, ("model", "model"))}: directory {cfg.model["model"]} does not exist')
+
+
+def check_inputs_exist(cfg: ProjectConfig) -> None:
+    """The files a run reads must exist; checked by the entrypoint, not by `validate`, so that a config whose
+    inputs come from an earlier run (stage 2 of a recipe) still validates on its own."""
+    errors = []
+    model = Path(str(cfg.model['model']))
+    if model.is_absolute() and not model.exists() and not cfg.custom.build_tiny_model:
+        errors.append(f'{cfg.source}: `model.model`: directory {model} does not exist')
+    for key in ('train_jsonl', 'val_jsonl'):
+        path = getattr(cfg.custom, key)
+        if path is not None and not Path(path).is_file():
+            errors.append(f'{cfg.source}: `custom.{key}`: file {path} does not exist')
+    if errors:
+        raise ConfigError(errors)

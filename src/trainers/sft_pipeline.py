@@ -24,11 +24,11 @@ class ProjectSft(SwiftSft):
         self.cfg = cfg
         super().__init__(args)
 
-    def _prepare_dataset(self):
+    def _prepare_dataset(self, encode_check: bool | None = None):
         custom = self.cfg.custom
         train = DenseCaptionDataset(custom.train_jsonl, self.template, custom.sample_limit)
         val = DenseCaptionDataset(custom.val_jsonl, self.template, custom.sample_limit) if custom.val_jsonl else None
-        if custom.encode_check:
+        if custom.encode_check if encode_check is None else encode_check:
             for dataset in (train, val):
                 if dataset is not None:
                     dataset.check_all()
@@ -47,7 +47,7 @@ class ProjectSft(SwiftSft):
 
     def debug(self) -> str:
         """Build everything up to the trainer, then describe one collated batch and the trainable parameters."""
-        train, _ = self._prepare_dataset()
+        train, _ = self._prepare_dataset(encode_check=False)  # only the batch shown is encoded
         model = self.prepare_model(self.args, self.model, template=self.template, train_dataset=train)
         size = min(self.args.per_device_train_batch_size, len(train))
         batch = self.template.data_collator([train[i] for i in range(size)])

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from src.config import ConfigError, load_and_validate
+from src.config import ConfigError, check_inputs_exist, load_and_validate
 from tests.conftest import write_yaml
 
 VALID = {
@@ -104,6 +104,10 @@ def test_missing_train_jsonl(tmp_path: Path):
     assert '`custom.train_jsonl` is required' in _problems(path)
 
 
-def test_missing_model_directory(tmp_path: Path):
+def test_missing_inputs_are_reported_before_any_model_loads(tmp_path: Path):
     path = write_yaml(tmp_path / 'cfg.yaml', {'model': {'model': './absent'}, 'custom': {'train_jsonl': 'x.jsonl'}})
-    assert f'`model.model`: directory {tmp_path}/absent does not exist' in _problems(path)
+    cfg = load_and_validate(path)  # a stage-2 config validates before stage 1 has run
+    with pytest.raises(ConfigError) as err:
+        check_inputs_exist(cfg)
+    assert f'{path}: `model.model`: directory {tmp_path}/absent does not exist' in str(err.value)
+    assert f'{path}: `custom.train_jsonl`: file {tmp_path}/x.jsonl does not exist' in str(err.value)

@@ -2,7 +2,6 @@
 from pathlib import Path
 
 import pytest
-import torch
 
 from src.datasets import DenseCaptionDataset, RecordError
 from tests.conftest import image_record, write_jsonl
