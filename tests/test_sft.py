@@ -50,6 +50,13 @@ def test_lora_run_saves_an_adapter_that_changes_the_logits(make_config, tiny_mod
     tuned = PeftModel.from_pretrained(base, ckpt)
     assert not torch.allclose(_logits(tuned, tiny_model), base_logits)
 
+    from swift.infer_engine import InferRequest, RequestConfig, TransformersEngine
+    engine = TransformersEngine(str(tiny_model), adapters=[str(ckpt)], model_type='qwen3_vl', torch_dtype=torch.float32)
+    request = InferRequest(messages=[{'role': 'user', 'content': '<image>Describe.'}],
+                           images=[str(SMOKE_DATA / 'images' / '000.png')])
+    [response] = engine.infer([request], RequestConfig(max_tokens=4, temperature=0))
+    assert response.choices[0].message.content is not None, 'ms-swift inference loads the adapter back'
+
     rows = [json.loads(line) for line in (out / 'logging.jsonl').read_text().splitlines()]
     assert len([r for r in rows if 'train/loss' in r]) == 4
     assert any('eval/loss' in r for r in rows)
