@@ -57,6 +57,16 @@ class CustomConfig:
     """Validation records; evaluation runs only when this is set."""
     sample_limit: int | None = None
     """Train (and validate) on the first N records of each file only, for smoke runs and debugging."""
+    mode: typing.Literal['dense', 'summary'] = 'dense'
+    """How geometry records become answers: `dense` lists objects with geometry, `summary` answers `summary`."""
+    coord_format: typing.Literal['norm1000', 'pixel'] = 'norm1000'
+    """Coordinates in the answers: integers 0-1000 relative to the image (Qwen3-VL) or pixels."""
+    prompts: dict[str, str] | None = None
+    """User prompt per mode (`dense`, `summary`); unset modes use the built-in prompt."""
+    dataset_prompts: dict[str, dict[str, str]] | None = None
+    """Per-dataset prompt overrides, keyed by a record's `dataset` field, then by mode."""
+    augmentation: dict[str, typing.Any] | None = None
+    """Training-time augmentation: `ops` (list of {name, prob, params}) and `rotate_box_to` (bbox | poly)."""
     encode_check: bool = True
     """Encode every record once before training, so a broken or over-length record stops the run before step 1."""
     build_tiny_model: bool = False

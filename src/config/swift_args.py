@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..trainers.callbacks import PREFIXED_LOG_KEYS  # importing registers it in ms-swift's callbacks_map
+from ..trainers.callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS  # importing registers them in callbacks_map
 from .schema import TUNER_TYPE_KEY
 from .validate import ProjectConfig
 
@@ -34,7 +34,7 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
         kwargs['val_dataset'] = PLACEHOLDER_DATASET
     if cfg.deepspeed.enabled:
         kwargs['deepspeed'] = cfg.deepspeed.config
-    kwargs['callbacks'] = list(kwargs.get('callbacks', [])) + [PREFIXED_LOG_KEYS]
+    kwargs['callbacks'] = list(kwargs.get('callbacks', [])) + [PREFIXED_LOG_KEYS, DATASET_EPOCH]
     return kwargs
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..datasets.augmentation import parse_augmentation
+from ..datasets.builders import DEFAULT_PROMPTS
 from .errors import ConfigError
 from .loader import KeyPath, LoadedConfig
 from .schema import (PATH_KEYS, PROJECT_DEFAULTS, PROJECT_OWNED, PROJECT_SECTIONS, REMOVED_KEYS, SECTIONS,
@@ -185,6 +187,15 @@ def _check_lengths(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) 
 def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
     if cfg.custom.train_jsonl is None:
         errors.append(f'{loaded.files[-1]}: `custom.train_jsonl` is required (the training records)')
+    _, problems = parse_augmentation(cfg.custom.augmentation)
+    errors.extend(f'{_where(loaded, ("custom", "augmentation"))}: {p}' for p in problems)
+    prompt_maps = [('prompts', cfg.custom.prompts or {})]
+    prompt_maps += [(f'dataset_prompts.{name}', value) for name, value in (cfg.custom.dataset_prompts or {}).items()]
+    for key, prompts in prompt_maps:
+        for mode in prompts if isinstance(prompts, dict) else ['(not a mapping)']:
+            if mode not in DEFAULT_PROMPTS:
+                errors.append(f'{_where(loaded, ("custom", key.split(".")[0]))}: `custom.{key}.{mode}`: prompts are '
+                              f'keyed by mode, one of {", ".join(DEFAULT_PROMPTS)}')
     if cfg.custom.sample_limit is not None and cfg.custom.sample_limit <= 0:
         errors.append(f'{_where(loaded, ("custom", "sample_limit"))}: must be a positive number of records')
     if cfg.rlhf.get('rlhf_type') is not None:

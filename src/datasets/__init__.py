@@ -1,5 +1,7 @@
 """JSONL records -> ms-swift template inputs -> encoded samples."""
+from .builders import BuildSettings
+from .builders.chat import to_template_inputs
+from .contract import RecordError, record_problems
 from .dense_caption import DenseCaptionDataset
-from .records import RecordError, to_template_inputs
 
-__all__ = ['DenseCaptionDataset', 'RecordError', 'to_template_inputs']
+__all__ = ['BuildSettings', 'DenseCaptionDataset', 'RecordError', 'record_problems', 'to_template_inputs']

@@ -1,5 +1,9 @@
 """``DenseCaptionDataset``: JSONL records encoded by ms-swift's template, one record per index, never skipped.
 
+A record is either a chat record (ready ``messages``, passed through) or a geometry / summary record, which is
+checked against the contract, optionally augmented (training only), and rendered into messages by the builder of
+``custom.mode``.
+
 ms-swift's own ``LazyLLMDataset`` swaps a failing record for a random other one; here a record that fails to load or
 encode raises with its file and line, so a run trains on exactly the data it was given. Only the byte offsets of the
 lines are kept in memory; a record is read and parsed when it is asked for.
@@ -13,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from .records import RecordError, to_template_inputs
+from .augmentation import Augmenter, sample_rng
+from .builders import BUILDERS, BuildSettings, image_input, load_image
+from .builders.chat import to_template_inputs
+from .contract import RecordError, is_chat_record, record_problems
 
 if TYPE_CHECKING:
     from swift.template import Template
@@ -36,11 +43,24 @@ def index_jsonl(path: Path, limit: int | None = None) -> list[tuple[int, int]]:
 class DenseCaptionDataset(Dataset):
     """Records of one JSONL file, encoded on access by an ms-swift ``Template``."""
 
-    def __init__(self, jsonl_path: str | Path, template: 'Template', sample_limit: int | None = None):
+    def __init__(self,
+                 jsonl_path: str | Path,
+                 template: 'Template',
+                 sample_limit: int | None = None,
+                 settings: BuildSettings | None = None,
+                 augmenter: Augmenter | None = None,
+                 seed: int = 0):
         self.path = Path(jsonl_path)
         if not self.path.is_file():
             raise RecordError(f'{self.path}: JSONL file not found')
         self.template = template
+        self.settings = settings or BuildSettings()
+        self.augmenter = augmenter
+        self.seed = seed
+        self.epoch = 0
+        """Set by the trainer at each epoch start, so augmentation differs between epochs."""
+        self.dropped_objects = 0
+        """Objects removed by augmentation because they left the image (counted in this process)."""
         self._index = index_jsonl(self.path, sample_limit)
         if not self._index:
             raise RecordError(f'{self.path}: no records')
@@ -58,11 +78,24 @@ class DenseCaptionDataset(Dataset):
         with open(self.path, 'rb') as f:
             f.seek(offset)
             line = f.readline()
+        where = self.where(idx)
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise RecordError(f'{self.where(idx)}: invalid JSON: {exc}') from None
-        return to_template_inputs(record, self.path.parent, self.where(idx))
+            raise RecordError(f'{where}: invalid JSON: {exc}') from None
+        if isinstance(record, dict) and is_chat_record(record):
+            return to_template_inputs(record, self.path.parent, where)
+        problems = record_problems(record, self.path.parent)
+        if problems:
+            raise RecordError(f'{where}: ' + '; '.join(problems))
+        image = image_input(record['images'][0], self.path.parent)
+        if self.augmenter is not None:
+            image, record, dropped = self.augmenter(load_image(image), record, sample_rng(self.seed, self.epoch, idx))
+            self.dropped_objects += dropped
+        try:
+            return BUILDERS[self.settings.mode](record, image, self.settings)
+        except ValueError as exc:
+            raise RecordError(f'{where}: {exc}') from None
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         from swift.template.base import MaxLengthError

@@ -7,6 +7,7 @@ from transformers.integrations.integration_utils import rewrite_logs
 
 PREFIXED_LOG_KEYS = 'prefixed_log_keys'
 PREFIXES = ('train/', 'eval/', 'test/')
+DATASET_EPOCH = 'dataset_epoch'
 
 
 class PrefixedLogKeysCallback(TrainerCallback):
@@ -40,4 +41,14 @@ class PrefixedLogKeysCallback(TrainerCallback):
         self._raw_eval_logs = None
 
 
+class DatasetEpochCallback(TrainerCallback):
+    """Tell the training dataset which epoch starts, so each epoch draws fresh augmentation from the run seed."""
+
+    def on_epoch_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        dataset = getattr(train_dataloader, 'dataset', None)
+        if hasattr(dataset, 'epoch'):
+            dataset.epoch = int(state.epoch or 0)
+
+
 callbacks_map[PREFIXED_LOG_KEYS] = PrefixedLogKeysCallback
+callbacks_map[DATASET_EPOCH] = DatasetEpochCallback

@@ -12,6 +12,8 @@ from swift.utils import get_logger
 
 from ..config import ProjectConfig
 from ..datasets import DenseCaptionDataset
+from ..datasets.augmentation import parse_augmentation
+from ..datasets.builders import DEFAULT_PROMPTS, BuildSettings
 from .debug_report import describe_batch, trainable_summary
 
 logger = get_logger()
@@ -26,8 +28,17 @@ class ProjectSft(SwiftSft):
 
     def _prepare_dataset(self, encode_check: bool | None = None):
         custom = self.cfg.custom
-        train = DenseCaptionDataset(custom.train_jsonl, self.template, custom.sample_limit)
-        val = DenseCaptionDataset(custom.val_jsonl, self.template, custom.sample_limit) if custom.val_jsonl else None
+        settings = BuildSettings(
+            mode=custom.mode,
+            coord_format=custom.coord_format,
+            prompts={**DEFAULT_PROMPTS, **(custom.prompts or {})},
+            dataset_prompts=custom.dataset_prompts or {})
+        augmenter, _ = parse_augmentation(custom.augmentation)  # validated with the config
+        train = DenseCaptionDataset(custom.train_jsonl, self.template, custom.sample_limit, settings, augmenter,
+                                    seed=self.args.seed)
+        val = None
+        if custom.val_jsonl:  # evaluation sees the records as they are: no augmentation
+            val = DenseCaptionDataset(custom.val_jsonl, self.template, custom.sample_limit, settings)
         if custom.encode_check if encode_check is None else encode_check:
             for dataset in (train, val):
                 if dataset is not None:

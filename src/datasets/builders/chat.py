@@ -1,6 +1,6 @@
-"""Check one JSONL record and turn it into ms-swift template inputs.
+"""Chat passthrough: check a record with ready ``messages`` and turn it into ms-swift template inputs.
 
-A record is ``{"messages": [...]}`` in the chat format Qwen3-VL uses: user content is a list of
+Such a record is ``{"messages": [...]}`` in the chat format Qwen3-VL uses: user content is a list of
 ``{"type": "image", "image": path}`` and ``{"type": "text", "text": ...}`` items, the assistant answer is text.
 ms-swift's own ``{"messages": [...], "images": [...]}`` form with ``<image>`` placeholders is accepted too.
 Relative image paths are resolved against the JSONL's directory. Every problem is an error that names the file, the
@@ -11,14 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..contract import RecordError
+
 ROLES = ('system', 'user', 'assistant', 'tool')
 IMAGE_PLACEHOLDER = '<image>'
 # Vision tokens the template inserts itself; hand-written ones would desynchronise text and pixels.
 RESERVED_TOKENS = ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>')
-
-
-class RecordError(ValueError):
-    """A record that breaks the JSONL contract; the message starts with ``file:line``."""
 
 
 def _resolve_image(value: Any, base_dir: Path, where: str) -> str:

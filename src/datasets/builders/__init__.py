@@ -1,0 +1,97 @@
+"""Turn a geometry / summary record into user + assistant messages for one training mode.
+
+``dense``: the assistant lists every object with its geometry as JSON, in the model's coordinate convention.
+``summary``: the assistant answers with the record's ``summary`` text verbatim (the two-line header + JSON, or the
+single line ``无关图片`` for an irrelevant image). Chat records with ready ``messages`` never come here.
+Images always enter as ``{"type": "image", "image": value}`` items; the template inserts the vision tokens.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from PIL import Image
+
+from ..contract import image_path
+from .coords import to_model_coords
+
+DEFAULT_PROMPTS = {
+    'dense': 'List every object in the image as JSON: [{"desc": ..., "bbox_2d" | "poly" | "line": [...]}].',
+    'summary': 'Summarise the image: a two-line header, then the JSON object counts; answer 无关图片 if the image is '
+               'irrelevant.',
+}
+
+
+@dataclass
+class BuildSettings:
+    """What a builder needs from the config (``custom.mode``, ``custom.coord_format``, prompts)."""
+
+    mode: str = 'dense'
+    coord_format: str = 'norm1000'
+    prompts: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PROMPTS))
+    dataset_prompts: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def prompt(self, dataset: str | None) -> str:
+        """The user prompt of this mode, overridden per dataset where the config says so."""
+        return self.dataset_prompts.get(dataset or '', {}).get(self.mode) or self.prompts.get(
+            self.mode, DEFAULT_PROMPTS[self.mode])
+
+
+def image_input(entry: Any, base_dir: Path) -> str:
+    """What the template gets for an ``images`` entry: an absolute path, a URL, or a PNG data URL for inline bytes."""
+    if isinstance(entry, dict):
+        with Image.open(io.BytesIO(base64.b64decode(entry['bytes']))) as image:
+            buffer = io.BytesIO()
+            image.save(buffer, format='PNG')
+        return 'data:image/png;base64,' + base64.b64encode(buffer.getvalue()).decode()
+    path = image_path(entry, base_dir)
+    return str(path) if path is not None else entry
+
+
+def load_image(value: str) -> Image.Image:
+    """Decode an ``image_input`` value (path or data URL) for augmentation."""
+    if value.startswith('data:'):
+        return Image.open(io.BytesIO(base64.b64decode(value.split(',', 1)[1]))).convert('RGB')
+    if value.startswith(('http://', 'https://')):
+        raise ValueError(f'augmentation needs local images; download {value} first')
+    with Image.open(value) as image:
+        return image.convert('RGB')
+
+
+def render_objects(objects: list[dict[str, Any]], width: int, height: int, coord_format: str) -> str:
+    """The dense-caption answer: objects in order, each ``{"desc", <geometry>}`` with converted coordinates."""
+    rendered = []
+    for obj in objects:
+        kind = next(k for k in ('bbox_2d', 'poly', 'line') if k in obj)
+        rendered.append({'desc': obj['desc'], kind: to_model_coords(obj[kind], width, height, coord_format)})
+    return json.dumps(rendered, ensure_ascii=False)
+
+
+def build_dense(record: dict[str, Any], image: Any, settings: BuildSettings) -> dict[str, Any]:
+    answer = render_objects(record.get('objects', []), record['width'], record['height'], settings.coord_format)
+    return _messages(image, settings.prompt(record.get('dataset')), answer)
+
+
+def build_summary(record: dict[str, Any], image: Any, settings: BuildSettings) -> dict[str, Any]:
+    if not isinstance(record.get('summary'), str):
+        raise ValueError('summary mode needs a `summary` text in every record')
+    return _messages(image, settings.prompt(record.get('dataset')), record['summary'])
+
+
+def _messages(image: Any, prompt: str, answer: str) -> dict[str, Any]:
+    return {
+        'messages': [
+            {'role': 'user', 'content': [{'type': 'image', 'image': image}, {'type': 'text', 'text': prompt}]},
+            {'role': 'assistant', 'content': answer},
+        ]
+    }
+
+
+BUILDERS: dict[str, Callable[[dict[str, Any], Any, BuildSettings], dict[str, Any]]] = {
+    'dense': build_dense,
+    'summary': build_summary,
+}

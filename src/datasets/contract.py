@@ -1,0 +1,118 @@
+"""The JSONL contract for geometry records (docs/data/DATA_JSONL_CONTRACT.md), checked field by field.
+
+A geometry record carries one image with its pixel size and annotated objects::
+
+    {"images": ["img/0001.jpg"], "width": 1024, "height": 768,
+     "objects": [{"desc": "car", "bbox_2d": [x1, y1, x2, y2]},
+                 {"desc": "lane", "line": [x, y, x, y, ...]},
+                 {"desc": "roof", "poly": [x, y, x, y, x, y, ...]}],
+     "summary": "...", "dataset": "roads"}
+
+Coordinates are pixels of the stored image. ``record_problems`` returns every problem of a record, so the
+validator can report them all; the dataset raises on the first record that has any.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+
+
+class RecordError(ValueError):
+    """A record that breaks the JSONL contract; the message starts with ``file:line``."""
+
+
+GEOMETRY_KEYS = ('bbox_2d', 'poly', 'line')
+RECORD_KEYS = {'images', 'width', 'height', 'objects', 'summary', 'dataset', '_fusion_source', 'messages', 'videos'}
+OBJECT_KEYS = {'desc', *GEOMETRY_KEYS}
+# Minimum number of coordinates (2 per point) per geometry.
+MIN_COORDS = {'bbox_2d': 4, 'poly': 6, 'line': 4}
+
+
+def is_chat_record(record: dict[str, Any]) -> bool:
+    """Chat records (ready ``messages``) pass through; every other record is a geometry / summary record."""
+    return 'messages' in record
+
+
+def image_path(value: Any, base_dir: Path) -> Path | None:
+    """The file an ``images`` entry names (relative to the JSONL), or None for inline bytes and URLs."""
+    if isinstance(value, str) and not value.startswith(('http://', 'https://', 'data:')):
+        path = Path(value)
+        return path if path.is_absolute() else base_dir / path
+    return None
+
+
+def _number_list(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+
+
+def geometry_problems(obj: dict[str, Any], width: float, height: float) -> list[str]:
+    """Problems of one object's geometry: kind, shape, ordering, and every point inside the image."""
+    kinds = [k for k in GEOMETRY_KEYS if k in obj]
+    if len(kinds) != 1:
+        return [f'needs exactly one geometry of {", ".join(GEOMETRY_KEYS)}, found {kinds or "none"}']
+    kind = kinds[0]
+    coords = obj[kind]
+    if not _number_list(coords):
+        return [f'`{kind}` must be a list of numbers, got {coords!r:.60}']
+    if kind == 'bbox_2d' and len(coords) != 4:
+        return [f'`bbox_2d` needs 4 numbers [x1, y1, x2, y2], got {len(coords)}']
+    if len(coords) < MIN_COORDS[kind] or len(coords) % 2:
+        return [f'`{kind}` needs an even number of coordinates, at least {MIN_COORDS[kind]}, got {len(coords)}']
+    problems = []
+    xs, ys = coords[0::2], coords[1::2]
+    if min(xs) < 0 or max(xs) > width or min(ys) < 0 or max(ys) > height:
+        problems.append(f'`{kind}` {coords} leaves the {width}x{height} image')
+    if kind == 'bbox_2d' and not (coords[0] < coords[2] and coords[1] < coords[3]):
+        problems.append(f'`bbox_2d` {coords} must have x1 < x2 and y1 < y2')
+    return problems
+
+
+def record_problems(record: Any, base_dir: Path, check_files: bool = True) -> list[str]:
+    """Every contract problem of a geometry record, each naming its field; empty when the record is valid."""
+    if not isinstance(record, dict):
+        return [f'a record must be a JSON object, got {type(record).__name__}']
+    problems = [f'`{k}`: unknown field (valid: {", ".join(sorted(RECORD_KEYS))})' for k in record
+                if k not in RECORD_KEYS]
+    images = record.get('images')
+    if not isinstance(images, list) or len(images) != 1:
+        problems.append('`images` must be a list with exactly one image (the one the objects are drawn on)')
+    else:
+        value = images[0]
+        path = image_path(value, base_dir)
+        if isinstance(value, dict):
+            if set(value) != {'bytes'} or not isinstance(value['bytes'], str):
+                problems.append('images[0]: inline images are {"bytes": "<base64>"}')
+        elif not isinstance(value, str) or not value:
+            problems.append(f'images[0]: must be a path or {{"bytes": ...}}, got {value!r:.60}')
+        elif check_files and path is not None and not path.is_file():
+            problems.append(f'images[0]: image file not found: {path}')
+    width, height = record.get('width'), record.get('height')
+    size_ok = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height))
+    if not size_ok:
+        problems.append(f'`width` and `height` must be positive integers (pixels), got {width!r} x {height!r}')
+    objects = record.get('objects', [])
+    if not isinstance(objects, list):
+        problems.append('`objects` must be a list')
+        objects = []
+    if not objects and not isinstance(record.get('summary'), str):
+        problems.append('needs `objects` (dense / grounding) or a `summary` text')
+    if 'summary' in record and not isinstance(record['summary'], str):
+        problems.append('`summary` must be a string')
+    for i, obj in enumerate(objects):
+        if not isinstance(obj, dict):
+            problems.append(f'objects[{i}]: must be an object with `desc` and one geometry')
+            continue
+        unknown = [k for k in obj if k not in OBJECT_KEYS]
+        if unknown:
+            problems.append(f'objects[{i}]: unknown field(s) {unknown}')
+        if not isinstance(obj.get('desc'), str) or not obj['desc'].strip():
+            problems.append(f'objects[{i}].desc: must be a non-empty string')
+        if size_ok:
+            problems += [f'objects[{i}]: {p}' for p in geometry_problems(obj, width, height)]
+    for key in ('dataset', '_fusion_source'):
+        if key in record and not isinstance(record[key], str):
+            problems.append(f'`{key}` must be a string')
+    return problems
