@@ -100,7 +100,9 @@ def _clip_segment(a, b, width, height):
             t1 = min(t1, t)
         if t0 > t1:
             return None
-    return (x0 + t0 * dx, y0 + t0 * dy), (x0 + t1 * dx, y0 + t1 * dy)
+    start = a if t0 == 0.0 else (x0 + t0 * dx, y0 + t0 * dy)
+    end = b if t1 == 1.0 else (x0 + t1 * dx, y0 + t1 * dy)  # exact endpoints, so consecutive pieces join
+    return start, end
 
 
 def _clip_line(points, width, height):

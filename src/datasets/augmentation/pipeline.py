@@ -42,10 +42,8 @@ class Augmenter:
     rotate_box_to: str = 'bbox'
     fill: int = 0
 
-    def __call__(self, image: Image.Image, record: dict[str, Any],
-                 rng: np.random.Generator) -> tuple[Image.Image, dict[str, Any], int]:
-        """(new image, record with new width/height/objects, number of objects dropped as cropped out)."""
-        size = image.size
+    def plan(self, size: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int], list]:
+        """Draw which ops fire: (composed geometric map, output size, colour ops to run in order)."""
         matrix = np.eye(3)
         colour = []
         for op in self.ops:
@@ -56,6 +54,12 @@ class Augmenter:
                 matrix = step @ matrix
             else:
                 colour.append(op)
+        return matrix, size, colour
+
+    def __call__(self, image: Image.Image, record: dict[str, Any],
+                 rng: np.random.Generator) -> tuple[Image.Image, dict[str, Any], int]:
+        """(new image, record with new width/height/objects, number of objects dropped as cropped out)."""
+        matrix, size, colour = self.plan(image.size, rng)
         if not np.allclose(matrix, np.eye(3)) or size != image.size:
             image = warp_image(image.convert('RGB'), matrix, size, self.fill)
         for op in colour:
