@@ -107,6 +107,8 @@ class DenseCaptionDataset(Dataset):
             raise RecordError(f'{self.where(idx)}: encoded length {self.encoded_length(inputs)} tokens exceeds '
                               f'max_length {self.template.max_length}; raise `global_max_length`, lower the image '
                               'resolution (template.max_pixels) or shorten the record') from None
+        except Exception as exc:  # noqa: BLE001 - e.g. an image that does not decode; name the record
+            raise RecordError(f'{self.where(idx)}: could not encode the record: {type(exc).__name__}: {exc}') from exc
 
     def encoded_length(self, inputs: dict[str, Any]) -> int:
         """The token length of ``inputs`` with truncation off, to report how far over the limit a record is."""
