@@ -1,0 +1,77 @@
+"""Convert RefCOCO / RefCOCO+ / RefCOCOg referring expressions into grounding chat records.
+
+    python -m public_data.refcoco --refs refcoco/refs(unc).p --instances refcoco/instances.json \\
+        --images train2014 --split val --out refcoco_val.jsonl
+
+`--refs` is the usual refs pickle or a JSON list of the same dicts (`ref_id`, `ann_id`, `image_id`, `split`,
+`sentences: [{"sent": ...}]`); only open a pickle you trust. Boxes come from the instances file. Each expression
+becomes one record: the user asks for it (`--prompt`, with `{expression}`), the assistant answers
+`[{"desc": expression, "bbox_2d": [x1, y1, x2, y2]}]` in 0-1000 coordinates (Qwen3-VL's convention). Refs of other
+splits are left out; refs whose annotation or image is missing are skipped and reported.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+from src.datasets.builders.coords import to_model_coords
+
+from .common import Skip, convert, parser, relative_image, stream_json_array
+
+DEFAULT_PROMPT = 'Locate "{expression}" in the image and give its bounding box as JSON.'
+
+
+def load_refs(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == '.p':
+        with open(path, 'rb') as f:
+            return pickle.load(f)  # noqa: S301 - the published RefCOCO format
+    return list(stream_json_array(path))
+
+
+def convert_ref(ref: dict[str, Any], boxes: dict, images: dict, images_dir: Path, out: Path,
+                prompt: str) -> list[dict[str, Any]]:
+    ann = boxes.get(ref.get('ann_id'))
+    image = images.get(ref.get('image_id'))
+    if ann is None or image is None:
+        raise Skip('annotation or image not in the instances file')
+    path = images_dir / image['file_name']
+    if not path.is_file():
+        raise Skip(f'image file not found: {path}')
+    x, y, w, h = ann
+    box = to_model_coords([x, y, x + w, y + h], image['width'], image['height'], 'norm1000')
+    records = []
+    for sentence in ref.get('sentences') or []:
+        text = (sentence.get('sent') or '').strip()
+        if not text:
+            continue
+        answer = json.dumps([{'desc': text, 'bbox_2d': box}], ensure_ascii=False)
+        records.append({'messages': [
+            {'role': 'user', 'content': [{'type': 'image', 'image': relative_image(path, out)},
+                                         {'type': 'text', 'text': prompt.format(expression=text)}]},
+            {'role': 'assistant', 'content': answer},
+        ], 'dataset': 'refcoco'})
+    if not records:
+        raise Skip('no non-empty sentence')
+    return records
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__)
+    p.add_argument('--refs', type=Path, required=True, help='refs(unc).p / refs(umd).p, or the same as JSON')
+    p.add_argument('--instances', type=Path, required=True, help='the instances.json shipped with the refs')
+    p.add_argument('--images', type=Path, required=True, help='COCO train2014 image folder')
+    p.add_argument('--split', help='keep only refs of this split (train, val, testA, ...)')
+    p.add_argument('--prompt', default=DEFAULT_PROMPT, help='user prompt with an {expression} field')
+    args = p.parse_args(argv)
+    boxes = {a['id']: a['bbox'] for a in stream_json_array(args.instances, 'annotations.item')}
+    images = {i['id']: i for i in stream_json_array(args.instances, 'images.item')}
+    refs = [r for r in load_refs(args.refs) if args.split is None or r.get('split') == args.split]
+    items = ((f'ref {r.get("ref_id")}', r) for r in refs)
+    convert(items, lambda r: convert_ref(r, boxes, images, args.images, args.out, args.prompt), args.out,
+            desc='refcoco', total=len(refs))
+
+
+if __name__ == '__main__':
+    main()

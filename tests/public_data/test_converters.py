@@ -1,0 +1,162 @@
+"""Each converter on a small input it builds: exact output records, bad records skipped with their reason."""
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from public_data import coco, csv_qa, llava, openai_messages, refcoco
+from tests.conftest import REPO, write_jsonl
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _coco(tmp_path: Path, lvis: bool = False) -> Path:
+    image_key = 'coco_url' if lvis else 'file_name'
+    image_value = (lambda name: f'http://images.cocodataset.org/val2017/{name}') if lvis else (lambda name: name)
+    data = {
+        'info': {}, 'licenses': [],
+        'images': [{'id': 1, image_key: image_value('a.png'), 'width': 64, 'height': 64},
+                   {'id': 2, image_key: image_value('b.png'), 'width': 96, 'height': 64},
+                   {'id': 3, image_key: image_value('gone.png'), 'width': 10, 'height': 10}],
+        'annotations': [
+            {'id': 10, 'image_id': 1, 'category_id': 7, 'bbox': [4, 6, 20, 10], 'iscrowd': 0,
+             'segmentation': [[4, 6, 24, 6, 24, 16]]},
+            {'id': 11, 'image_id': 1, 'category_id': 8, 'bbox': [50, 50, 30, 30], 'iscrowd': 0,
+             'segmentation': [[50, 50, 70, 50, 70, 70, 50, 70], [52, 52, 60, 52, 60, 60]]},
+            {'id': 12, 'image_id': 2, 'category_id': 7, 'bbox': [0, 0, 0, 5], 'iscrowd': 0, 'segmentation': []},
+            {'id': 13, 'image_id': 2, 'category_id': 7, 'bbox': [1, 1, 5, 5], 'iscrowd': 1,
+             'segmentation': {'counts': 'abc', 'size': [64, 96]}},
+            {'id': 14, 'image_id': 3, 'category_id': 7, 'bbox': [1, 1, 5, 5], 'iscrowd': 0, 'segmentation': []},
+        ],
+        'categories': [{'id': 7, 'name': 'car'}, {'id': 8, 'name': '行人'}],
+    }
+    path = tmp_path / 'instances.json'
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_coco_boxes(image_dir: Path, tmp_path: Path, capsys):
+    out = tmp_path / 'out' / 'coco.jsonl'
+    report = coco.convert_file(_coco(tmp_path), image_dir, out)
+    assert _read(out) == [{'images': ['../images/a.png'], 'width': 64, 'height': 64, 'dataset': 'coco',
+                           'objects': [{'desc': 'car', 'bbox_2d': [4.0, 6.0, 24.0, 16.0]},
+                                       {'desc': '行人', 'bbox_2d': [50.0, 50.0, 64.0, 64.0]}]}]
+    assert report.written == 1
+    assert report.skipped == {'degenerate box [0, 0, 0, 5]': 1, 'crowd annotation (RLE mask)': 1,
+                              'image has no convertible objects': 1, 'image file not found': 1}
+    assert 'skipped annotation 13: crowd annotation' in capsys.readouterr().err
+
+
+def test_coco_polygons_one_object_per_part(image_dir: Path, tmp_path: Path):
+    out = tmp_path / 'poly.jsonl'
+    coco.convert_file(_coco(tmp_path), image_dir, out, geometry='poly')
+    objects = _read(out)[0]['objects']
+    assert objects == [{'desc': 'car', 'poly': [4.0, 6.0, 24.0, 6.0, 24.0, 16.0]},
+                       {'desc': '行人', 'poly': [50.0, 50.0, 64.0, 50.0, 64.0, 64.0, 50.0, 64.0]},
+                       {'desc': '行人', 'poly': [52.0, 52.0, 60.0, 52.0, 60.0, 60.0]}]
+
+
+def test_lvis_names_images_by_coco_url(image_dir: Path, tmp_path: Path):
+    out = tmp_path / 'lvis.jsonl'
+    coco.main(['--annotations', str(_coco(tmp_path, lvis=True)), '--images', str(image_dir), '--out', str(out),
+               '--dataset', 'lvis'])
+    [record] = _read(out)
+    assert record['images'] == ['images/a.png'] and record['dataset'] == 'lvis'
+
+
+def test_llava(image_dir: Path, tmp_path: Path):
+    items = [
+        {'id': 'a', 'image': 'a.png', 'conversations': [{'from': 'human', 'value': '<image>\nWhat is it?'},
+                                                        {'from': 'gpt', 'value': 'A car.'}]},
+        {'id': 'b', 'image': 'b.png', 'conversations': [{'from': 'human', 'value': 'Colour?'},
+                                                        {'from': 'gpt', 'value': 'Green.'}]},
+        {'id': 'c', 'conversations': [{'from': 'human', 'value': 'Hi'}, {'from': 'gpt', 'value': 'Hello'}]},
+        {'id': 'd', 'image': 'gone.png', 'conversations': [{'from': 'human', 'value': '<image>x'},
+                                                           {'from': 'gpt', 'value': 'y'}]},
+        {'id': 'e', 'image': 'a.png', 'conversations': [{'from': 'human', 'value': '<image><image>x'},
+                                                        {'from': 'gpt', 'value': 'y'}]},
+        {'id': 'f', 'conversations': [{'from': 'human', 'value': 'only a question'}]},
+    ]
+    source = tmp_path / 'llava.json'
+    source.write_text(json.dumps(items))
+    out = tmp_path / 'llava.jsonl'
+    llava.main(['--input', str(source), '--images', str(image_dir), '--out', str(out)])
+    assert _read(out) == [
+        {'messages': [{'role': 'user', 'content': '<image>\nWhat is it?'}, {'role': 'assistant', 'content': 'A car.'}],
+         'images': ['images/a.png']},
+        {'messages': [{'role': 'user', 'content': '<image>\nColour?'}, {'role': 'assistant', 'content': 'Green.'}],
+         'images': ['images/b.png']},
+        {'messages': [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello'}]},
+    ]
+
+
+def test_openai_messages(image_dir: Path, tmp_path: Path):
+    source = write_jsonl(tmp_path / 'chats.jsonl', [
+        {'messages': [{'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'url': 'file://a.png'}},
+                                                   {'type': 'text', 'text': 'Describe.'}]},
+                      {'role': 'assistant', 'content': 'Red.'}]},
+        {'messages': [{'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'url': 'data:image/png;'
+                                                                                              'base64,AAAA'}}]},
+                      {'role': 'assistant', 'content': 'x'}]},
+        '{"messages": [',
+        {'messages': [{'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'url': 'gone.png'}}]},
+                      {'role': 'assistant', 'content': 'x'}]},
+        {'messages': [{'role': 'user', 'content': 'no answer'}]},
+    ])
+    out = tmp_path / 'converted.jsonl'
+    openai_messages.main(['--input', str(source), '--images', str(image_dir), '--out', str(out)])
+    assert _read(out) == [
+        {'messages': [{'role': 'user', 'content': [{'type': 'image', 'image': 'images/a.png'},
+                                                   {'type': 'text', 'text': 'Describe.'}]},
+                      {'role': 'assistant', 'content': 'Red.'}]},
+        {'messages': [{'role': 'user', 'content': [{'type': 'image', 'image': 'data:image/png;base64,AAAA'}]},
+                      {'role': 'assistant', 'content': 'x'}]},
+    ]
+
+
+def test_csv_qa(image_dir: Path, tmp_path: Path, capsys):
+    source = tmp_path / 'qa.csv'
+    source.write_text('image_path,question,answer\na.png,"What, exactly?",A car\ngone.png,Q,A\nb.png,,A\n')
+    out = tmp_path / 'qa.jsonl'
+    csv_qa.main(['--input', str(source), '--images', str(image_dir), '--out', str(out)])
+    assert _read(out) == [{'messages': [
+        {'role': 'user', 'content': [{'type': 'image', 'image': 'images/a.png'},
+                                     {'type': 'text', 'text': 'What, exactly?'}]},
+        {'role': 'assistant', 'content': 'A car'}]}]
+    err = capsys.readouterr().err
+    assert 'skipped line 3: image file not found' in err and 'skipped line 4: empty question' in err
+    assert 'wrote 1 records, skipped 2' in err
+
+
+@pytest.mark.parametrize('as_pickle', [True, False])
+def test_refcoco(image_dir: Path, tmp_path: Path, as_pickle: bool):
+    refs = [{'ref_id': 1, 'ann_id': 10, 'image_id': 1, 'split': 'val',
+             'sentences': [{'sent': 'the red car'}, {'sent': 'left car'}]},
+            {'ref_id': 2, 'ann_id': 10, 'image_id': 1, 'split': 'train', 'sentences': [{'sent': 'x'}]},
+            {'ref_id': 3, 'ann_id': 99, 'image_id': 1, 'split': 'val', 'sentences': [{'sent': 'y'}]}]
+    refs_path = tmp_path / ('refs.p' if as_pickle else 'refs.json')
+    refs_path.write_bytes(pickle.dumps(refs)) if as_pickle else refs_path.write_text(json.dumps(refs))
+    instances = tmp_path / 'instances.json'
+    instances.write_text(json.dumps({'images': [{'id': 1, 'file_name': 'b.png', 'width': 96, 'height': 64}],
+                                     'annotations': [{'id': 10, 'bbox': [48, 16, 24, 32]}]}))
+    out = tmp_path / 'refcoco.jsonl'
+    refcoco.main(['--refs', str(refs_path), '--instances', str(instances), '--images', str(image_dir),
+                  '--split', 'val', '--out', str(out)])
+    records = _read(out)
+    assert len(records) == 2
+    assert records[0]['messages'][0]['content'][1]['text'] == ('Locate "the red car" in the image and give its '
+                                                                'bounding box as JSON.')
+    assert json.loads(records[0]['messages'][1]['content']) == [{'desc': 'the red car',
+                                                                  'bbox_2d': [500, 250, 750, 750]}]
+
+
+@pytest.mark.parametrize('module', ['coco', 'llava', 'openai_messages', 'csv_qa', 'refcoco'])
+def test_every_converter_is_a_command_with_help(module: str):
+    result = subprocess.run([sys.executable, '-m', f'public_data.{module}', '--help'], cwd=REPO,
+                            capture_output=True, text=True, check=True)
+    assert 'python -m public_data.' in result.stdout and '--out' in result.stdout
