@@ -147,3 +147,16 @@ def test_cli_reports_config_errors_and_exits_2(tmp_path: Path, capsys):
     bad.write_text('training:\n  packing: true\n')
     assert cli(['--config', str(bad)]) == 2
     assert 'packing was removed; batches are padded' in capsys.readouterr().err
+
+
+def test_training_on_converted_coco_data_with_augmentation(make_config, tmp_path: Path):
+    from public_data import coco
+
+    data = tmp_path / 'converted' / 'coco_train.jsonl'
+    report = coco.convert_file(SMOKE_DATA / 'coco' / 'instances_train.json', SMOKE_DATA / 'images', data)
+    assert report.written == 32
+    main(make_config('dense_augment.yaml', name='coco_aug', custom={'train_jsonl': str(data)}))
+    out = tmp_path / 'coco_aug'
+    assert (out / 'checkpoint-4' / 'adapter_model.safetensors').is_file()
+    rows = [json.loads(line) for line in (out / 'logging.jsonl').read_text().splitlines()]
+    assert len([r for r in rows if 'train/loss' in r]) == 4
