@@ -53,9 +53,10 @@ def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None =
 
     from swift.utils import is_master
 
-    from .config.swift_args import to_sft_arguments
+    from .config.swift_args import to_sft_arguments, video_environment
     from .trainers.sft_pipeline import ProjectSft
 
+    os.environ.update(video_environment(cfg))
     args = to_sft_arguments(cfg)
     pipeline = ProjectSft(args, cfg)
     if debug:

@@ -79,3 +79,21 @@ def make_config(tmp_path: Path, tiny_model: Path):
         return write_yaml(tmp_path / f'{name}.yaml', data)
 
     return make
+
+
+def write_video(path: Path, frames: int = 16, fps: int = 8, size: int = 64) -> Path:
+    """A short mp4 of a white square moving left to right."""
+    import av
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode='w') as container:
+        stream = container.add_stream('mpeg4', rate=fps)
+        stream.width = stream.height = size
+        stream.pix_fmt = 'yuv420p'
+        for i in range(frames):
+            frame = np.zeros((size, size, 3), np.uint8)
+            frame[size // 3:size // 3 + 16, 2 + 3 * i:18 + 3 * i] = 255
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+        container.mux(stream.encode())
+    return path

@@ -160,3 +160,24 @@ def test_training_on_converted_coco_data_with_augmentation(make_config, tmp_path
     assert (out / 'checkpoint-4' / 'adapter_model.safetensors').is_file()
     rows = [json.loads(line) for line in (out / 'logging.jsonl').read_text().splitlines()]
     assert len([r for r in rows if 'train/loss' in r]) == 4
+
+
+def test_video_records_sample_frames_as_configured(make_config, tmp_path: Path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, write_video
+
+    write_video(tmp_path / 'clips' / 'square.mp4', frames=16, fps=8)
+    record = {'messages': [{'role': 'user', 'content': [{'type': 'video', 'video': 'clips/square.mp4'},
+                                                        {'type': 'text', 'text': 'What moves?'}]},
+                           {'role': 'assistant', 'content': 'A square, to the right.'}]}
+    data = write_jsonl(tmp_path / 'video.jsonl', [record, record])
+    config = make_config('video.yaml', name='video', custom={'train_jsonl': str(data)})
+    # ms-swift reads the sampling settings once per process, when the processor loads: use a fresh process.
+    debug = subprocess.run([sys.executable, '-m', 'src.sft', '--config', str(config), '--debug'], cwd=REPO,
+                           capture_output=True, text=True, check=True)
+    # 2 s of video at fps 4 is 8 frames, capped at max_frames 4 = 2 temporal patches; 64x64 pixels = 4x4 patches.
+    assert 'video_grid_thw (frames / temporal patch, h, w per video): [[2, 4, 4], [2, 4, 4]]' in debug.stdout
+    main(config)
+    assert (tmp_path / 'video' / 'checkpoint-2' / 'adapter_model.safetensors').is_file()

@@ -67,6 +67,8 @@ class CustomConfig:
     """Per-dataset prompt overrides, keyed by a record's `dataset` field, then by mode."""
     augmentation: dict[str, typing.Any] | None = None
     """Training-time augmentation: `ops` (list of {name, prob, params}) and `rotate_box_to` (bbox | poly)."""
+    video: dict[str, typing.Any] | None = None
+    """Video sampling for records with videos: `fps`, `min_frames`, `max_frames`, `min_pixels` / `max_pixels` per frame."""
     encode_check: bool = True
     """Encode every record once before training, so a broken or over-length record stops the run before step 1."""
     build_tiny_model: bool = False
@@ -82,6 +84,10 @@ class DeepSpeedConfig:
     config: str = 'zero2'
     """An ms-swift preset (`zero0`..`zero3`, `zero2_offload`, `zero3_offload`) or a path to a DeepSpeed JSON."""
 
+
+# `custom.video` keys -> the environment variables ms-swift / qwen-vl-utils read when the processor is loaded.
+VIDEO_ENV = {'fps': ('FPS', float), 'min_frames': ('FPS_MIN_FRAMES', int), 'max_frames': ('FPS_MAX_FRAMES', int),
+             'min_pixels': ('VIDEO_MIN_PIXELS', int), 'max_pixels': ('VIDEO_MAX_PIXELS', int)}
 
 PROJECT_SECTIONS = {'custom': CustomConfig, 'deepspeed': DeepSpeedConfig}
 

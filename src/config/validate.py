@@ -19,7 +19,7 @@ from ..datasets.builders import DEFAULT_PROMPTS
 from .errors import ConfigError
 from .loader import KeyPath, LoadedConfig
 from .schema import (PATH_KEYS, PROJECT_DEFAULTS, PROJECT_OWNED, PROJECT_SECTIONS, REMOVED_KEYS, SECTIONS,
-                     TOP_LEVEL_KEYS, CustomConfig, DeepSpeedConfig, section_fields)
+                     TOP_LEVEL_KEYS, VIDEO_ENV, CustomConfig, DeepSpeedConfig, section_fields)
 
 
 @dataclass
@@ -196,6 +196,12 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
             if mode not in DEFAULT_PROMPTS:
                 errors.append(f'{_where(loaded, ("custom", key.split(".")[0]))}: `custom.{key}.{mode}`: prompts are '
                               f'keyed by mode, one of {", ".join(DEFAULT_PROMPTS)}')
+    for key, value in (cfg.custom.video or {}).items():
+        if key not in VIDEO_ENV:
+            errors.append(f'{_where(loaded, ("custom", "video", key))}: unknown key; valid: {", ".join(VIDEO_ENV)}')
+        elif not check_type(value, VIDEO_ENV[key][1]) or value <= 0:
+            errors.append(f'{_where(loaded, ("custom", "video", key))}: expected a positive '
+                          f'{VIDEO_ENV[key][1].__name__}, got {value!r}')
     if cfg.custom.sample_limit is not None and cfg.custom.sample_limit <= 0:
         errors.append(f'{_where(loaded, ("custom", "sample_limit"))}: must be a positive number of records')
     if cfg.rlhf.get('rlhf_type') is not None:

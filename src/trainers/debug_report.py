@@ -72,6 +72,8 @@ def describe_batch(batch: dict[str, Any], tokenizer: Any, image_token_id: int, m
             image_idx += 1
         status = 'ok' if total == found else 'MISMATCH'
         lines.append(f'  sample {row}: {found} image tokens; per image {row_expected} -> {total} ({status})')
+    if batch.get('video_grid_thw') is not None:
+        lines.append(f'video_grid_thw (frames / temporal patch, h, w per video): {batch["video_grid_thw"].tolist()}')
     lines.append('label spans (the text the loss is computed on):')
     for row in range(labels.shape[0]):
         for start, end in _label_spans(labels[row]):

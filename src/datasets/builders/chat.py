@@ -1,10 +1,10 @@
 """Chat passthrough: check a record with ready ``messages`` and turn it into ms-swift template inputs.
 
 Such a record is ``{"messages": [...]}`` in the chat format Qwen3-VL uses: user content is a list of
-``{"type": "image", "image": path}`` and ``{"type": "text", "text": ...}`` items, the assistant answer is text.
-ms-swift's own ``{"messages": [...], "images": [...]}`` form with ``<image>`` placeholders is accepted too.
-Relative image paths are resolved against the JSONL's directory. Every problem is an error that names the file, the
-line and the field; nothing is skipped.
+``{"type": "image", "image": path}``, ``{"type": "video", "video": path}`` and ``{"type": "text", "text": ...}``
+items, the assistant answer is text. ms-swift's own form, text with ``<image>`` / ``<video>`` placeholders plus
+``images`` / ``videos`` lists, is accepted too. Relative media paths are resolved against the JSONL's directory.
+Every problem is an error that names the file, the line and the field; nothing is skipped.
 """
 from __future__ import annotations
 
@@ -14,32 +14,33 @@ from typing import Any
 from ..contract import RecordError
 
 ROLES = ('system', 'user', 'assistant', 'tool')
-IMAGE_PLACEHOLDER = '<image>'
+MEDIA = {'image': ('images', '<image>'), 'video': ('videos', '<video>')}  # item type -> (list field, placeholder)
 # Vision tokens the template inserts itself; hand-written ones would desynchronise text and pixels.
 RESERVED_TOKENS = ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>')
 
 
-def _resolve_image(value: Any, base_dir: Path, where: str) -> str:
+def _resolve_media(value: Any, base_dir: Path, where: str, kind: str) -> str:
     if not isinstance(value, str) or not value:
-        raise RecordError(f'{where}: an image must be a path string, got {value!r}')
+        raise RecordError(f'{where}: an {kind} must be a path string, got {value!r}')
     if value.startswith(('http://', 'https://', 'data:')):
         return value
     path = Path(value) if Path(value).is_absolute() else base_dir / value
     if not path.is_file():
-        raise RecordError(f'{where}: image file not found: {path}')
+        raise RecordError(f'{where}: {kind} file not found: {path}')
     return str(path)
 
 
-def _count_placeholders(text: str, where: str) -> int:
+def _count_placeholders(text: str, where: str, counts: dict[str, int]) -> None:
     for token in RESERVED_TOKENS:
         if token in text:
             raise RecordError(f'{where}: text contains {token}; the template inserts vision tokens itself, give the '
                               'image as a {"type": "image", "image": path} item instead')
-    return text.count(IMAGE_PLACEHOLDER)
+    for kind, (_, placeholder) in MEDIA.items():
+        counts[kind] += text.count(placeholder)
 
 
 def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any]:
-    """Validate ``record`` and return ms-swift ``encode`` inputs with absolute image paths.
+    """Validate ``record`` and return ms-swift ``encode`` inputs with absolute media paths.
 
     ``where`` is ``file:line``, the prefix of every error message.
     """
@@ -49,15 +50,15 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
     if not isinstance(messages, list) or not messages:
         raise RecordError(f'{where}: `messages` must be a non-empty list of {{"role", "content"}} objects')
     out_messages = []
-    item_images: list[str] = []
-    placeholders = 0
+    items_found = {kind: 0 for kind in MEDIA}
+    placeholders = {kind: 0 for kind in MEDIA}
     for m, message in enumerate(messages):
         field = f'{where}: messages[{m}]'
         if not isinstance(message, dict) or message.get('role') not in ROLES:
             raise RecordError(f'{field}: needs a `role` in {ROLES}, got {message!r:.80}')
         content = message.get('content')
         if isinstance(content, str):
-            placeholders += _count_placeholders(content, f'{field}.content')
+            _count_placeholders(content, f'{field}.content', placeholders)
             out_messages.append({'role': message['role'], 'content': content})
             continue
         if not isinstance(content, list):
@@ -70,28 +71,30 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
                 text = item.get('text')
                 if not isinstance(text, str):
                     raise RecordError(f'{item_field}.text: must be a string')
-                placeholders += _count_placeholders(text, f'{item_field}.text')
+                _count_placeholders(text, f'{item_field}.text', placeholders)
                 items.append({'type': 'text', 'text': text})
-            elif kind == 'image':
-                image = _resolve_image(item.get('image'), base_dir, f'{item_field}.image')
-                item_images.append(image)
-                items.append({'type': 'image', 'image': image})
+            elif kind in MEDIA:
+                items.append({'type': kind, kind: _resolve_media(item.get(kind), base_dir, f'{item_field}.{kind}', kind)})
+                items_found[kind] += 1
             else:
-                raise RecordError(f'{item_field}: `type` must be "text" or "image", got {item!r:.80}')
+                raise RecordError(f'{item_field}: `type` must be "text", "image" or "video", got {item!r:.80}')
         out_messages.append({'role': message['role'], 'content': items})
     if out_messages[-1]['role'] != 'assistant':
         raise RecordError(f'{where}: the last message must be the assistant answer to learn from')
 
-    listed = record.get('images', [])
-    if not isinstance(listed, list):
-        raise RecordError(f'{where}: `images` must be a list of paths')
-    if listed and item_images:
-        raise RecordError(f'{where}: give images either as content items or as `images` + <image>, not both')
-    if placeholders != len(listed):
-        raise RecordError(f'{where}: the text has {placeholders} <image> placeholder(s) but the record lists '
-                          f'{len(listed)} image(s) in `images`; they must match one to one')
-    images = [_resolve_image(v, base_dir, f'{where}: images[{i}]') for i, v in enumerate(listed)]
     inputs: dict[str, Any] = {'messages': out_messages}
-    if images:
-        inputs['images'] = images
+    for kind, (list_field, placeholder) in MEDIA.items():
+        listed = record.get(list_field, [])
+        if not isinstance(listed, list):
+            raise RecordError(f'{where}: `{list_field}` must be a list of paths')
+        if listed and items_found[kind]:
+            raise RecordError(f'{where}: give {list_field} either as content items or as `{list_field}` + '
+                              f'{placeholder}, not both')
+        if placeholders[kind] != len(listed):
+            raise RecordError(f'{where}: the text has {placeholders[kind]} {placeholder} placeholder(s) but the '
+                              f'record lists {len(listed)} {kind}(s) in `{list_field}`; they must match one to one')
+        if listed:
+            inputs[list_field] = [
+                _resolve_media(v, base_dir, f'{where}: {list_field}[{i}]', kind) for i, v in enumerate(listed)
+            ]
     return inputs

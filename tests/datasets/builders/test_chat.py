@@ -60,8 +60,21 @@ def test_hand_written_vision_tokens_are_rejected(image_dir: Path):
     ({'messages': [{'role': 'bot', 'content': 'x'}]}, r'messages\[0\]: needs a `role`'),
     ({'messages': [{'role': 'user', 'content': 'x'}]}, 'the last message must be the assistant answer'),
     ({'messages': [{'role': 'user', 'content': [{'type': 'audio'}]}, {'role': 'assistant', 'content': 'x'}]},
-     r'messages\[0\].content\[0\]: `type` must be "text" or "image"'),
+     r'messages\[0\].content\[0\]: `type` must be "text", "image" or "video"'),
 ])
 def test_malformed_records(tmp_path: Path, record, message: str):
     with pytest.raises(RecordError, match=f'^train.jsonl:7: {message}'):
         to_template_inputs(record, tmp_path, WHERE)
+
+
+def test_video_items_and_placeholders(tmp_path: Path):
+    (tmp_path / 'clip.mp4').write_bytes(b'\x00')
+    record = {'messages': [{'role': 'user', 'content': [{'type': 'video', 'video': 'clip.mp4'},
+                                                        {'type': 'text', 'text': 'What happens?'}]},
+                           {'role': 'assistant', 'content': 'x'}]}
+    inputs = to_template_inputs(record, tmp_path, WHERE)
+    assert inputs['messages'][0]['content'][0] == {'type': 'video', 'video': str(tmp_path / 'clip.mp4')}
+    placeholder_form = {'messages': [{'role': 'user', 'content': '<video>Hi'}, {'role': 'assistant', 'content': 'x'}],
+                        'videos': ['clip.mp4', 'clip.mp4']}
+    with pytest.raises(RecordError, match=r'has 1 <video> placeholder\(s\) but the record lists 2 video\(s\)'):
+        to_template_inputs(placeholder_form, tmp_path, WHERE)
