@@ -47,15 +47,15 @@ def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None =
     """Run training (or the --debug report) for ``config_path``; returns ms-swift's result (or the report text)."""
     cfg = load_and_validate(config_path, base_config)
     check_inputs_exist(cfg)
-    if cfg.custom.build_tiny_model and not Path(cfg.model['model']).exists():
-        from .tiny_model import build_tiny_qwen3_vl
-        build_tiny_qwen3_vl(cfg.model['model'])
 
+    # Heavy imports only once the config is known to be good.
     from swift.utils import is_master
 
     from .config.swift_args import to_sft_arguments, video_environment
+    from .tiny_model import ensure_tiny_model
     from .trainers.sft_pipeline import ProjectSft
 
+    ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model)
     os.environ.update(video_environment(cfg))
     args = to_sft_arguments(cfg)
     pipeline = ProjectSft(args, cfg)

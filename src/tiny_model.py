@@ -260,3 +260,9 @@ def build_tiny_qwen3_vl(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, **vision).save_pretrained(out)
     Qwen3VLVideoProcessor(size={'shortest_edge': MIN_PIXELS, 'longest_edge': MAX_PIXELS * 4}, **vision).save_pretrained(out)
     return out
+
+
+def ensure_tiny_model(model_dir: str | os.PathLike, build: bool) -> None:
+    """Build the tiny model at ``model_dir`` when ``build`` (`custom.build_tiny_model`) is set and it is missing."""
+    if build and not Path(model_dir).exists():
+        build_tiny_qwen3_vl(model_dir)

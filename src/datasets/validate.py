@@ -72,9 +72,11 @@ def _template_for(config_path: str):
     from swift.template import get_template
 
     from ..config import load_and_validate
+    from ..tiny_model import ensure_tiny_model
     from ..datasets.builders import DEFAULT_PROMPTS
 
     cfg = load_and_validate(config_path)
+    ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model)
     custom = cfg.custom
     settings = BuildSettings(custom.mode, custom.coord_format, {**DEFAULT_PROMPTS, **(custom.prompts or {})},
                              custom.dataset_prompts or {})

@@ -1,9 +1,8 @@
 """The validator finds every seeded fault, on the right line, and exits non-zero."""
-import json
 from pathlib import Path
 
 from src.datasets.validate import main
-from tests.conftest import image_record, write_jsonl, write_yaml
+from tests.conftest import image_record, write_jsonl
 
 
 def _geo(image='images/a.png', **overrides):

@@ -1,0 +1,36 @@
+"""The shell commands in the data docs run as written, from the repository root."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+DOC = REPO / 'docs' / 'data' / 'DATA_PREPROCESSING_PIPELINE.md'
+
+
+def _bash_blocks(path: Path) -> list[str]:
+    return re.findall(r'```bash\n(.*?)```', path.read_text(), flags=re.S)
+
+
+def test_preprocessing_walkthrough_runs():
+    shutil.rmtree(REPO / 'output' / 'walkthrough', ignore_errors=True)
+    env = {**os.environ, 'PATH': f'{Path(sys.executable).parent}:{os.environ["PATH"]}'}
+    blocks = _bash_blocks(DOC)
+    assert len(blocks) == 4
+    for block in blocks:
+        result = subprocess.run(['bash', '-euo', 'pipefail', '-c', block], cwd=REPO, env=env,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, f'{block}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}'
+    assert list((REPO / 'output' / 'walkthrough' / 'run').glob('checkpoint-*/adapter_model.safetensors'))
+
+
+@pytest.mark.parametrize('doc', ['DATA_JSONL_CONTRACT.md'])
+def test_contract_doc_validate_command_runs(doc: str):
+    [command] = _bash_blocks(REPO / 'docs' / 'data' / doc)[:1]
+    result = subprocess.run([sys.executable, *command.split()[1:]], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
