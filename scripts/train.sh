@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Launch training with one YAML config: a single process, or torchrun over the GPUs of one or more nodes.
+#
+#   scripts/train.sh configs/smoke/lora.yaml                 # one process (CPU, or one GPU)
+#   DEBUG=true scripts/train.sh configs/smoke/lora.yaml      # print one batch + trainable parameters, exit
+#   CUDA_VISIBLE_DEVICES=0,1,2,3 scripts/train.sh configs/x.yaml
+#   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 scripts/train.sh configs/x.yaml   # on each node, with its NODE_RANK
+#   scripts/train.sh configs/x.yaml --dry-run                # print the command, run nothing
+#
+# Variables (all optional):
+#   DEBUG            true: pass --debug to src.sft
+#   NPROC_PER_NODE   processes per node; default: the devices in CUDA_VISIBLE_DEVICES, else `nvidia-smi -L`, else 1
+#   NNODES           number of nodes (default 1)
+#   NODE_RANK        this node's rank (default 0)
+#   MASTER_ADDR      rendezvous host (default 127.0.0.1)
+#   MASTER_PORT      rendezvous port (default 29500)
+#   PYTHON           the interpreter (default: python)
+#   TOKENIZERS_PARALLELISM, OMP_NUM_THREADS, TORCH_NCCL_ASYNC_ERROR_HANDLING, NCCL_DEBUG
+#                    defaults false, 1 (torchrun only), 1, WARN; set them to override
+# A relative CONFIG path that does not exist from the current directory is resolved against the repository.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
+
+config="" dry_run=false
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) usage; exit 0 ;;
+    --dry-run) dry_run=true ;;
+    -*) echo "train.sh: unknown option $arg (settings belong in the YAML config)" >&2; exit 2 ;;
+    *) [[ -z "$config" ]] || { echo "train.sh: one CONFIG only" >&2; exit 2; }; config=$arg ;;
+  esac
+done
+[[ -n "$config" ]] || { usage >&2; exit 2; }
+if [[ "$config" != /* && ! -e "$config" && -e "$repo/$config" ]]; then
+  config="$repo/$config"
+fi
+[[ -e "$config" ]] || { echo "train.sh: config not found: $config" >&2; exit 2; }
+config="$(cd "$(dirname "$config")" && pwd)/$(basename "$config")"  # the command runs from the repository
+
+if [[ -n "${NPROC_PER_NODE:-}" ]]; then
+  nproc=$NPROC_PER_NODE
+elif [[ -n "${CUDA_VISIBLE_DEVICES:-}" ]]; then
+  IFS=',' read -ra devices <<< "$CUDA_VISIBLE_DEVICES"; nproc=${#devices[@]}
+elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  nproc=$(nvidia-smi -L | grep -c '^GPU')
+else
+  nproc=1
+fi
+nnodes=${NNODES:-1}
+
+export TOKENIZERS_PARALLELISM=${TOKENIZERS_PARALLELISM:-false}
+export TORCH_NCCL_ASYNC_ERROR_HANDLING=${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}
+export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
+
+python=${PYTHON:-python}
+args=(-m src.sft --config "$config")
+[[ "${DEBUG:-false}" == "true" ]] && args+=(--debug)
+if (( nproc * nnodes == 1 )); then
+  cmd=("$python" "${args[@]}")
+else
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+  cmd=("$python" -m torch.distributed.run --nnodes "$nnodes" --node_rank "${NODE_RANK:-0}" --nproc_per_node "$nproc"
+       --master_addr "${MASTER_ADDR:-127.0.0.1}" --master_port "${MASTER_PORT:-29500}" "${args[@]}")
+fi
+
+echo "+ cd $repo && ${cmd[*]}" >&2
+$dry_run && exit 0
+cd "$repo"
+exec "${cmd[@]}"

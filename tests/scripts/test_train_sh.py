@@ -1,0 +1,58 @@
+"""scripts/train.sh builds the right command for one process, one node with many GPUs, and several nodes."""
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+SCRIPT = REPO / 'scripts' / 'train.sh'
+CONFIG = REPO / 'configs' / 'smoke' / 'lora.yaml'
+CLEAR = ('NPROC_PER_NODE', 'NNODES', 'NODE_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'CUDA_VISIBLE_DEVICES', 'DEBUG')
+
+
+def _dry_run(*args: str, cwd: Path = REPO, **env: str) -> str:
+    base = {k: v for k, v in os.environ.items() if k not in CLEAR}
+    result = subprocess.run([str(SCRIPT), *args, '--dry-run'], cwd=cwd, env={**base, 'PYTHON': 'python', **env},
+                            capture_output=True, text=True, check=True)
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_single_process_runs_src_sft(tmp_path: Path):
+    assert _dry_run('configs/smoke/lora.yaml', NPROC_PER_NODE='1') == (
+        f'+ cd {REPO} && python -m src.sft --config {CONFIG}')
+
+
+def test_relative_config_resolves_against_the_repo_from_elsewhere(tmp_path: Path):
+    assert _dry_run('configs/smoke/lora.yaml', cwd=tmp_path, NPROC_PER_NODE='1').endswith(f'--config {CONFIG}')
+
+
+def test_debug_flag():
+    assert _dry_run('configs/smoke/lora.yaml', NPROC_PER_NODE='1', DEBUG='true').endswith('--debug')
+
+
+def test_one_node_counts_visible_gpus():
+    assert _dry_run('configs/smoke/lora.yaml', CUDA_VISIBLE_DEVICES='0,1,2,3') == (
+        f'+ cd {REPO} && python -m torch.distributed.run --nnodes 1 --node_rank 0 --nproc_per_node 4 '
+        f'--master_addr 127.0.0.1 --master_port 29500 -m src.sft --config {CONFIG}')
+
+
+def test_multi_node():
+    command = _dry_run('configs/smoke/lora.yaml', NNODES='2', NODE_RANK='1', NPROC_PER_NODE='8',
+                       MASTER_ADDR='10.0.0.1', MASTER_PORT='29600')
+    assert '--nnodes 2 --node_rank 1 --nproc_per_node 8 --master_addr 10.0.0.1 --master_port 29600' in command
+
+
+@pytest.mark.parametrize('args,message', [(['--lr', '1'], 'settings belong in the YAML config'),
+                                          (['nope.yaml'], 'config not found: nope.yaml')])
+def test_bad_arguments(args, message):
+    result = subprocess.run([str(SCRIPT), *args], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_help_documents_every_variable():
+    text = subprocess.run([str(SCRIPT), '--help'], capture_output=True, text=True, check=True).stdout
+    for variable in ('DEBUG', 'NPROC_PER_NODE', 'NNODES', 'NODE_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'PYTHON',
+                     'TOKENIZERS_PARALLELISM'):
+        assert variable in text
