@@ -56,3 +56,19 @@ def test_help_documents_every_variable():
     for variable in ('DEBUG', 'NPROC_PER_NODE', 'NNODES', 'NODE_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'PYTHON',
                      'TOKENIZERS_PARALLELISM'):
         assert variable in text
+
+
+def test_two_processes_on_cpu_train_and_write_one_checkpoint(make_config, tmp_path: Path):
+    import json
+    import sys
+
+    config = make_config('lora.yaml', name='ddp', training={'ddp_backend': 'gloo'})
+    base = {k: v for k, v in os.environ.items() if k not in CLEAR}
+    env = {**base, 'PYTHON': sys.executable, 'NPROC_PER_NODE': '2', 'MASTER_PORT': '29533'}
+    result = subprocess.run([str(SCRIPT), str(config)], cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'world_size: 2' in result.stdout + result.stderr
+    out = tmp_path / 'ddp'
+    assert [p.name for p in out.glob('checkpoint-*')] == ['checkpoint-4']
+    rows = [json.loads(line) for line in (out / 'logging.jsonl').read_text().splitlines()]
+    assert len([r for r in rows if 'train/loss' in r]) == 4, 'only rank 0 writes logging.jsonl'
