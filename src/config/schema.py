@@ -34,6 +34,17 @@ NARROWED_TYPES: dict[tuple[str, str], Any] = {
     ('template', 'truncation_strategy'): typing.Literal['raise', 'left', 'right'],
 }
 
+# Keys the project adds to an ms-swift section; `swift_args` turns them into ms-swift arguments.
+PROJECT_FIELDS: dict[tuple[str, str], Any] = {
+    # The global batch: gradient_accumulation_steps = effective_batch_size / (micro-batch x world size).
+    ('training', 'effective_batch_size'): typing.Optional[int],
+    # The LLM's learning rate next to ms-swift's `vit_lr` / `aligner_lr` (which default to `learning_rate`).
+    ('training', 'llm_lr'): typing.Optional[float],
+}
+
+DEEPSPEED_PRESETS = ('zero0', 'zero1', 'zero2', 'zero2_offload', 'zero3', 'zero3_offload')
+FSDP_PRESETS = ('fsdp2', )
+
 # Keys that name files, resolved against the directory of the YAML file that sets them.
 PATH_KEYS = {
     ('model', 'model'),
@@ -41,6 +52,7 @@ PATH_KEYS = {
     ('training', 'output_dir'),
     ('training', 'logging_dir'),
     ('training', 'resume_from_checkpoint'),
+    ('training', 'fsdp'),
     ('custom', 'train_jsonl'),
     ('custom', 'val_jsonl'),
     ('deepspeed', 'config'),
@@ -155,4 +167,5 @@ def section_fields(section: str) -> dict[str, Any]:
     if section == 'tuner':
         fields[TUNER_TYPE_KEY] = str
     fields.update({key: annotation for (sec, key), annotation in NARROWED_TYPES.items() if sec == section})
+    fields.update({key: annotation for (sec, key), annotation in PROJECT_FIELDS.items() if sec == section})
     return fields

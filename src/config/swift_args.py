@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..trainers.callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS  # importing registers them in callbacks_map
 from .schema import TUNER_TYPE_KEY, VIDEO_ENV
-from .validate import ProjectConfig
+from .validate import ProjectConfig, world_size
 
 if TYPE_CHECKING:
     from swift.arguments import SftArguments
@@ -34,6 +34,19 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
         kwargs['val_dataset'] = PLACEHOLDER_DATASET
     if cfg.deepspeed.enabled:
         kwargs['deepspeed'] = cfg.deepspeed.config
+    effective = kwargs.pop('effective_batch_size', None)
+    if effective is not None:
+        kwargs['gradient_accumulation_steps'] = effective // (kwargs.get('per_device_train_batch_size', 1) *
+                                                              world_size())
+    llm_lr = kwargs.pop('llm_lr', None)
+    if llm_lr is not None:
+        # ms-swift's multimodal optimizer gives the LLM `learning_rate`; ViT and aligner keep theirs (default: the
+        # configured learning_rate).
+        for key in ('vit_lr', 'aligner_lr'):
+            if kwargs.get(key) is None:
+                kwargs[key] = kwargs.get('learning_rate')
+        kwargs['learning_rate'] = llm_lr
+        kwargs['optimizer'] = 'multimodal'
     kwargs['callbacks'] = list(kwargs.get('callbacks', [])) + [PREFIXED_LOG_KEYS, DATASET_EPOCH]
     return kwargs
 

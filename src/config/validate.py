@@ -19,7 +19,7 @@ from ..datasets.builders import DEFAULT_PROMPTS
 from .errors import ConfigError
 from .loader import KeyPath, LoadedConfig
 from .schema import (PATH_KEYS, PROJECT_DEFAULTS, PROJECT_OWNED, PROJECT_SECTIONS, REMOVED_KEYS, SECTIONS,
-                     TOP_LEVEL_KEYS, VIDEO_ENV, CustomConfig, DeepSpeedConfig, section_fields)
+                     TOP_LEVEL_KEYS, VIDEO_ENV, DEEPSPEED_PRESETS, FSDP_PRESETS, CustomConfig, DeepSpeedConfig, section_fields)
 
 
 @dataclass
@@ -115,8 +115,8 @@ def _resolve_path(value: Any, yaml_file: Path, key: KeyPath) -> Any:
     if isinstance(value, list):
         return [_resolve_path(v, yaml_file, key) for v in value]
     text = os.path.expanduser(str(value))
-    if key == ('deepspeed', 'config') and not text.endswith('.json'):
-        return value  # an ms-swift preset name such as zero2
+    if key in (('deepspeed', 'config'), ('training', 'fsdp')) and not text.endswith('.json'):
+        return value  # an ms-swift preset name such as zero2 or fsdp2
     candidate = (yaml_file.parent / text).resolve()
     is_local = text.startswith(('.', '/')) or candidate.exists() or key != ('model', 'model')
     return str(candidate) if is_local else value
@@ -202,6 +202,7 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
         elif not check_type(value, VIDEO_ENV[key][1]) or value <= 0:
             errors.append(f'{_where(loaded, ("custom", "video", key))}: expected a positive '
                           f'{VIDEO_ENV[key][1].__name__}, got {value!r}')
+    _check_scale_out(loaded, cfg, errors)
     if cfg.custom.sample_limit is not None and cfg.custom.sample_limit <= 0:
         errors.append(f'{_where(loaded, ("custom", "sample_limit"))}: must be a positive number of records')
     if cfg.rlhf.get('rlhf_type') is not None:
@@ -224,3 +225,57 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
             errors.append(f'{cfg.source}: `custom.{key}`: file {path} does not exist')
     if errors:
         raise ConfigError(errors)
+
+
+def world_size() -> int:
+    """Processes in this run: torchrun's WORLD_SIZE, 1 for a plain `python -m src.sft`."""
+    return int(os.environ.get('WORLD_SIZE', '1'))
+
+
+def _check_scale_out(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
+    """Batch arithmetic and distributed back-ends: combinations that would fail (or mislead) after launch."""
+    training = cfg.training
+    ebs = training.get('effective_batch_size')
+    if ebs is not None:
+        micro = training.get('per_device_train_batch_size', 1)
+        where = _where(loaded, ('training', 'effective_batch_size'))
+        if training.get('gradient_accumulation_steps') is not None:
+            errors.append(f'{where}: set either `effective_batch_size` or `gradient_accumulation_steps`, not both')
+        elif ebs <= 0 or ebs % (micro * world_size()):
+            errors.append(f'{where}: {ebs} is not a positive multiple of per_device_train_batch_size ({micro}) x '
+                          f'world size ({world_size()}) = {micro * world_size()}')
+    if training.get('llm_lr') is not None and training.get('learning_rate') is None and (
+            training.get('vit_lr') is None or training.get('aligner_lr') is None):
+        errors.append(f'{_where(loaded, ("training", "llm_lr"))}: with `llm_lr`, set `learning_rate` (the default of '
+                      '`vit_lr` and `aligner_lr`) or both `vit_lr` and `aligner_lr`')
+    fsdp = training.get('fsdp')
+    if cfg.deepspeed.enabled:
+        preset = cfg.deepspeed.config
+        where = _where(loaded, ('deepspeed', 'config'))
+        if fsdp:
+            errors.append(f'{_where(loaded, ("training", "fsdp"))}: FSDP and DeepSpeed exclusive; disable one '
+                          '(`deepspeed.enabled: false` or remove `training.fsdp`)')
+        if not preset.endswith('.json') and preset not in DEEPSPEED_PRESETS:
+            errors.append(f'{where}: unknown preset {preset!r}; use one of {", ".join(DEEPSPEED_PRESETS)} or a JSON path')
+        elif preset.endswith('.json') and not Path(preset).is_file():
+            errors.append(f'{where}: DeepSpeed config {preset} does not exist')
+        if _zero_stage(preset) == 3 and (cfg.model.get('quant_method') or cfg.model.get('quant_bits')):
+            errors.append(f'{where}: ZeRO-3 cannot partition quantized (bitsandbytes / GPTQ) weights; use zero2, or '
+                          'train without `model.quant_*`')
+        if cfg.model.get('device_map'):
+            errors.append(f'{_where(loaded, ("model", "device_map"))}: DeepSpeed places the model itself; remove '
+                          '`model.device_map`')
+    if fsdp and fsdp not in FSDP_PRESETS and not (str(fsdp).endswith('.json') and Path(fsdp).is_file()):
+        errors.append(f'{_where(loaded, ("training", "fsdp"))}: use `fsdp2` or an existing FSDP JSON config, got {fsdp!r}')
+    if fsdp and training.get('gradient_checkpointing'):
+        errors.append(f'{_where(loaded, ("training", "gradient_checkpointing"))}: under FSDP2 use its activation '
+                      'checkpointing (on in the `fsdp2` preset) instead of `gradient_checkpointing`')
+
+
+def _zero_stage(preset: str) -> int | None:
+    if preset.startswith('zero') and preset[4:5].isdigit():
+        return int(preset[4])
+    if preset.endswith('.json') and Path(preset).is_file():
+        import json
+        return json.loads(Path(preset).read_text()).get('zero_optimization', {}).get('stage')
+    return None

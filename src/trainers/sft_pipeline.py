@@ -47,6 +47,7 @@ class ProjectSft(SwiftSft):
         return [train, val]
 
     def train(self, trainer):
+        self.trainer = trainer  # kept for callers that inspect the run (optimizer groups, state)
         # ms-swift creates `last` / `best` links at the end of training and fails if an earlier run into the same
         # output_dir left them; they are recreated, so drop the stale ones first.
         if self.args.create_checkpoint_symlink:

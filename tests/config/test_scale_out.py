@@ -1,0 +1,73 @@
+"""Batch arithmetic and distributed back-ends are checked before launch."""
+from pathlib import Path
+
+import pytest
+
+from src.config import ConfigError, load_and_validate
+from src.config.swift_args import sft_argument_kwargs
+from tests.conftest import write_yaml
+
+BASE = {'model': {'model': '/tmp/some-model'}, 'custom': {'train_jsonl': 'train.jsonl', 'build_tiny_model': True}}
+
+
+def _cfg(tmp_path: Path, **sections):
+    data = {**BASE, **sections}
+    return load_and_validate(write_yaml(tmp_path / 'cfg.yaml', data))
+
+
+def _problems(tmp_path: Path, **sections) -> str:
+    with pytest.raises(ConfigError) as err:
+        _cfg(tmp_path, **sections)
+    return str(err.value)
+
+
+@pytest.mark.parametrize('world,expected', [('1', 8), ('2', 4), ('4', 2)])
+def test_effective_batch_size_derives_gradient_accumulation(tmp_path: Path, monkeypatch, world: str, expected: int):
+    monkeypatch.setenv('WORLD_SIZE', world)
+    cfg = _cfg(tmp_path, training={'effective_batch_size': 32, 'per_device_train_batch_size': 4})
+    kwargs = sft_argument_kwargs(cfg)
+    assert kwargs['gradient_accumulation_steps'] == expected and 'effective_batch_size' not in kwargs
+
+
+def test_effective_batch_size_must_divide(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv('WORLD_SIZE', '3')
+    message = _problems(tmp_path, training={'effective_batch_size': 32, 'per_device_train_batch_size': 4})
+    assert '32 is not a positive multiple of per_device_train_batch_size (4) x world size (3) = 12' in message
+
+
+def test_effective_batch_size_and_accumulation_are_exclusive(tmp_path: Path):
+    message = _problems(tmp_path, training={'effective_batch_size': 8, 'gradient_accumulation_steps': 2})
+    assert 'set either `effective_batch_size` or `gradient_accumulation_steps`' in message
+
+
+def test_llm_lr_maps_onto_the_multimodal_optimizer(tmp_path: Path):
+    kwargs = sft_argument_kwargs(_cfg(tmp_path, training={'learning_rate': 1.0e-4, 'llm_lr': 2.0e-5,
+                                                          'aligner_lr': 5.0e-4}))
+    assert (kwargs['optimizer'], kwargs['learning_rate'], kwargs['vit_lr'], kwargs['aligner_lr']) == (
+        'multimodal', 2.0e-5, 1.0e-4, 5.0e-4)
+
+
+def test_llm_lr_needs_a_default_for_the_others(tmp_path: Path):
+    assert 'with `llm_lr`, set `learning_rate`' in _problems(tmp_path, training={'llm_lr': 2.0e-5})
+
+
+@pytest.mark.parametrize('sections,message', [
+    ({'deepspeed': {'enabled': True}, 'training': {'fsdp': 'fsdp2'}}, 'FSDP and DeepSpeed exclusive'),
+    ({'deepspeed': {'enabled': True, 'config': 'zero4'}}, "unknown preset 'zero4'"),
+    ({'deepspeed': {'enabled': True, 'config': 'missing.json'}}, 'missing.json does not exist'),
+    ({'deepspeed': {'enabled': True, 'config': 'zero3'}, 'model': {'model': '/tmp/m', 'quant_method': 'bnb',
+                                                                   'quant_bits': 4}},
+     'ZeRO-3 cannot partition quantized'),
+    ({'deepspeed': {'enabled': True}, 'model': {'model': '/tmp/m', 'device_map': 'auto'}},
+     'DeepSpeed places the model itself'),
+    ({'training': {'fsdp': 'fsdp3'}}, "use `fsdp2` or an existing FSDP JSON config, got 'fsdp3'"),
+    ({'training': {'fsdp': 'fsdp2', 'gradient_checkpointing': True}}, 'under FSDP2 use its activation checkpointing'),
+    ({'training': {'deepspeed': 'zero2'}}, 'use the `deepspeed` section'),
+])
+def test_invalid_distributed_combinations_fail_before_launch(tmp_path: Path, sections, message: str):
+    assert message in _problems(tmp_path, **sections)
+
+
+def test_deepspeed_preset_maps_to_ms_swift(tmp_path: Path):
+    kwargs = sft_argument_kwargs(_cfg(tmp_path, deepspeed={'enabled': True, 'config': 'zero3'}))
+    assert kwargs['deepspeed'] == 'zero3'
