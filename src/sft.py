@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, ProjectConfig, check_inputs_exist, load_and_validate
+from .datasets.contract import RecordError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,8 +71,8 @@ def cli(argv: list[str] | None = None) -> int:
     flags = parse_cli(argv)
     try:
         main(flags.config, flags.base_config, flags.debug)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    except (ConfigError, RecordError) as exc:  # bad config or data: the message says where; no traceback needed
+        print(f'error: {exc}', file=sys.stderr)
         return 2
     return 0
 

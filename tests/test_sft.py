@@ -181,3 +181,12 @@ def test_video_records_sample_frames_as_configured(make_config, tmp_path: Path):
     assert 'video_grid_thw (frames / temporal patch, h, w per video): [[2, 4, 4], [2, 4, 4]]' in debug.stdout
     main(config)
     assert (tmp_path / 'video' / 'checkpoint-2' / 'adapter_model.safetensors').is_file()
+
+
+def test_cli_reports_data_errors_without_a_traceback(make_config, tmp_path: Path, image_dir: Path, capsys):
+    data = write_jsonl(tmp_path / 'bad.jsonl', [image_record('images/gone.png')])
+    config = make_config('lora.yaml', name='cli_bad', custom={'train_jsonl': str(data), 'val_jsonl': None})
+    assert cli(['--config', str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f'error: {data}:1: messages[0].content[0].image: image file not found' in err
+    assert 'Traceback' not in err

@@ -62,7 +62,10 @@ def test_two_processes_on_cpu_train_and_write_one_checkpoint(make_config, tmp_pa
     import json
     import sys
 
-    config = make_config('lora.yaml', name='ddp', training={'ddp_backend': 'gloo'})
+    # The best checkpoint is chosen on token accuracy, a metric ms-swift reduces across ranks: a rank that decided
+    # differently would hang the run at the next collective.
+    config = make_config('lora.yaml', name='ddp', training={'ddp_backend': 'gloo', 'metric_for_best_model': 'token_acc',
+                                                            'greater_is_better': True})
     base = {k: v for k, v in os.environ.items() if k not in CLEAR}
     env = {**base, 'PYTHON': sys.executable, 'NPROC_PER_NODE': '2', 'MASTER_PORT': '29533'}
     result = subprocess.run([str(SCRIPT), str(config)], cwd=REPO, env=env, capture_output=True, text=True)
@@ -72,3 +75,5 @@ def test_two_processes_on_cpu_train_and_write_one_checkpoint(make_config, tmp_pa
     assert [p.name for p in out.glob('checkpoint-*')] == ['checkpoint-4']
     rows = [json.loads(line) for line in (out / 'logging.jsonl').read_text().splitlines()]
     assert len([r for r in rows if 'train/loss' in r]) == 4, 'only rank 0 writes logging.jsonl'
+    assert rows[-1]['best_model_checkpoint'].endswith('checkpoint-4')
+    assert any('eval/token_acc' in r for r in rows)
