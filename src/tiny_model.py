@@ -258,7 +258,8 @@ def build_tiny_qwen3_vl(out_dir: str | os.PathLike, seed: int = 0) -> Path:
         image_std=[0.5, 0.5, 0.5],
     )
     Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, **vision).save_pretrained(out)
-    Qwen3VLVideoProcessor(size={'shortest_edge': MIN_PIXELS, 'longest_edge': MAX_PIXELS * 4}, **vision).save_pretrained(out)
+    video_size = {'shortest_edge': MIN_PIXELS, 'longest_edge': MAX_PIXELS * 4}
+    Qwen3VLVideoProcessor(size=video_size, **vision).save_pretrained(out)
     return out
 
 

@@ -80,7 +80,7 @@ class CustomConfig:
     augmentation: dict[str, typing.Any] | None = None
     """Training-time augmentation: `ops` (list of {name, prob, params}) and `rotate_box_to` (bbox | poly)."""
     video: dict[str, typing.Any] | None = None
-    """Video sampling for records with videos: `fps`, `min_frames`, `max_frames`, `min_pixels` / `max_pixels` per frame."""
+    """Video sampling: `fps`, `min_frames`, `max_frames`, `min_pixels` / `max_pixels` per frame."""
     encode_check: bool = True
     """Encode every record once before training, so a broken or over-length record stops the run before step 1."""
     build_tiny_model: bool = False

@@ -18,8 +18,8 @@ from ..datasets.augmentation import parse_augmentation
 from ..datasets.builders import DEFAULT_PROMPTS
 from .errors import ConfigError
 from .loader import KeyPath, LoadedConfig
-from .schema import (PATH_KEYS, PROJECT_DEFAULTS, PROJECT_OWNED, PROJECT_SECTIONS, REMOVED_KEYS, SECTIONS,
-                     TOP_LEVEL_KEYS, VIDEO_ENV, DEEPSPEED_PRESETS, FSDP_PRESETS, CustomConfig, DeepSpeedConfig, section_fields)
+from .schema import (DEEPSPEED_PRESETS, FSDP_PRESETS, PATH_KEYS, PROJECT_DEFAULTS, PROJECT_OWNED, PROJECT_SECTIONS,
+                     REMOVED_KEYS, SECTIONS, TOP_LEVEL_KEYS, VIDEO_ENV, CustomConfig, DeepSpeedConfig, section_fields)
 
 
 @dataclass
@@ -256,7 +256,8 @@ def _check_scale_out(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]
             errors.append(f'{_where(loaded, ("training", "fsdp"))}: FSDP and DeepSpeed exclusive; disable one '
                           '(`deepspeed.enabled: false` or remove `training.fsdp`)')
         if not preset.endswith('.json') and preset not in DEEPSPEED_PRESETS:
-            errors.append(f'{where}: unknown preset {preset!r}; use one of {", ".join(DEEPSPEED_PRESETS)} or a JSON path')
+            errors.append(f'{where}: unknown preset {preset!r}; use one of {", ".join(DEEPSPEED_PRESETS)} or a '
+                          'JSON path')
         elif preset.endswith('.json') and not Path(preset).is_file():
             errors.append(f'{where}: DeepSpeed config {preset} does not exist')
         if _zero_stage(preset) == 3 and (cfg.model.get('quant_method') or cfg.model.get('quant_bits')):
@@ -266,7 +267,8 @@ def _check_scale_out(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]
             errors.append(f'{_where(loaded, ("model", "device_map"))}: DeepSpeed places the model itself; remove '
                           '`model.device_map`')
     if fsdp and fsdp not in FSDP_PRESETS and not (str(fsdp).endswith('.json') and Path(fsdp).is_file()):
-        errors.append(f'{_where(loaded, ("training", "fsdp"))}: use `fsdp2` or an existing FSDP JSON config, got {fsdp!r}')
+        errors.append(f'{_where(loaded, ("training", "fsdp"))}: use `fsdp2` or an existing FSDP JSON config, '
+                      f'got {fsdp!r}')
     if fsdp and training.get('gradient_checkpointing'):
         errors.append(f'{_where(loaded, ("training", "gradient_checkpointing"))}: under FSDP2 use its activation '
                       'checkpointing (on in the `fsdp2` preset) instead of `gradient_checkpointing`')

@@ -8,7 +8,8 @@ from tests.conftest import write_yaml
 
 
 def test_child_deep_merges_into_parent_and_lists_replace(tmp_path: Path):
-    write_yaml(tmp_path / 'base.yaml', {'tuner': {'lora_rank': 8, 'target_modules': ['a', 'b']}, 'training': {'seed': 1}})
+    write_yaml(tmp_path / 'base.yaml', {'tuner': {'lora_rank': 8, 'target_modules': ['a', 'b']},
+                                        'training': {'seed': 1}})
     child = write_yaml(tmp_path / 'sub' / 'child.yaml', {
         'extends': '../base.yaml',
         'tuner': {'target_modules': ['c']},

@@ -20,7 +20,8 @@ from ..contract import image_path
 from .coords import to_model_coords
 
 DEFAULT_PROMPTS = {
-    'dense': 'List every object in the image as JSON: [{"desc": ..., "bbox_2d" | "poly" | "line": [...]}].',
+    'dense': ('List every object in the image as JSON: '
+              '[{"desc": ..., "bbox_2d" | "poly" | "line": [...]}].'),
     'summary': 'Summarise the image: a two-line header, then the JSON object counts; answer 无关图片 if the image is '
                'irrelevant.',
 }

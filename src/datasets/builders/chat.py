@@ -74,7 +74,8 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
                 _count_placeholders(text, f'{item_field}.text', placeholders)
                 items.append({'type': 'text', 'text': text})
             elif kind in MEDIA:
-                items.append({'type': kind, kind: _resolve_media(item.get(kind), base_dir, f'{item_field}.{kind}', kind)})
+                path = _resolve_media(item.get(kind), base_dir, f'{item_field}.{kind}', kind)
+                items.append({'type': kind, kind: path})
                 items_found[kind] += 1
             else:
                 raise RecordError(f'{item_field}: `type` must be "text", "image" or "video", got {item!r:.80}')
