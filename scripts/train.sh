@@ -15,8 +15,9 @@
 #   MASTER_ADDR      rendezvous host (default 127.0.0.1)
 #   MASTER_PORT      rendezvous port (default 29500)
 #   PYTHON           the interpreter (default: python)
-#   TOKENIZERS_PARALLELISM, OMP_NUM_THREADS, TORCH_NCCL_ASYNC_ERROR_HANDLING, NCCL_DEBUG
-#                    defaults false, 1 (torchrun only), 1, WARN; set them to override
+#   TOKENIZERS_PARALLELISM, OMP_NUM_THREADS, TORCH_NCCL_ASYNC_ERROR_HANDLING, TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC,
+#   NCCL_DEBUG       defaults false, 1 (torchrun only), 1, 1800, WARN; set them to override. The collective
+#                    timeout itself is `training.ddp_timeout` (seconds) in the YAML.
 # A relative CONFIG path that does not exist from the current directory is resolved against the repository.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,6 +53,7 @@ nnodes=${NNODES:-1}
 
 export TOKENIZERS_PARALLELISM=${TOKENIZERS_PARALLELISM:-false}
 export TORCH_NCCL_ASYNC_ERROR_HANDLING=${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}
+export TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC=${TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC:-1800}
 export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
 
 python=${PYTHON:-python}
