@@ -56,7 +56,7 @@ def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None =
     from .tiny_model import ensure_tiny_model
     from .trainers.sft_pipeline import ProjectSft
 
-    ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model)
+    ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
     os.environ.update(video_environment(cfg))
     args = to_sft_arguments(cfg)
     pipeline = ProjectSft(args, cfg)

@@ -1,4 +1,4 @@
-"""A few-MB, randomly initialised Qwen3-VL checkpoint built offline.
+"""A small (about 20 MB), randomly initialised Qwen3-VL (or Qwen2.5-VL) checkpoint built offline.
 
 Tests and smoke configs cannot download ``Qwen/Qwen3-VL-*``, so this module writes a checkpoint with the real
 architecture (``Qwen3VLForConditionalGeneration``: 2 text layers, a depth-2 vision tower with two DeepStack mergers),
@@ -6,12 +6,13 @@ a byte-level BPE tokenizer that carries the Qwen special tokens and the Qwen3-VL
 processor config, so that ``transformers`` and ms-swift (model type / template ``qwen3_vl``) load it as they would
 the real model.
 
-Command line: ``python scripts/make_tiny_model.py OUT_DIR``.
+Command line: ``python scripts/make_tiny_model.py OUT_DIR [--arch qwen2_5_vl]``.
 """
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -165,28 +166,64 @@ TINY_TEXT = dict(
     num_key_value_heads=1,
     head_dim=16,
     max_position_embeddings=4096,
-    # mrope_section sums to head_dim / 2 (t, h, w rotary frequencies), interleaved as in Qwen3-VL.
+    # mrope_section sums to head_dim / 2 (t, h, w rotary frequencies).
     rope_parameters={
         'rope_type': 'default',
         'rope_theta': 5000000.0,
         'mrope_section': [2, 3, 3],
-        'mrope_interleaved': True
     },
 )
-TINY_VISION = dict(
-    depth=2,
-    hidden_size=32,
-    intermediate_size=64,
-    num_heads=2,
-    patch_size=16,
-    spatial_merge_size=2,
-    temporal_patch_size=2,
-    num_position_embeddings=64,  # an 8x8 grid, interpolated to the image's patch grid
-    deepstack_visual_indexes=[0, 1],
-)
-# Pixels per merged image token: (patch_size * spatial_merge_size) ** 2. A 64x64 image gives 4 tokens.
-MIN_PIXELS = 32 * 32
-MAX_PIXELS = 32 * 32 * 64
+
+
+@dataclass(frozen=True)
+class TinyArch:
+    """What differs between the Qwen-VL generations the tiny builder covers."""
+
+    config_cls: str
+    model_cls: str
+    video_processor_cls: str
+    vision: dict
+    rope_extra: dict
+
+
+TINY_ARCHS = {
+    'qwen3_vl': TinyArch(
+        config_cls='Qwen3VLConfig',
+        model_cls='Qwen3VLForConditionalGeneration',
+        video_processor_cls='Qwen3VLVideoProcessor',
+        vision=dict(
+            depth=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=2,
+            patch_size=16,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            num_position_embeddings=64,  # an 8x8 grid, interpolated to the image's patch grid
+            deepstack_visual_indexes=[0, 1],
+        ),
+        rope_extra={'mrope_interleaved': True},
+    ),
+    'qwen2_5_vl': TinyArch(
+        config_cls='Qwen2_5_VLConfig',
+        model_cls='Qwen2_5_VLForConditionalGeneration',
+        video_processor_cls='Qwen2VLVideoProcessor',
+        vision=dict(
+            depth=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=2,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=56,  # 4x4 patches per attention window
+            fullatt_block_indexes=[1],
+        ),
+        rope_extra={},
+    ),
+}
+# Pixels per merged image token: (patch_size * spatial_merge_size) ** 2; images are kept between 1 and 64 tokens.
+MIN_TOKENS, MAX_TOKENS = 1, 64
 
 
 def _build_tokenizer():
@@ -218,11 +255,12 @@ def _build_tokenizer():
     )
 
 
-def build_tiny_qwen3_vl(out_dir: str | os.PathLike, seed: int = 0) -> Path:
-    """Write the tiny checkpoint to ``out_dir`` and return its path; deterministic for a given ``seed``."""
-    from transformers import (Qwen2TokenizerFast, Qwen2VLImageProcessor, Qwen3VLConfig,
-                              Qwen3VLForConditionalGeneration, Qwen3VLVideoProcessor)
+def build_tiny_model(out_dir: str | os.PathLike, arch: str = 'qwen3_vl', seed: int = 0) -> Path:
+    """Write the tiny ``arch`` checkpoint (a key of TINY_ARCHS) to ``out_dir``; deterministic for a given ``seed``."""
+    import transformers
+    from transformers import Qwen2TokenizerFast, Qwen2VLImageProcessor
 
+    spec = TINY_ARCHS[arch]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = _build_tokenizer()
@@ -232,9 +270,11 @@ def build_tiny_qwen3_vl(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     tokenizer.save_pretrained(out)
     ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in QWEN_SPECIAL_TOKENS}
 
-    config = Qwen3VLConfig(
-        text_config=dict(TINY_TEXT, vocab_size=QWEN_VOCAB_SIZE),
-        vision_config=dict(TINY_VISION, out_hidden_size=TINY_TEXT['hidden_size']),
+    text = dict(TINY_TEXT, vocab_size=QWEN_VOCAB_SIZE)
+    text['rope_parameters'] = {**TINY_TEXT['rope_parameters'], **spec.rope_extra}
+    config = getattr(transformers, spec.config_cls)(
+        text_config=text,
+        vision_config=dict(spec.vision, out_hidden_size=TINY_TEXT['hidden_size']),
         image_token_id=ids['<|image_pad|>'],
         video_token_id=ids['<|video_pad|>'],
         vision_start_token_id=ids['<|vision_start|>'],
@@ -245,25 +285,27 @@ def build_tiny_qwen3_vl(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     config.text_config.eos_token_id = ids['<|im_end|>']
     config.text_config.pad_token_id = ids['<|endoftext|>']
     torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config).to(torch.float32)
+    model = getattr(transformers, spec.model_cls)(config).to(torch.float32)
     model.generation_config.eos_token_id = [ids['<|im_end|>'], ids['<|endoftext|>']]
     model.generation_config.pad_token_id = ids['<|endoftext|>']
     model.save_pretrained(out, safe_serialization=True)
 
     vision = dict(
-        patch_size=TINY_VISION['patch_size'],
-        temporal_patch_size=TINY_VISION['temporal_patch_size'],
-        merge_size=TINY_VISION['spatial_merge_size'],
+        patch_size=spec.vision['patch_size'],
+        temporal_patch_size=spec.vision['temporal_patch_size'],
+        merge_size=spec.vision['spatial_merge_size'],
         image_mean=[0.5, 0.5, 0.5],
         image_std=[0.5, 0.5, 0.5],
     )
-    Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, **vision).save_pretrained(out)
-    video_size = {'shortest_edge': MIN_PIXELS, 'longest_edge': MAX_PIXELS * 4}
-    Qwen3VLVideoProcessor(size=video_size, **vision).save_pretrained(out)
+    token_pixels = (spec.vision['patch_size'] * spec.vision['spatial_merge_size'])**2
+    min_pixels, max_pixels = MIN_TOKENS * token_pixels, MAX_TOKENS * token_pixels
+    Qwen2VLImageProcessor(min_pixels=min_pixels, max_pixels=max_pixels, **vision).save_pretrained(out)
+    video_size = {'shortest_edge': min_pixels, 'longest_edge': max_pixels * 4}
+    getattr(transformers, spec.video_processor_cls)(size=video_size, **vision).save_pretrained(out)
     return out
 
 
-def ensure_tiny_model(model_dir: str | os.PathLike, build: bool) -> None:
+def ensure_tiny_model(model_dir: str | os.PathLike, build: bool, model_type: str | None = None) -> None:
     """Build the tiny model at ``model_dir`` when ``build`` (`custom.build_tiny_model`) is set and it is missing."""
     if build and not Path(model_dir).exists():
-        build_tiny_qwen3_vl(model_dir)
+        build_tiny_model(model_dir, arch=model_type or 'qwen3_vl')

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from src.tiny_model import build_tiny_qwen3_vl
+from src.tiny_model import build_tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_CONFIGS = REPO / 'configs' / 'smoke'
@@ -50,7 +50,7 @@ def image_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope='session')
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_qwen3_vl(tmp_path_factory.mktemp('models') / 'tiny-qwen3-vl')
+    return build_tiny_model(tmp_path_factory.mktemp('models') / 'tiny-qwen3-vl')
 
 
 @pytest.fixture(scope='session')

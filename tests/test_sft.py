@@ -190,3 +190,17 @@ def test_cli_reports_data_errors_without_a_traceback(make_config, tmp_path: Path
     err = capsys.readouterr().err
     assert f'error: {data}:1: messages[0].content[0].image: image file not found' in err
     assert 'src/datasets/dense_caption.py' not in err, 'no traceback through the project code'
+
+
+def test_qwen2_5_vl_takes_the_same_path(make_config, tmp_path: Path):
+    from peft import PeftModel
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    model_dir = tmp_path / 'tiny-qwen2.5-vl'  # missing: built by `custom.build_tiny_model` for model_type qwen2_5_vl
+    main(make_config('qwen2_5_vl_lora.yaml', name='qwen25', model={'model': str(model_dir)}))
+    ckpt = tmp_path / 'qwen25' / 'checkpoint-4'
+    base = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32)
+    tuned = PeftModel.from_pretrained(base, ckpt)
+    assert any('lora_B' in n and n.count('visual.merger') for n, _ in tuned.named_parameters())
+    rows = [json.loads(line) for line in (tmp_path / 'qwen25' / 'logging.jsonl').read_text().splitlines()]
+    assert len([r for r in rows if 'train/loss' in r]) == 4

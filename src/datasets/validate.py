@@ -76,7 +76,7 @@ def _template_for(config_path: str):
     from ..datasets.builders import DEFAULT_PROMPTS
 
     cfg = load_and_validate(config_path)
-    ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model)
+    ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
     custom = cfg.custom
     settings = BuildSettings(custom.mode, custom.coord_format, {**DEFAULT_PROMPTS, **(custom.prompts or {})},
                              custom.dataset_prompts or {})
