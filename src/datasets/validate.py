@@ -73,13 +73,10 @@ def _template_for(config_path: str):
 
     from ..config import load_and_validate
     from ..tiny_model import ensure_tiny_model
-    from ..datasets.builders import DEFAULT_PROMPTS
 
     cfg = load_and_validate(config_path)
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
-    custom = cfg.custom
-    settings = BuildSettings(custom.mode, custom.coord_format, {**DEFAULT_PROMPTS, **(custom.prompts or {})},
-                             custom.dataset_prompts or {})
+    settings = BuildSettings.from_custom(cfg.custom)
     processor = get_processor(cfg.model['model'], model_type=cfg.model.get('model_type'))
     template = get_template(processor, max_length=None, max_pixels=cfg.template.get('max_pixels'))
     template.set_mode('train')

@@ -13,7 +13,7 @@ from swift.utils import get_logger
 from ..config import ProjectConfig
 from ..datasets import DenseCaptionDataset
 from ..datasets.augmentation import parse_augmentation
-from ..datasets.builders import DEFAULT_PROMPTS, BuildSettings
+from ..datasets.builders import BuildSettings
 from .debug_report import describe_batch, trainable_summary
 
 logger = get_logger()
@@ -28,11 +28,7 @@ class ProjectSft(SwiftSft):
 
     def _prepare_dataset(self, encode_check: bool | None = None):
         custom = self.cfg.custom
-        settings = BuildSettings(
-            mode=custom.mode,
-            coord_format=custom.coord_format,
-            prompts={**DEFAULT_PROMPTS, **(custom.prompts or {})},
-            dataset_prompts=custom.dataset_prompts or {})
+        settings = BuildSettings.from_custom(custom)
         augmenter, _ = parse_augmentation(custom.augmentation)  # validated with the config
         train = DenseCaptionDataset(custom.train_jsonl, self.template, custom.sample_limit, settings, augmenter,
                                     seed=self.args.seed)

@@ -36,6 +36,12 @@ class BuildSettings:
     prompts: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PROMPTS))
     dataset_prompts: dict[str, dict[str, str]] = field(default_factory=dict)
 
+    @classmethod
+    def from_custom(cls, custom: Any) -> 'BuildSettings':
+        """The settings a config's ``custom`` section (``CustomConfig``) asks for."""
+        return cls(custom.mode, custom.coord_format, {**DEFAULT_PROMPTS, **(custom.prompts or {})},
+                   custom.dataset_prompts or {})
+
     def prompt(self, dataset: str | None) -> str:
         """The user prompt of this mode, overridden per dataset where the config says so."""
         return self.dataset_prompts.get(dataset or '', {}).get(self.mode) or self.prompts.get(
