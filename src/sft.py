@@ -59,6 +59,9 @@ def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None =
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
     os.environ.update(video_environment(cfg))
     args = to_sft_arguments(cfg)
+    # ms-swift hands the TensorBoard directory to transformers through this variable with `setdefault`, so a second
+    # run in the same process (tests, notebooks) would write into the first run's directory.
+    os.environ['TENSORBOARD_LOGGING_DIR'] = args.logging_dir
     pipeline = ProjectSft(args, cfg)
     if debug:
         return pipeline.debug()

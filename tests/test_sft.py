@@ -204,3 +204,10 @@ def test_qwen2_5_vl_takes_the_same_path(make_config, tmp_path: Path):
     assert any('lora_B' in n and n.count('visual.merger') for n, _ in tuned.named_parameters())
     rows = [json.loads(line) for line in (tmp_path / 'qwen25' / 'logging.jsonl').read_text().splitlines()]
     assert len([r for r in rows if 'train/loss' in r]) == 4
+
+
+def test_two_runs_in_one_process_each_get_their_own_tensorboard_events(make_config, tmp_path: Path):
+    for name in ('first', 'second'):
+        main(make_config('lora.yaml', name=name, custom={'val_jsonl': None},
+                         training={'max_steps': 1, 'save_steps': 1, 'eval_strategy': 'no'}))
+        assert list((tmp_path / name / 'runs').glob('events.out.tfevents.*')), name
