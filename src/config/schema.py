@@ -55,6 +55,7 @@ PATH_KEYS = {
     ('training', 'fsdp'),
     ('custom', 'train_jsonl'),
     ('custom', 'val_jsonl'),
+    ('custom', 'fusion_config'),
     ('deepspeed', 'config'),
 }
 
@@ -67,6 +68,9 @@ class CustomConfig:
     """Training records in the project's JSONL contract; relative paths are resolved against the YAML file."""
     val_jsonl: str | None = None
     """Validation records; evaluation runs only when this is set."""
+    fusion_config: str | dict[str, typing.Any] | None = None
+    """A mixture of sources instead of `train_jsonl` / `val_jsonl`: a YAML / JSON file or the mapping inline
+    (see `src/datasets/fusion/config.py`)."""
     sample_limit: int | None = None
     """Train (and validate) on the first N records of each file only, for smoke runs and debugging."""
     mode: typing.Literal['dense', 'summary'] = 'dense'

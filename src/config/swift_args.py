@@ -30,7 +30,7 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
     if TUNER_TYPE_KEY in kwargs:
         kwargs['tuner_type'] = kwargs.pop(TUNER_TYPE_KEY)
     kwargs['dataset'] = PLACEHOLDER_DATASET
-    if cfg.custom.val_jsonl:
+    if cfg.has_validation:
         kwargs['val_dataset'] = PLACEHOLDER_DATASET
     if cfg.deepspeed.enabled:
         kwargs['deepspeed'] = cfg.deepspeed.config

@@ -12,14 +12,17 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..datasets.augmentation import parse_augmentation
-from ..datasets.builders import DEFAULT_PROMPTS
+from ..datasets.builders import prompt_problems
 from .errors import ConfigError
 from .loader import KeyPath, LoadedConfig
 from .schema import (DEEPSPEED_PRESETS, FSDP_PRESETS, PATH_KEYS, PROJECT_DEFAULTS, PROJECT_OWNED, PROJECT_SECTIONS,
                      REMOVED_KEYS, SECTIONS, TOP_LEVEL_KEYS, VIDEO_ENV, CustomConfig, DeepSpeedConfig, section_fields)
+
+if TYPE_CHECKING:
+    from ..datasets.fusion import FusionConfig
 
 
 @dataclass
@@ -36,6 +39,13 @@ class ProjectConfig:
     custom: CustomConfig = field(default_factory=CustomConfig)
     deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
     global_max_length: int | None = None
+    fusion: FusionConfig | None = None
+    """`custom.fusion_config`, loaded and validated."""
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether the run evaluates: `custom.val_jsonl`, or fusion sources to evaluate."""
+        return bool(self.custom.val_jsonl or (self.fusion is not None and self.fusion.eval_sources))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as YAML-ready data (what `resolved_config.yaml` holds)."""
@@ -43,6 +53,8 @@ class ProjectConfig:
         for section in SECTIONS:
             value = getattr(self, section)
             out[section] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else dict(value)
+        if self.fusion is not None:  # inline, with absolute paths, so the resolved config runs from anywhere
+            out['custom']['fusion_config'] = self.fusion.to_dict()
         return out
 
 
@@ -110,8 +122,8 @@ def _suggest(key: str, section: str) -> str:
 
 def _resolve_path(value: Any, yaml_file: Path, key: KeyPath) -> Any:
     """Resolve a path relative to the YAML that set it; a hub model id (``Org/Name`` that is no local path) stays."""
-    if value is None:
-        return None
+    if value is None or isinstance(value, dict):  # an inline mapping resolves its own paths
+        return value
     if isinstance(value, list):
         return [_resolve_path(v, yaml_file, key) for v in value]
     text = os.path.expanduser(str(value))
@@ -185,17 +197,14 @@ def _check_lengths(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) 
 
 
 def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
-    if cfg.custom.train_jsonl is None:
-        errors.append(f'{loaded.files[-1]}: `custom.train_jsonl` is required (the training records)')
+    _check_data_sources(loaded, cfg, errors)
     _, problems = parse_augmentation(cfg.custom.augmentation)
     errors.extend(f'{_where(loaded, ("custom", "augmentation"))}: {p}' for p in problems)
     prompt_maps = [('prompts', cfg.custom.prompts or {})]
     prompt_maps += [(f'dataset_prompts.{name}', value) for name, value in (cfg.custom.dataset_prompts or {}).items()]
     for key, prompts in prompt_maps:
-        for mode in prompts if isinstance(prompts, dict) else ['(not a mapping)']:
-            if mode not in DEFAULT_PROMPTS:
-                errors.append(f'{_where(loaded, ("custom", key.split(".")[0]))}: `custom.{key}.{mode}`: prompts are '
-                              f'keyed by mode, one of {", ".join(DEFAULT_PROMPTS)}')
+        errors.extend(f'{_where(loaded, ("custom", key.split(".")[0]))}: `custom.{key}`: {p}'
+                      for p in prompt_problems(prompts))
     for key, value in (cfg.custom.video or {}).items():
         if key not in VIDEO_ENV:
             errors.append(f'{_where(loaded, ("custom", "video", key))}: unknown key; valid: {", ".join(VIDEO_ENV)}')
@@ -212,6 +221,26 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
         errors.append(f'{loaded.files[-1]}: `model.model` is required (a model directory or hub id)')
 
 
+def _check_data_sources(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
+    """Training data comes from `custom.train_jsonl` or from `custom.fusion_config`, never both."""
+    custom = cfg.custom
+    if custom.fusion_config is None:
+        if custom.train_jsonl is None:
+            errors.append(f'{loaded.files[-1]}: `custom.train_jsonl` (the training records) or '
+                          '`custom.fusion_config` (a mixture of sources) is required')
+        return
+    for key in ('train_jsonl', 'val_jsonl'):
+        if getattr(custom, key) is not None:
+            errors.append(f'{_where(loaded, ("custom", key))}: with `custom.fusion_config` the sources name their own '
+                          f'files; remove `custom.{key}`')
+    from ..datasets.fusion import load_fusion_config  # imported here: the fusion package imports `ConfigError`
+
+    try:
+        cfg.fusion = load_fusion_config(custom.fusion_config, loaded.origin(('custom', 'fusion_config')).parent)
+    except ConfigError as exc:
+        errors.extend(f'{_where(loaded, ("custom", "fusion_config"))}: {p}' for p in exc.problems)
+
+
 def check_inputs_exist(cfg: ProjectConfig) -> None:
     """The files a run reads must exist; checked by the entrypoint, not by `validate`, so that a config whose
     inputs come from an earlier run (stage 2 of a recipe) still validates on its own."""
@@ -223,6 +252,8 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
         path = getattr(cfg.custom, key)
         if path is not None and not Path(path).is_file():
             errors.append(f'{cfg.source}: `custom.{key}`: file {path} does not exist')
+    if cfg.fusion is not None:
+        errors += cfg.fusion.missing_files()
     if errors:
         raise ConfigError(errors)
 

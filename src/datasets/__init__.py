@@ -1,7 +1,24 @@
-"""JSONL records -> ms-swift template inputs -> encoded samples."""
-from .builders import BuildSettings
-from .builders.chat import to_template_inputs
-from .contract import RecordError, record_problems
-from .dense_caption import DenseCaptionDataset
+"""JSONL records -> ms-swift template inputs -> encoded samples.
 
-__all__ = ['BuildSettings', 'DenseCaptionDataset', 'RecordError', 'record_problems', 'to_template_inputs']
+Names are imported on first use, so tools that only read and write JSONL (the validator, the mixture builder) do not
+pay for importing torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    'BuildSettings': '.builders',
+    'to_template_inputs': '.builders.chat',
+    'RecordError': '.contract',
+    'record_problems': '.contract',
+    'DenseCaptionDataset': '.dense_caption',
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)

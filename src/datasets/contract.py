@@ -14,9 +14,9 @@ validator can report them all; the dataset raises on the first record that has a
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
-
 
 
 class RecordError(ValueError):
@@ -38,8 +38,7 @@ def is_chat_record(record: dict[str, Any]) -> bool:
 def image_path(value: Any, base_dir: Path) -> Path | None:
     """The file an ``images`` entry names (relative to the JSONL), or None for inline bytes and URLs."""
     if isinstance(value, str) and not value.startswith(('http://', 'https://', 'data:')):
-        path = Path(value)
-        return path if path.is_absolute() else base_dir / path
+        return Path(os.path.abspath(base_dir / value))  # `..` removed, so one file is always one string
     return None
 
 

@@ -21,23 +21,14 @@ from .augmentation import Augmenter, sample_rng
 from .builders import BUILDERS, BuildSettings, image_input, load_image
 from .builders.chat import to_template_inputs
 from .contract import RecordError, is_chat_record, record_problems
+from .jsonl_index import JsonlIndex
 
 if TYPE_CHECKING:
     from swift.template import Template
 
-
-def index_jsonl(path: Path, limit: int | None = None) -> list[tuple[int, int]]:
-    """(byte offset, 1-based line number) of every non-blank line, up to ``limit`` records."""
-    index = []
-    offset = 0
-    with open(path, 'rb') as f:
-        for line_no, line in enumerate(f, start=1):
-            if line.strip():
-                index.append((offset, line_no))
-                if limit is not None and len(index) >= limit:
-                    break
-            offset += len(line)
-    return index
+# Keys an encoded sample carries for telemetry; the project's collator turns them into batch fields.
+DATASET_LABEL = '_dataset_label'
+DROPPED_OBJECTS = '_dropped_objects'
 
 
 class DenseCaptionDataset(Dataset):
@@ -49,7 +40,8 @@ class DenseCaptionDataset(Dataset):
                  sample_limit: int | None = None,
                  settings: BuildSettings | None = None,
                  augmenter: Augmenter | None = None,
-                 seed: int = 0):
+                 seed: int = 0,
+                 label: str | None = None):
         self.path = Path(jsonl_path)
         if not self.path.is_file():
             raise RecordError(f'{self.path}: JSONL file not found')
@@ -59,9 +51,9 @@ class DenseCaptionDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         """Set by the trainer at each epoch start, so augmentation differs between epochs."""
-        self.dropped_objects = 0
-        """Objects removed by augmentation because they left the image (counted in this process)."""
-        self._index = index_jsonl(self.path, sample_limit)
+        self.label = label
+        """Telemetry name of every record (a fusion source); unset, a record's `_fusion_source` or `dataset`."""
+        self._index = JsonlIndex(self.path, sample_limit)
         if not self._index:
             raise RecordError(f'{self.path}: no records')
 
@@ -70,45 +62,64 @@ class DenseCaptionDataset(Dataset):
 
     def where(self, idx: int) -> str:
         """``file:line`` of record ``idx``, the prefix of its error messages."""
-        return f'{self.path}:{self._index[idx][1]}'
+        return f'{self.path}:{self._index.line_number(idx)}'
+
+    def record(self, idx: int) -> Any:
+        """Record ``idx`` as parsed JSON."""
+        try:
+            return json.loads(self._index.read(idx))
+        except json.JSONDecodeError as exc:
+            raise RecordError(f'{self.where(idx)}: invalid JSON: {exc}') from None
 
     def inputs(self, idx: int) -> dict[str, Any]:
         """Record ``idx`` validated and converted to template inputs."""
-        offset, _ = self._index[idx]
-        with open(self.path, 'rb') as f:
-            f.seek(offset)
-            line = f.readline()
+        return self._inputs(idx, self.record(idx), idx)[0]
+
+    def _inputs(self, idx: int, record: Any, draw: int) -> tuple[dict[str, Any], int]:
+        """(template inputs, objects augmentation dropped) of ``record``, the record at ``idx``; ``draw`` keys the
+        augmentation randomness (with the seed and the epoch)."""
         where = self.where(idx)
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RecordError(f'{where}: invalid JSON: {exc}') from None
         if isinstance(record, dict) and is_chat_record(record):
-            return to_template_inputs(record, self.path.parent, where)
+            return to_template_inputs(record, self.path.parent, where), 0
         problems = record_problems(record, self.path.parent)
         if problems:
             raise RecordError(f'{where}: ' + '; '.join(problems))
         image = image_input(record['images'][0], self.path.parent)
+        dropped = 0
         if self.augmenter is not None:
-            image, record, dropped = self.augmenter(load_image(image), record, sample_rng(self.seed, self.epoch, idx))
-            self.dropped_objects += dropped
+            image, record, dropped = self.augmenter(load_image(image), record, sample_rng(self.seed, self.epoch, draw))
         try:
-            return BUILDERS[self.settings.mode](record, image, self.settings)
+            return BUILDERS[self.settings.mode](record, image, self.settings), dropped
         except ValueError as exc:
             raise RecordError(f'{where}: {exc}') from None
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
+        return self.encode(idx, draw=idx)
+
+    def encode(self, idx: int, draw: int) -> dict[str, Any]:
+        """Record ``idx`` encoded, plus its telemetry fields (``DATASET_LABEL``, ``DROPPED_OBJECTS``).
+
+        ``draw`` keys the augmentation: a mixture passes the sample's position in the epoch, so a record drawn twice
+        in one epoch is augmented twice, and the offline mixture file (where line = position) matches epoch 0.
+        """
         from swift.template.base import MaxLengthError
 
-        inputs = self.inputs(idx)
+        record = self.record(idx)
+        inputs, dropped = self._inputs(idx, record, draw)
         try:
-            return self.template.encode(inputs, return_length=True)
+            encoded = self.template.encode(inputs, return_length=True)
         except MaxLengthError:
             raise RecordError(f'{self.where(idx)}: encoded length {self.encoded_length(inputs)} tokens exceeds '
                               f'max_length {self.template.max_length}; raise `global_max_length`, lower the image '
                               'resolution (template.max_pixels) or shorten the record') from None
         except Exception as exc:  # noqa: BLE001 - e.g. an image that does not decode; name the record
             raise RecordError(f'{self.where(idx)}: could not encode the record: {type(exc).__name__}: {exc}') from exc
+        label = self.label or (record.get('_fusion_source') or record.get('dataset'))
+        if label:
+            encoded[DATASET_LABEL] = label
+        if self.augmenter is not None:
+            encoded[DROPPED_OBJECTS] = dropped
+        return encoded
 
     def encoded_length(self, inputs: dict[str, Any]) -> int:
         """The token length of ``inputs`` with truncation off, to report how far over the limit a record is."""

@@ -1,20 +1,25 @@
 """ms-swift's SFT pipeline with the project's datasets in place of ms-swift's dataset loading.
 
-Only ``_prepare_dataset`` is replaced; model loading, the template, ``prepare_model`` (LoRA / full / freezing,
-always run before the trainer is built), the trainer, checkpointing and ``logging.jsonl`` are ms-swift's own.
+``_prepare_dataset`` is replaced, and the trainer is ms-swift's with the per-dataset telemetry mixin; model loading,
+the template, ``prepare_model`` (LoRA / full / freezing, always run before the trainer is built), checkpointing and
+``logging.jsonl`` are ms-swift's own.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from swift.pipelines.train.sft import SwiftSft
+from swift.trainers import TrainerFactory
 from swift.utils import get_logger
 
 from ..config import ProjectConfig
 from ..datasets import DenseCaptionDataset
 from ..datasets.augmentation import parse_augmentation
 from ..datasets.builders import BuildSettings
+from ..datasets.fusion import FusionDataset, FusionEvalDataset
 from .debug_report import describe_batch, trainable_summary
+from .telemetry import TelemetrySeq2SeqTrainer
 
 logger = get_logger()
 
@@ -29,18 +34,31 @@ class ProjectSft(SwiftSft):
     def _prepare_dataset(self, encode_check: bool | None = None):
         custom = self.cfg.custom
         settings = BuildSettings.from_custom(custom)
-        augmenter, _ = parse_augmentation(custom.augmentation)  # validated with the config
-        train = DenseCaptionDataset(custom.train_jsonl, self.template, custom.sample_limit, settings, augmenter,
-                                    seed=self.args.seed)
-        val = None
-        if custom.val_jsonl:  # evaluation sees the records as they are: no augmentation
-            val = DenseCaptionDataset(custom.val_jsonl, self.template, custom.sample_limit, settings)
+        fusion = self.cfg.fusion
+        if fusion is not None:
+            train = FusionDataset(fusion, self.template, settings, custom.augmentation, custom.sample_limit)
+            val = None
+            if fusion.eval_sources:
+                val = FusionEvalDataset(fusion, self.template, settings, custom.sample_limit)
+            logger.info(f'fusion ({fusion.origin}), samples per epoch: {train.counts()}; evaluated sources: '
+                        f'{fusion.eval_sources or "none"}')
+        else:
+            augmenter, _ = parse_augmentation(custom.augmentation)  # validated with the config
+            train = DenseCaptionDataset(custom.train_jsonl, self.template, custom.sample_limit, settings, augmenter,
+                                        seed=self.args.seed)
+            val = None
+            if custom.val_jsonl:  # evaluation sees the records as they are: no augmentation
+                val = DenseCaptionDataset(custom.val_jsonl, self.template, custom.sample_limit, settings)
         if custom.encode_check if encode_check is None else encode_check:
             for dataset in (train, val):
                 if dataset is not None:
                     dataset.check_all()
-        logger.info(f'train records: {len(train)} ({train.path}); val records: {len(val) if val else 0}')
+        logger.info(f'train samples: {len(train)}; val samples: {len(val) if val else 0}')
         return [train, val]
+
+    def run(self):
+        with _trainer_class('causal_lm', TelemetrySeq2SeqTrainer):
+            return super().run()
 
     def train(self, trainer):
         self.trainer = trainer  # kept for callers that inspect the run (optimizer groups, state)
@@ -68,3 +86,15 @@ class ProjectSft(SwiftSft):
         ])
         print(report, flush=True)
         return report
+
+
+@contextlib.contextmanager
+def _trainer_class(task: str, trainer_cls: type):
+    """Have ms-swift's ``TrainerFactory`` build ``trainer_cls`` for ``task`` during one run, then restore its own."""
+    mapping = TrainerFactory.TRAINER_MAPPING
+    original = mapping[task]
+    mapping[task] = f'{trainer_cls.__module__}.{trainer_cls.__qualname__}'
+    try:
+        yield
+    finally:
+        mapping[task] = original

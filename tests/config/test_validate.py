@@ -101,7 +101,8 @@ def test_error_names_the_parent_file_that_set_the_key(tmp_path: Path):
 
 def test_missing_train_jsonl(tmp_path: Path):
     path = write_yaml(tmp_path / 'cfg.yaml', {'model': {'model': '/tmp/m'}, 'custom': {'build_tiny_model': True}})
-    assert '`custom.train_jsonl` is required' in _problems(path)
+    problems = _problems(path)
+    assert '`custom.train_jsonl` (the training records) or `custom.fusion_config` (a mixture' in problems
 
 
 def test_missing_inputs_are_reported_before_any_model_loads(tmp_path: Path):

@@ -34,3 +34,14 @@ def test_contract_doc_validate_command_runs(doc: str):
     [command] = _bash_blocks(REPO / 'docs' / 'data' / doc)[:1]
     result = subprocess.run([sys.executable, *command.split()[1:]], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_fusion_doc_commands_run():
+    env = {**os.environ, 'PATH': f'{Path(sys.executable).parent}:{os.environ["PATH"]}'}
+    blocks = _bash_blocks(REPO / 'docs' / 'data' / 'fusion.md')
+    assert len(blocks) == 2
+    for block in blocks:
+        result = subprocess.run(['bash', '-euo', 'pipefail', '-c', block], cwd=REPO, env=env,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, f'{block}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}'
+    assert len((REPO / 'output' / 'smoke' / 'mix.jsonl').read_text().splitlines()) == 56

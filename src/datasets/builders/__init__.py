@@ -42,10 +42,24 @@ class BuildSettings:
         return cls(custom.mode, custom.coord_format, {**DEFAULT_PROMPTS, **(custom.prompts or {})},
                    custom.dataset_prompts or {})
 
-    def prompt(self, dataset: str | None) -> str:
-        """The user prompt of this mode, overridden per dataset where the config says so."""
-        return self.dataset_prompts.get(dataset or '', {}).get(self.mode) or self.prompts.get(
-            self.mode, DEFAULT_PROMPTS[self.mode])
+    def prompt(self, record: dict[str, Any]) -> str:
+        """The user prompt of this mode, overridden per dataset where the config says so.
+
+        A record's fusion source (set by the offline mixture builder) is looked up before its `dataset` field.
+        """
+        for name in (record.get('_fusion_source'), record.get('dataset')):
+            if name and self.mode in self.dataset_prompts.get(name, {}):
+                return self.dataset_prompts[name][self.mode]
+        return self.prompts.get(self.mode, DEFAULT_PROMPTS[self.mode])
+
+
+def prompt_problems(prompts: Any) -> list[str]:
+    """Problems of a prompt mapping (``custom.prompts``, a per-dataset or per-source override): keyed by mode."""
+    if not isinstance(prompts, dict):
+        return [f'must be a mapping from mode ({", ".join(DEFAULT_PROMPTS)}) to prompt text']
+    return [f'`{mode}`: prompts are keyed by mode, one of {", ".join(DEFAULT_PROMPTS)}' if mode not in DEFAULT_PROMPTS
+            else f'`{mode}`: must be text' for mode, text in prompts.items()
+            if mode not in DEFAULT_PROMPTS or not isinstance(text, str)]
 
 
 def image_input(entry: Any, base_dir: Path) -> str:
@@ -80,13 +94,13 @@ def render_objects(objects: list[dict[str, Any]], width: int, height: int, coord
 
 def build_dense(record: dict[str, Any], image: Any, settings: BuildSettings) -> dict[str, Any]:
     answer = render_objects(record.get('objects', []), record['width'], record['height'], settings.coord_format)
-    return _messages(image, settings.prompt(record.get('dataset')), answer)
+    return _messages(image, settings.prompt(record), answer)
 
 
 def build_summary(record: dict[str, Any], image: Any, settings: BuildSettings) -> dict[str, Any]:
     if not isinstance(record.get('summary'), str):
         raise ValueError('summary mode needs a `summary` text in every record')
-    return _messages(image, settings.prompt(record.get('dataset')), record['summary'])
+    return _messages(image, settings.prompt(record), record['summary'])
 
 
 def _messages(image: Any, prompt: str, answer: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ Every problem is an error that names the file, the line and the field; nothing i
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def _resolve_media(value: Any, base_dir: Path, where: str, kind: str) -> str:
         raise RecordError(f'{where}: an {kind} must be a path string, got {value!r}')
     if value.startswith(('http://', 'https://', 'data:')):
         return value
-    path = Path(value) if Path(value).is_absolute() else base_dir / value
+    path = Path(os.path.abspath(base_dir / value))  # absolute, `..` removed: the same file, the same string
     if not path.is_file():
         raise RecordError(f'{where}: {kind} file not found: {path}')
     return str(path)

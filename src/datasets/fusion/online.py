@@ -1,0 +1,94 @@
+"""Online fusion: a training set that mixes several sources and redraws the mixture every epoch.
+
+The trainer sets ``epoch`` at each epoch start (``DatasetEpochCallback``); the schedule of that epoch is drawn from
+the fusion seed, so a run and its resumption see the same samples, and epoch 0 is exactly the file the offline builder
+(``scripts/fuse_datasets.py``) writes for the same config. Every sample carries its source name for telemetry.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from torch.utils.data import ConcatDataset, Dataset
+
+from ..augmentation import Augmenter, parse_augmentation
+from ..builders import BuildSettings
+from ..dense_caption import DenseCaptionDataset
+from .config import KEEP_AUGMENTATION, FusionConfig, FusionSource
+from .schedule import epoch_schedule
+
+if TYPE_CHECKING:
+    from swift.template import Template
+
+
+class FusionDataset(Dataset):
+    """The training mixture of a ``FusionConfig``: ``sum(quotas)`` samples per epoch, redrawn each epoch."""
+
+    def __init__(self, fusion: FusionConfig, template: 'Template', settings: BuildSettings,
+                 augmentation: dict[str, Any] | None = None, sample_limit: int | None = None):
+        self.fusion = fusion
+        self.sources = [
+            DenseCaptionDataset(s.train_jsonl, template, sample_limit, source_settings(settings, s),
+                                source_augmenter(augmentation, s), seed=fusion.seed, label=s.name)
+            for s in fusion.sources
+        ]
+        self.quotas = [s.quota(len(d)) for s, d in zip(fusion.sources, self.sources)]
+        self.epoch = 0
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        self._epoch = epoch
+        for dataset in self.sources:
+            dataset.epoch = epoch
+        self._source_ids, self._record_ids = epoch_schedule([len(d) for d in self.sources], self.quotas,
+                                                            self.fusion.seed, epoch)
+
+    def __len__(self) -> int:
+        return len(self._source_ids)
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        return self.sources[self._source_ids[idx]].encode(int(self._record_ids[idx]), draw=idx)
+
+    def where(self, idx: int) -> str:
+        """``file:line`` of the record at position ``idx`` of the current epoch."""
+        return self.sources[self._source_ids[idx]].where(int(self._record_ids[idx]))
+
+    def counts(self) -> dict[str, int]:
+        """Samples per source in one epoch."""
+        return {s.name: q for s, q in zip(self.fusion.sources, self.quotas)}
+
+    def check_all(self) -> None:
+        """Encode every record of every source once (the check ``custom.encode_check`` asks for)."""
+        for dataset in self.sources:
+            dataset.check_all()
+
+
+class FusionEvalDataset(ConcatDataset):
+    """The validation records of the evaluated sources (``eval_sources``), each once, without augmentation."""
+
+    def __init__(self, fusion: FusionConfig, template: 'Template', settings: BuildSettings,
+                 sample_limit: int | None = None):
+        by_name = {s.name: s for s in fusion.sources}
+        super().__init__([
+            DenseCaptionDataset(by_name[name].val_jsonl, template, sample_limit,
+                                source_settings(settings, by_name[name]), label=name) for name in fusion.eval_sources
+        ])
+
+    def check_all(self) -> None:
+        for dataset in self.datasets:
+            dataset.check_all()
+
+
+def source_settings(settings: BuildSettings, source: FusionSource) -> BuildSettings:
+    """The run's build settings with the source's prompts over ``custom.prompts``."""
+    return dataclasses.replace(settings, prompts={**settings.prompts, **source.prompts})
+
+
+def source_augmenter(augmentation: dict[str, Any] | None, source: FusionSource) -> Augmenter | None:
+    """The source's own augmentation when it sets one (null turns it off), else the run's ``custom.augmentation``."""
+    spec = augmentation if source.augmentation is KEEP_AUGMENTATION else source.augmentation
+    return parse_augmentation(spec)[0]  # validated with the config

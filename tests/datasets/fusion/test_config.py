@@ -1,0 +1,96 @@
+"""Bad fusion configs fail before training, each problem naming the file, the source and the key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from src.config import ConfigError, check_inputs_exist, load_and_validate
+from src.datasets.fusion import load_fusion_config
+from tests.conftest import SMOKE_DATA, write_yaml
+
+
+def fusion_file(tmp_path: Path, sources: list[dict], **top) -> Path:
+    return write_yaml(tmp_path / 'mix.yaml', {**top, 'sources': sources})
+
+
+def problems(tmp_path: Path, sources: list[dict], **top) -> str:
+    with pytest.raises(ConfigError) as exc:
+        load_fusion_config(fusion_file(tmp_path, sources, **top), tmp_path)
+    return str(exc.value)
+
+
+def src(name: str, **kw) -> dict:
+    return {'name': name, 'train_jsonl': str(SMOKE_DATA / 'train.jsonl'), **kw}
+
+
+def test_valid_config_resolves_paths_and_defaults_eval_to_target_sources(tmp_path):
+    path = fusion_file(tmp_path, [
+        src('roads', val_jsonl=str(SMOKE_DATA / 'val.jsonl')),
+        {'name': 'coco', 'train_jsonl': 'rel/coco.jsonl', 'domain': 'source', 'count': 5},
+    ], seed=3)
+    fusion = load_fusion_config(path, Path('/elsewhere'))
+    assert fusion.seed == 3 and fusion.eval_sources == ['roads']
+    assert fusion.sources[1].train_jsonl == tmp_path / 'rel' / 'coco.jsonl'  # relative to the fusion file
+    assert fusion.sources[0].quota(32) == 32 and fusion.sources[1].quota(32) == 5
+
+
+def test_missing_fusion_file(tmp_path):
+    with pytest.raises(ConfigError, match='fusion config .*nope.yaml does not exist'):
+        load_fusion_config('nope.yaml', tmp_path)
+
+
+def test_negative_ratio_and_count(tmp_path):
+    text = problems(tmp_path, [src('a', ratio=-0.5), src('b', count=-3), src('c', ratio=1, count=2)])
+    assert 'sources[0] (`a`): `ratio` must be a number >= 0' in text
+    assert 'sources[1] (`b`): `count` must be an integer >= 0' in text
+    assert 'sources[2] (`c`): set either `ratio` or `count`, not both' in text
+
+
+def test_duplicate_names(tmp_path):
+    assert 'sources[1]: duplicate source name `a`' in problems(tmp_path, [src('a'), src('a')])
+
+
+def test_unknown_eval_source_and_source_without_val(tmp_path):
+    text = problems(tmp_path, [src('a'), src('b')], eval_sources=['a', 'roadz'])
+    assert '`eval_sources`: unknown source `roadz`; sources: a, b' in text
+    assert '`eval_sources`: source `a` has no `val_jsonl` to evaluate on' in text
+
+
+def test_bad_names_keys_domain_prompts_and_augmentation(tmp_path):
+    text = problems(tmp_path, [
+        src('has space'), src('token'), src('x', domian='target'), src('y', domain='aux'),
+        src('z', prompts={'dens': 'hi'}), src('w', augmentation={'ops': [{'name': 'twirl'}]}),
+    ], seeds=1)
+    assert "unknown key `seeds`" in text
+    assert "`name` must be letters, digits" in text and "name `token` is reserved" in text
+    assert "(`x`): unknown key `domian`" in text
+    assert "(`y`): `domain` must be one of target, source" in text
+    assert "(`z`): `prompts`: `dens`: prompts are keyed by mode" in text
+    assert "(`w`): `augmentation`: ops[0]: unknown op 'twirl'" in text
+
+
+def test_all_zero_mixture(tmp_path):
+    assert 'the mixture would be empty' in problems(tmp_path, [src('a', ratio=0), src('b', count=0)])
+
+
+def test_missing_source_file_fails_before_training(tmp_path, make_config):
+    mix = fusion_file(tmp_path, [src('a'), {'name': 'b', 'train_jsonl': 'missing.jsonl'}])
+    cfg = load_and_validate(make_config('lora.yaml', custom={'train_jsonl': None, 'val_jsonl': None,
+                                                            'fusion_config': str(mix)}))
+    with pytest.raises(ConfigError, match=r'source `b`: `train_jsonl` file .*missing.jsonl does not exist'):
+        check_inputs_exist(cfg)
+
+
+def test_fusion_and_train_jsonl_together_is_an_error(tmp_path, make_config):
+    mix = fusion_file(tmp_path, [src('a')])
+    with pytest.raises(ConfigError) as exc:
+        load_and_validate(make_config('lora.yaml', custom={'fusion_config': str(mix)}))
+    assert 'with `custom.fusion_config` the sources name their own files; remove `custom.train_jsonl`' in str(exc.value)
+
+
+def test_inline_fusion_errors_are_reported_with_the_config(tmp_path, make_config):
+    with pytest.raises(ConfigError) as exc:
+        load_and_validate(make_config('lora.yaml', custom={'train_jsonl': None, 'val_jsonl': None,
+                                                          'fusion_config': {'sources': [src('a', ratio='half')]}}))
+    assert '`custom.fusion_config`: <inline custom.fusion_config>: sources[0] (`a`): `ratio` must be' in str(exc.value)

@@ -1,0 +1,88 @@
+"""The offline mixture: byte-identical across runs and worker counts, exact shares, and equal to online epoch 0."""
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+
+from src.datasets import BuildSettings, DenseCaptionDataset
+from src.datasets.fusion import FusionDataset, load_fusion_config
+from src.datasets.fusion.offline import write_mixture
+from tests.conftest import REPO, write_jsonl, write_yaml
+
+SMOKE_MIX = REPO / 'configs' / 'dataset_mix' / 'smoke.yaml'
+
+
+def test_same_config_same_bytes_for_1_and_2_workers(tmp_path, monkeypatch):
+    monkeypatch.setattr('src.datasets.fusion.offline.CHUNK_SAMPLES', 7)  # several chunks per worker
+    fusion = load_fusion_config(SMOKE_MIX, REPO)
+    write_mixture(fusion, tmp_path / 'one.jsonl', workers=1, progress=False)
+    write_mixture(fusion, tmp_path / 'again.jsonl', workers=1, progress=False)
+    write_mixture(fusion, tmp_path / 'two.jsonl', workers=2, progress=False)
+    one = (tmp_path / 'one.jsonl').read_bytes()
+    assert one == (tmp_path / 'again.jsonl').read_bytes() == (tmp_path / 'two.jsonl').read_bytes()
+
+
+def test_ratios_within_one_percent_on_100k_records(tmp_path):
+    sizes = {'a': 60_000, 'b': 30_000, 'c': 10_000}
+    sources = []
+    for name, size in sizes.items():
+        path = tmp_path / f'{name}.jsonl'
+        path.write_text(''.join(f'{{"messages": [], "i": {i}}}\n' for i in range(size)))
+        sources.append({'name': name, 'train_jsonl': str(path)})
+    sources[0]['ratio'], sources[1]['ratio'], sources[2]['count'] = 0.25, 1.5, 12_345
+    fusion = load_fusion_config(write_yaml(tmp_path / 'mix.yaml', {'seed': 11, 'sources': sources}), tmp_path)
+    write_mixture(fusion, tmp_path / 'mix.jsonl', progress=False)
+    observed = collections.Counter(json.loads(line)['_fusion_source'] for line in open(tmp_path / 'mix.jsonl'))
+    requested = {'a': 15_000, 'b': 45_000, 'c': 12_345}
+    for name, count in requested.items():
+        assert abs(observed[name] - count) <= 0.01 * count, (name, observed[name], count)
+
+
+def test_online_epoch_0_is_the_offline_file(tmp_path):
+    fusion = load_fusion_config(SMOKE_MIX, REPO)
+    mix = tmp_path / 'out' / 'mix.jsonl'
+    write_mixture(fusion, mix, progress=False)
+    # The offline file carries `_fusion_source`; the coco source's own prompt comes back through dataset_prompts.
+    prompts = {'coco': fusion.sources[1].prompts}
+    online = FusionDataset(fusion, None, BuildSettings())
+    offline = DenseCaptionDataset(mix, None, settings=BuildSettings(dataset_prompts=prompts))
+    assert len(online) == len(offline) == 56
+    for i in range(len(online)):
+        source = online.sources[online._source_ids[i]]
+        assert source.inputs(int(online._record_ids[i])) == offline.inputs(i), online.where(i)
+
+
+def test_online_and_offline_encode_the_same_augmented_samples(tmp_path, template, image_dir):
+    records = [{'images': [f'../images/{name}.png'], 'width': w, 'height': 64, 'dataset': 'shapes',
+                'objects': [{'desc': 'box', 'bbox_2d': [4, 4, 40, 40]}]} for name, w in (('a', 64), ('b', 96))]
+    write_jsonl(tmp_path / 'src' / 'shapes.jsonl', records * 3)
+    fusion = load_fusion_config(write_yaml(tmp_path / 'mix.yaml', {'seed': 4, 'sources': [
+        {'name': 'shapes', 'train_jsonl': 'src/shapes.jsonl', 'ratio': 2.0}]}), tmp_path)
+    augmentation = {'ops': [{'name': 'hflip', 'prob': 0.5}, {'name': 'rotate', 'prob': 1.0, 'max_deg': 15}]}
+    write_mixture(fusion, tmp_path / 'mix.jsonl', progress=False)
+    from src.datasets.augmentation import parse_augmentation
+    online = FusionDataset(fusion, template, BuildSettings(), augmentation)
+    offline = DenseCaptionDataset(tmp_path / 'mix.jsonl', template, augmenter=parse_augmentation(augmentation)[0],
+                                  seed=fusion.seed)
+    for i in range(len(online)):
+        a, b = online[i], offline[i]
+        assert a['input_ids'] == b['input_ids'] and a['labels'] == b['labels']
+        assert (a['pixel_values'] == b['pixel_values']).all()
+    assert online[0]['_dataset_label'] == 'shapes'
+    online.epoch = 1
+    assert any(online[i]['input_ids'] != offline[i]['input_ids'] for i in range(len(online)))
+
+
+def test_cli_prints_counts_and_reports_errors(tmp_path):
+    out = tmp_path / 'mix.jsonl'
+    done = subprocess.run([sys.executable, 'scripts/fuse_datasets.py', '--config', str(SMOKE_MIX), '--out', str(out)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert 'wrote 56 records' in done.stdout and 'grounding  32' in done.stdout and 'chat       8' in done.stdout
+    assert len(out.read_text().splitlines()) == 56
+    bad = write_yaml(tmp_path / 'bad.yaml', {'sources': [{'name': 'a', 'train_jsonl': 'gone.jsonl', 'ratio': -1}]})
+    done = subprocess.run([sys.executable, 'scripts/fuse_datasets.py', '--config', str(bad), '--out', str(out)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and '`ratio` must be a number >= 0' in done.stderr
