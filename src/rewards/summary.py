@@ -1,0 +1,175 @@
+"""Reward functions for the summary task, each a pure function of (completion, reference summary) -> float in [0, 1].
+
+The summary of a relevant image is a two-line header and a JSON object of object counts per description::
+
+    dataset: roads
+    objects: 5
+    {"car": 3, "车道线": 2}
+
+An irrelevant image is answered with the single line ``无关图片``. Every reward is 1.0 when reference and completion
+are both ``无关图片`` and 0.0 when exactly one of them is. A completion that does not parse never raises: the parts
+that cannot be read score the penalty ``PENALTY`` (0.0). Definitions as formulas: docs/training/grpo.md.
+
+ms-swift calls a reward as ``reward(completions, solution=[...], **row_columns)``; ``solution`` is the reference
+summary of each row. ``REWARDS`` maps the names used in ``rlhf.reward_funcs`` to the functions.
+"""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Callable
+
+IRRELEVANT = '无关图片'
+PENALTY = 0.0
+"""What a reward scores for the part of a completion it cannot parse."""
+_DATASET = re.compile(r'^dataset: (\S.*)$')
+_TOTAL = re.compile(r'^objects: (\d+)$')
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What could be read from a summary text; unreadable parts are None."""
+
+    irrelevant: bool = False
+    dataset: str | None = None
+    total: int | None = None
+    counts: dict[str, int] | None = None
+    exact: bool = False
+    """The whole text follows the format, with nothing before, between or after the parts."""
+
+
+def normalize(text: str) -> str:
+    """Line ends unified, trailing spaces removed, Unicode in NFC (so composed and decomposed labels compare equal)."""
+    lines = unicodedata.normalize('NFC', text).replace('\r\n', '\n').strip().split('\n')
+    return '\n'.join(line.rstrip() for line in lines)
+
+
+def parse_summary(text: str) -> Summary:
+    """Read a summary; never raises.
+
+    >>> parse_summary('dataset: roads\\nobjects: 3\\n{"car": 3}')
+    Summary(irrelevant=False, dataset='roads', total=3, counts={'car': 3}, exact=True)
+    """
+    text = normalize(text if isinstance(text, str) else '')
+    if text == IRRELEVANT:
+        return Summary(irrelevant=True, exact=True)
+    lines = text.split('\n')
+    dataset = _DATASET.match(lines[0]) if lines else None
+    total = _TOTAL.match(lines[1]) if len(lines) > 1 else None
+    body = '\n'.join(lines[2:]).strip()
+    counts, trailing = None, body
+    try:
+        value, end = json.JSONDecoder().raw_decode(body)
+        if isinstance(value, dict) and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()):
+            counts, trailing = value, body[end:].strip()
+    except json.JSONDecodeError:
+        pass
+    return Summary(False, dataset and dataset.group(1).strip(), total and int(total.group(1)), counts,
+                   bool(dataset and total and counts is not None and not trailing))
+
+
+def _reference(text: str) -> Summary:
+    ref = parse_summary(text)
+    if not ref.exact:
+        raise ValueError(f'reference summary does not follow the summary format: {text!r:.120}')
+    return ref
+
+
+def _irrelevance(completion: Summary, reference: Summary) -> float | None:
+    """The score when either side is irrelevant; None when both describe objects."""
+    if reference.irrelevant or completion.irrelevant:
+        return float(reference.irrelevant and completion.irrelevant)
+    return None
+
+
+def score_format(completion: str, reference: str) -> float:
+    """1 if the completion follows the format exactly (header, JSON counts, nothing else, or the irrelevant line)."""
+    return float(parse_summary(completion).exact)
+
+
+def score_parse(completion: str, reference: str) -> float:
+    """1 if the JSON counts can be read (extra text around them allowed), or the completion is the irrelevant line."""
+    c = parse_summary(completion)
+    return float(c.irrelevant or c.counts is not None)
+
+
+def score_header(completion: str, reference: str) -> float:
+    """Half a point for each header line equal to the reference's."""
+    c, r = parse_summary(completion), _reference(reference)
+    if (s := _irrelevance(c, r)) is not None:
+        return s
+    return 0.5 * (c.dataset == r.dataset) + 0.5 * (c.total == r.total)
+
+
+def score_dataset(completion: str, reference: str) -> float:
+    """1 if the `dataset:` line names the reference's dataset."""
+    c, r = parse_summary(completion), _reference(reference)
+    if (s := _irrelevance(c, r)) is not None:
+        return s
+    return float(c.dataset == r.dataset)
+
+
+def score_objects_total(completion: str, reference: str) -> float:
+    """1 - |predicted total - reference total| / max(reference total, 1), floored at 0."""
+    c, r = parse_summary(completion), _reference(reference)
+    if (s := _irrelevance(c, r)) is not None:
+        return s
+    if c.total is None:
+        return PENALTY
+    return max(0.0, 1.0 - abs(c.total - r.total) / max(r.total, 1))
+
+
+def score_content_f1(completion: str, reference: str) -> float:
+    """F1 of the object counts as multisets of descriptions: matched = sum over desc of min(predicted, reference)."""
+    c, r = parse_summary(completion), _reference(reference)
+    if (s := _irrelevance(c, r)) is not None:
+        return s
+    if c.counts is None:
+        return PENALTY
+    predicted, wanted = sum(c.counts.values()), sum(r.counts.values())
+    if predicted == 0 and wanted == 0:
+        return 1.0
+    matched = sum(min(n, r.counts.get(desc, 0)) for desc, n in c.counts.items())
+    return 2 * matched / (predicted + wanted)
+
+
+def score_content(completion: str, reference: str) -> float:
+    """1 if the completion equals the reference text (after `normalize`): the strict audit reward."""
+    return float(normalize(completion if isinstance(completion, str) else '') == normalize(reference))
+
+
+Scorer = Callable[[str, str], float]
+
+
+def _batched(name: str, score: Scorer) -> Callable[..., list[float]]:
+    """The ms-swift form of a scorer: ``(completions, solution, **columns) -> list[float]``."""
+
+    def reward(completions: list[str], solution: list[str], **kwargs: Any) -> list[float]:
+        return [score(c, s) for c, s in zip(completions, solution)]
+
+    reward.__name__ = reward.__qualname__ = name  # ms-swift logs `rewards/<name>/mean`
+    reward.__doc__ = score.__doc__
+    return reward
+
+
+SCORERS: dict[str, Scorer] = {
+    'summary_format': score_format,
+    'summary_header': score_header,
+    'summary_parse': score_parse,
+    'summary_dataset': score_dataset,
+    'summary_objects_total': score_objects_total,
+    'summary_content_f1': score_content_f1,
+    'summary_content': score_content,
+}
+REWARDS: dict[str, Callable[..., list[float]]] = {name: _batched(name, score) for name, score in SCORERS.items()}
+
+
+def register() -> None:
+    """Make the rewards available to ms-swift by name (``rlhf.reward_funcs: [summary_format, ...]``)."""
+    from swift.rewards import orms
+
+    for name, reward in REWARDS.items():
+        orms[name] = lambda args=None, _reward=reward, **kwargs: _reward

@@ -1,0 +1,75 @@
+"""Every summary reward on the same table of completions, with exact expected values."""
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from src.rewards import IRRELEVANT, REWARDS, SCORERS, parse_summary
+
+REF = 'dataset: roads\nobjects: 5\n{"car": 3, "车道线": 2}'
+CASES = {  # name: (completion, reference)
+    'perfect': (REF, REF),
+    'wrong header': ('dataset: rivers\nobjects: 4\n{"car": 3, "车道线": 2}', REF),
+    'broken json': ('dataset: roads\nobjects: 5\n{"car": 3, "车道线": 2', REF),
+    'extra text': (REF + '\nHope this helps!', REF),
+    'wrong counts': ('dataset: roads\nobjects: 5\n{"car": 1, "车道线": 4}', REF),
+    'partial content': ('dataset: roads\nobjects: 3\n{"car": 3}', REF),
+    'irrelevant correct': (IRRELEVANT, IRRELEVANT),
+    'irrelevant missed': (IRRELEVANT, REF),
+    'irrelevant described': (REF, IRRELEVANT),
+    'unicode decomposed': (unicodedata.normalize('NFD', 'dataset: cafés\nobjects: 1\n{"café": 1}'),
+                           'dataset: cafés\nobjects: 1\n{"café": 1}'),
+    'not a summary': ('I cannot see the image.', REF),
+}
+ORDER = list(CASES)
+EXPECTED = {  # one value per case, in ORDER
+    'summary_format':        [1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0],
+    'summary_parse':         [1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0],
+    'summary_header':        [1, 0, 1, 1, 1, 0.5, 1, 0, 0, 1, 0],
+    'summary_dataset':       [1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 0],
+    'summary_objects_total': [1, 0.8, 1, 1, 1, 0.6, 1, 0, 0, 1, 0],
+    'summary_content_f1':    [1, 1, 0, 1, 0.6, 0.75, 1, 0, 0, 1, 0],
+    'summary_content':       [1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0],
+}
+
+
+@pytest.mark.parametrize('name', list(EXPECTED))
+def test_reward_table(name):
+    completions = [CASES[case][0] for case in ORDER]
+    references = [CASES[case][1] for case in ORDER]
+    got = REWARDS[name](completions, solution=references, images=[None] * len(ORDER))
+    assert dict(zip(ORDER, got)) == pytest.approx(dict(zip(ORDER, map(float, EXPECTED[name]))))
+
+
+def test_every_reward_is_in_the_table_and_its_name_is_what_ms_swift_logs():
+    assert set(EXPECTED) == set(REWARDS) == set(SCORERS)
+    assert all(reward.__name__ == name for name, reward in REWARDS.items())
+
+
+@pytest.mark.parametrize('completion', [None, 42, '', '\n\n', '{', 'dataset: x\nobjects: -1\n{}', '[1, 2]'])
+def test_garbage_never_raises(completion):
+    for reward in REWARDS.values():
+        assert reward([completion], solution=[REF]) in ([0.0], [1.0])
+
+
+def test_parse_reads_the_parts_it_can():
+    s = parse_summary('dataset: roads\nobjects: x\n{"car": 2} trailing')
+    assert (s.dataset, s.total, s.counts, s.exact) == ('roads', None, {'car': 2}, False)
+    assert parse_summary('  无关图片 \r\n').irrelevant
+
+
+def test_a_bad_reference_is_a_data_error():
+    with pytest.raises(ValueError, match='reference summary does not follow the summary format'):
+        REWARDS['summary_header'](['x'], solution=['not a summary'])
+
+
+def test_registered_with_ms_swift_by_name():
+    from swift.rewards import orms
+    from swift.rlhf_trainers.utils import resolve_reward_funcs
+
+    from src.rewards import register
+    register()
+    funcs, names = resolve_reward_funcs(['summary_format', 'summary_content_f1'], args=object())
+    assert names == ['summary_format', 'summary_content_f1']
+    assert funcs[1]([REF], solution=[REF]) == [1.0] and 'summary_parse' in orms
