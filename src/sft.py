@@ -62,7 +62,11 @@ def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None =
     # ms-swift hands the TensorBoard directory to transformers through this variable with `setdefault`, so a second
     # run in the same process (tests, notebooks) would write into the first run's directory.
     os.environ['TENSORBOARD_LOGGING_DIR'] = args.logging_dir
-    pipeline = ProjectSft(args, cfg)
+    if cfg.rlhf.get('rlhf_type') == 'grpo':
+        from .trainers.grpo import ProjectGrpo as pipeline_cls
+    else:
+        pipeline_cls = ProjectSft
+    pipeline = pipeline_cls(args, cfg)
     if debug:
         return pipeline.debug()
     if is_master():

@@ -23,7 +23,7 @@ DUMMY_TARGET_MODULES = 'dummy-target-modules'  # peft.utils.constants.DUMMY_TARG
 def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
     """The keyword arguments for ``SftArguments``: the ms-swift sections flattened, plus the project's mapping."""
     kwargs: dict[str, Any] = {}
-    for section in ('model', 'template', 'tuner', 'data', 'training'):
+    for section in ('model', 'template', 'tuner', 'data', 'training', 'rlhf'):
         kwargs.update(getattr(cfg, section))
     if kwargs.get('target_regex') == EMPTY_TARGET_REGEX:
         kwargs['target_regex'] = DUMMY_TARGET_MODULES
@@ -60,7 +60,8 @@ def video_environment(cfg: ProjectConfig) -> dict[str, str]:
 
 
 def to_sft_arguments(cfg: ProjectConfig) -> 'SftArguments':
-    """Build ms-swift's ``SftArguments``; its ``__post_init__`` reads the model config, so the model must exist."""
-    from swift.arguments import SftArguments
+    """Build ms-swift's ``SftArguments``, or its ``RLHFArguments`` when `rlhf.rlhf_type` is set; their
+    ``__post_init__`` reads the model config, so the model must exist."""
+    from swift.arguments import RLHFArguments, SftArguments
 
-    return SftArguments(**sft_argument_kwargs(cfg))
+    return (RLHFArguments if cfg.rlhf.get('rlhf_type') else SftArguments)(**sft_argument_kwargs(cfg))

@@ -18,6 +18,7 @@ from ..datasets.augmentation import parse_augmentation
 from ..datasets.builders import prompt_problems
 from .errors import ConfigError
 from .loader import KeyPath, LoadedConfig
+from .rlhf import check_rlhf
 from .schema import (DEEPSPEED_PRESETS, FSDP_PRESETS, PATH_KEYS, PROJECT_DEFAULTS, PROJECT_OWNED, PROJECT_SECTIONS,
                      REMOVED_KEYS, SECTIONS, TOP_LEVEL_KEYS, VIDEO_ENV, CustomConfig, DeepSpeedConfig, section_fields)
 
@@ -214,9 +215,7 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
     _check_scale_out(loaded, cfg, errors)
     if cfg.custom.sample_limit is not None and cfg.custom.sample_limit <= 0:
         errors.append(f'{_where(loaded, ("custom", "sample_limit"))}: must be a positive number of records')
-    if cfg.rlhf.get('rlhf_type') is not None:
-        errors.append(f'{_where(loaded, ("rlhf", "rlhf_type"))}: RLHF training (GKD, GRPO) is not available in this '
-                      'version; remove `rlhf.rlhf_type` to run SFT')
+    check_rlhf(cfg, lambda path: _where(loaded, path), errors)
     if not cfg.model.get('model'):
         errors.append(f'{loaded.files[-1]}: `model.model` is required (a model directory or hub id)')
 

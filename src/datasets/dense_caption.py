@@ -71,9 +71,9 @@ class DenseCaptionDataset(Dataset):
         except json.JSONDecodeError as exc:
             raise RecordError(f'{self.where(idx)}: invalid JSON: {exc}') from None
 
-    def inputs(self, idx: int) -> dict[str, Any]:
-        """Record ``idx`` validated and converted to template inputs."""
-        return self._inputs(idx, self.record(idx), idx)[0]
+    def inputs(self, idx: int, draw: int | None = None) -> dict[str, Any]:
+        """Record ``idx`` validated and converted to template inputs (``draw``: see ``encode``)."""
+        return self._inputs(idx, self.record(idx), idx if draw is None else draw)[0]
 
     def _inputs(self, idx: int, record: Any, draw: int) -> tuple[dict[str, Any], int]:
         """(template inputs, objects augmentation dropped) of ``record``, the record at ``idx``; ``draw`` keys the

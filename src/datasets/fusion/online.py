@@ -6,6 +6,7 @@ the fusion seed, so a run and its resumption see the same samples, and epoch 0 i
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,10 @@ class FusionDataset(Dataset):
     def __getitem__(self, idx: int) -> dict[str, Any]:
         return self.sources[self._source_ids[idx]].encode(int(self._record_ids[idx]), draw=idx)
 
+    def inputs(self, idx: int) -> dict[str, Any]:
+        """The template inputs of position ``idx`` of the current epoch (for trainers that encode themselves)."""
+        return self.sources[self._source_ids[idx]].inputs(int(self._record_ids[idx]), draw=idx)
+
     def where(self, idx: int) -> str:
         """``file:line`` of the record at position ``idx`` of the current epoch."""
         return self.sources[self._source_ids[idx]].where(int(self._record_ids[idx]))
@@ -77,6 +82,10 @@ class FusionEvalDataset(ConcatDataset):
             DenseCaptionDataset(by_name[name].val_jsonl, template, sample_limit,
                                 source_settings(settings, by_name[name]), label=name) for name in fusion.eval_sources
         ])
+
+    def inputs(self, idx: int) -> dict[str, Any]:
+        source = bisect.bisect_right(self.cumulative_sizes, idx)
+        return self.datasets[source].inputs(idx - (self.cumulative_sizes[source - 1] if source else 0))
 
     def check_all(self) -> None:
         for dataset in self.datasets:

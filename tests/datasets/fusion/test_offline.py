@@ -50,8 +50,7 @@ def test_online_epoch_0_is_the_offline_file(tmp_path):
     offline = DenseCaptionDataset(mix, None, settings=BuildSettings(dataset_prompts=prompts))
     assert len(online) == len(offline) == 56
     for i in range(len(online)):
-        source = online.sources[online._source_ids[i]]
-        assert source.inputs(int(online._record_ids[i])) == offline.inputs(i), online.where(i)
+        assert online.inputs(i) == offline.inputs(i), online.where(i)
 
 
 def test_online_and_offline_encode_the_same_augmented_samples(tmp_path, template, image_dir):
