@@ -19,8 +19,21 @@ from ..datasets.builders import prompt_problems
 from .errors import ConfigError
 from .loader import KeyPath, LoadedConfig
 from .rlhf import check_rlhf
-from .schema import (DEEPSPEED_PRESETS, FSDP_PRESETS, PATH_KEYS, PROJECT_DEFAULTS, PROJECT_OWNED, PROJECT_SECTIONS,
-                     REMOVED_KEYS, SECTIONS, TOP_LEVEL_KEYS, VIDEO_ENV, CustomConfig, DeepSpeedConfig, section_fields)
+from .schema import (
+    DEEPSPEED_PRESETS,
+    FSDP_PRESETS,
+    PATH_KEYS,
+    PROJECT_DEFAULTS,
+    PROJECT_OWNED,
+    PROJECT_SECTIONS,
+    REMOVED_KEYS,
+    SECTIONS,
+    TOP_LEVEL_KEYS,
+    VIDEO_ENV,
+    CustomConfig,
+    DeepSpeedConfig,
+    section_fields,
+)
 
 if TYPE_CHECKING:
     from ..datasets.fusion import FusionConfig
@@ -232,7 +245,9 @@ def _check_data_sources(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
         if getattr(custom, key) is not None:
             errors.append(f'{_where(loaded, ("custom", key))}: with `custom.fusion_config` the sources name their own '
                           f'files; remove `custom.{key}`')
-    from ..datasets.fusion import load_fusion_config  # imported here: the fusion package imports `ConfigError`
+    from ..datasets.fusion import (
+        load_fusion_config,  # imported here: the fusion package imports `ConfigError`
+    )
 
     try:
         cfg.fusion = load_fusion_config(custom.fusion_config, loaded.origin(('custom', 'fusion_config')).parent)

@@ -4,8 +4,7 @@ Names are imported on first use: the offline builder needs neither torch nor ms-
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ...lazy_exports import lazy_getattr
 
 _EXPORTS = {
     'FusionConfig': '.config',
@@ -16,9 +15,4 @@ _EXPORTS = {
     'epoch_schedule': '.schedule',
 }
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
