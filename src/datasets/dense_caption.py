@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from .augmentation import Augmenter, sample_rng
+from .augmentation.pipeline import PROMPT_STREAM
 from .builders import BUILDERS, BuildSettings, image_input, load_image
 from .builders.chat import to_template_inputs
 from .contract import RecordError, is_chat_record, record_problems
@@ -88,8 +89,11 @@ class DenseCaptionDataset(Dataset):
         dropped = 0
         if self.augmenter is not None:
             image, record, dropped = self.augmenter(load_image(image), record, sample_rng(self.seed, self.epoch, draw))
+        settings = self.settings
+        if settings.summary_variants:
+            settings = settings.for_sample(sample_rng(self.seed, self.epoch, draw, stream=PROMPT_STREAM))
         try:
-            return BUILDERS[self.settings.mode](record, image, self.settings), dropped
+            return BUILDERS[settings.mode](record, image, settings), dropped
         except ValueError as exc:
             raise RecordError(f'{where}: {exc}') from None
 

@@ -61,3 +61,10 @@ def test_invalid_rollout_settings_stop_the_cli_before_any_model_loads(make_confi
     assert cli(['--config', str(path)]) == 2
     err = capsys.readouterr().err
     assert 'num_generations (3) must divide' in err and 'does not exist' not in err
+
+
+def test_summary_prompt_variants_need_two_prompts_and_summary_mode(make_config):
+    with pytest.raises(ConfigError, match='give at least two non-empty prompts'):
+        load_and_validate(make_config('summary.yaml', custom={'summary_prompt_variants': ['only one']}))
+    with pytest.raises(ConfigError, match='applies to `custom.mode: summary` only'):
+        load_and_validate(make_config('lora.yaml', custom={'summary_prompt_variants': ['a', 'b']}))

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from src.datasets import DenseCaptionDataset, RecordError
-from tests.conftest import image_record, write_jsonl
+from src.datasets import BuildSettings, DenseCaptionDataset, RecordError
+from tests.conftest import SMOKE_DATA, image_record, write_jsonl
 
 ANSWER = '[{"desc": "car", "bbox_2d": [1, 2, 3, 4]}]'
 
@@ -59,3 +59,18 @@ def test_invalid_json_line_is_named(image_dir: Path, template):
 def test_missing_jsonl(tmp_path: Path, template):
     with pytest.raises(RecordError, match='absent.jsonl: JSONL file not found'):
         DenseCaptionDataset(tmp_path / 'absent.jsonl', template)
+
+
+def test_summary_prompt_variants_alternate_about_half_and_half_per_epoch():
+    dataset = DenseCaptionDataset(SMOKE_DATA / 'summary.jsonl', None, seed=3,
+                                  settings=BuildSettings('summary', summary_variants=('variant A', 'variant B')))
+
+    def prompts(epoch: int) -> list[str]:
+        dataset.epoch = epoch
+        return [dataset.inputs(i)['messages'][0]['content'][1]['text'] for i in range(len(dataset))]
+
+    drawn = [p for epoch in range(50) for p in prompts(epoch)]
+    assert 0.45 < drawn.count('variant A') / len(drawn) < 0.55
+    assert prompts(7) == prompts(7) and prompts(7) != prompts(8)
+    answers = [dataset.inputs(i)['messages'][-1]['content'] for i in range(len(dataset))]
+    assert answers[3] == '无关图片'  # an irrelevant image's label, exactly

@@ -110,6 +110,13 @@ def parse_augmentation(spec: Any) -> tuple[Augmenter | None, list[str]]:
     return Augmenter(ops, rotate_box_to, int(spec.get('fill', 0))), []
 
 
-def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
-    """The generator of one sample: the same (seed, epoch, index) always draws the same augmentation."""
-    return np.random.default_rng([seed, epoch, index])
+PROMPT_STREAM = 1
+"""``sample_rng`` stream of the prompt-variant draw, independent of the augmentation draws (stream 0)."""
+
+
+def sample_rng(seed: int, epoch: int, index: int, stream: int = 0) -> np.random.Generator:
+    """The generator of one sample: the same (seed, epoch, index) always draws the same augmentation.
+
+    ``stream`` separates independent draws of the same sample (augmentation, prompt variant).
+    """
+    return np.random.default_rng([seed, epoch, index] + ([stream] if stream else []))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,12 +35,21 @@ class BuildSettings:
     coord_format: str = 'norm1000'
     prompts: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PROMPTS))
     dataset_prompts: dict[str, dict[str, str]] = field(default_factory=dict)
+    summary_variants: tuple[str, ...] = ()
+    """Summary prompts a sample draws from (``custom.summary_prompt_variants``); empty: ``prompts['summary']``."""
 
     @classmethod
     def from_custom(cls, custom: Any) -> 'BuildSettings':
         """The settings a config's ``custom`` section (``CustomConfig``) asks for."""
         return cls(custom.mode, custom.coord_format, {**DEFAULT_PROMPTS, **(custom.prompts or {})},
-                   custom.dataset_prompts or {})
+                   custom.dataset_prompts or {}, tuple(custom.summary_prompt_variants or ()))
+
+    def for_sample(self, rng: Any) -> 'BuildSettings':
+        """These settings with the summary prompt drawn from ``summary_variants`` by ``rng`` (when there are any)."""
+        if self.mode != 'summary' or not self.summary_variants:
+            return self
+        variant = self.summary_variants[int(rng.integers(len(self.summary_variants)))]
+        return replace(self, prompts={**self.prompts, 'summary': variant})
 
     def prompt(self, record: dict[str, Any]) -> str:
         """The user prompt of this mode, overridden per dataset where the config says so.
