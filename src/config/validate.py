@@ -216,10 +216,11 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
     errors.extend(f'{_where(loaded, ("custom", "augmentation"))}: {p}' for p in problems)
     prompt_maps = [('prompts', cfg.custom.prompts or {})]
     variants = cfg.custom.summary_prompt_variants
+    where = _where(loaded, ('custom', 'summary_prompt_variants'))
     if variants is not None and (len(variants) < 2 or not all(isinstance(v, str) and v.strip() for v in variants)):
-        errors.append(f'{_where(loaded, ("custom", "summary_prompt_variants"))}: give at least two non-empty prompts')
+        errors.append(f'{where}: give at least two non-empty prompts')
     elif variants is not None and cfg.custom.mode != 'summary':
-        errors.append(f'{_where(loaded, ("custom", "summary_prompt_variants"))}: applies to `custom.mode: summary` only')
+        errors.append(f'{where}: applies to `custom.mode: summary` only')
     prompt_maps += [(f'dataset_prompts.{name}', value) for name, value in (cfg.custom.dataset_prompts or {}).items()]
     for key, prompts in prompt_maps:
         errors.extend(f'{_where(loaded, ("custom", key.split(".")[0]))}: `custom.{key}`: {p}'
