@@ -62,8 +62,8 @@ def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None =
     # ms-swift hands the TensorBoard directory to transformers through this variable with `setdefault`, so a second
     # run in the same process (tests, notebooks) would write into the first run's directory.
     os.environ['TENSORBOARD_LOGGING_DIR'] = args.logging_dir
-    if cfg.rlhf.get('rlhf_type') == 'grpo':
-        from .trainers.grpo import ProjectGrpo as pipeline_cls
+    if cfg.rlhf.get('rlhf_type'):
+        from .trainers.rlhf_pipeline import ProjectRlhf as pipeline_cls
     else:
         pipeline_cls = ProjectSft
     pipeline = pipeline_cls(args, cfg)

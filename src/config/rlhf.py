@@ -1,18 +1,25 @@
 """Checks and defaults for post-training (`rlhf.rlhf_type`), run with the rest of validation, before any model loads.
 
 GRPO here is the summary task's post-training: the reference answer of each record is its `summary`, scored by the
-project's reward functions (src/rewards). GKD is not available yet.
+project's reward functions (src/rewards). GKD anchors training to a frozen teacher (src/trainers/gkd.py); the checks
+that need the teacher's and the student's files (`gkd_model_problems`) run with the input checks, still before any
+model loads.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..rewards.summary import REWARDS
 
 if TYPE_CHECKING:
     from .validate import ProjectConfig
 
-SUPPORTED = ('grpo', )
+SUPPORTED = ('grpo', 'gkd')
+GKD_ONLY = {('custom', 'visual_kd'), ('custom', 'trainer_variant'), ('rlhf', 'llm_kd_weight')}
+# ms-swift GKD features this project's trainer does not take: visual KD needs a local teacher's features.
+GKD_UNSUPPORTED = {'teacher_model_server': 'a teacher served over an API', 'gkd_logits_topk': 'top-k teacher logits'}
 # Where the project's GRPO default departs from ms-swift's (temperature 0.9, 512 tokens), and why: a summary is a
 # fixed format, so sampling stays close to greedy, and a dense scene's summary can be long.
 GRPO_DEFAULTS = {('training', 'temperature'): 0.3, ('rlhf', 'max_completion_length'): 2048}
@@ -21,6 +28,10 @@ GRPO_DEFAULTS = {('training', 'temperature'): 0.3, ('rlhf', 'max_completion_leng
 def check_rlhf(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], errors: list[str]) -> None:
     """Validate the `rlhf` section for the chosen `rlhf_type` and fill the project's defaults."""
     rlhf_type = cfg.rlhf.get('rlhf_type')
+    for section, key in GKD_ONLY:
+        value = getattr(cfg, section).get(key) if section == 'rlhf' else getattr(cfg.custom, key)
+        if value is not None and rlhf_type != 'gkd':
+            errors.append(f'{where((section, key))}: applies to GKD only (`rlhf.rlhf_type: gkd`)')
     if rlhf_type is None:
         if cfg.rlhf:
             errors.append(f'{where(("rlhf", next(iter(cfg.rlhf))))}: the `rlhf` section applies to post-training '
@@ -30,9 +41,72 @@ def check_rlhf(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
         errors.append(f'{where(("rlhf", "rlhf_type"))}: {rlhf_type!r} is not available in this version; supported: '
                       f'{", ".join(SUPPORTED)}')
         return
+    if rlhf_type == 'gkd':
+        _check_gkd(cfg, where, errors)
+        return
     for (section, key), value in GRPO_DEFAULTS.items():
         getattr(cfg, section).setdefault(key, value)
     _check_grpo(cfg, where, errors)
+
+
+def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], errors: list[str]) -> None:
+    from ..trainers.visual_kd import parse_visual_kd
+
+    rlhf = cfg.rlhf
+    if not rlhf.get('teacher_model'):
+        errors.append(f'{where(("rlhf", "rlhf_type"))}: GKD needs `rlhf.teacher_model`, the frozen teacher (usually '
+                      'the base checkpoint the run starts from)')
+    for key, what in GKD_UNSUPPORTED.items():
+        if rlhf.get(key) is not None:
+            errors.append(f'{where(("rlhf", key))}: {what} is not supported here; visual KD and the monitor need a '
+                          'local teacher model (`rlhf.teacher_model`)')
+    weight = rlhf.get('llm_kd_weight')
+    if weight is not None and weight < 0:
+        errors.append(f'{where(("rlhf", "llm_kd_weight"))}: must be >= 0 (0 removes the logits KD term)')
+    errors.extend(f'{where(("custom", "visual_kd"))}: {p}' for p in parse_visual_kd(cfg.custom.visual_kd)[1])
+
+
+def _model_config(path: str) -> dict[str, Any] | None:
+    file = Path(path) / 'config.json'
+    return json.loads(file.read_text()) if file.is_file() else None
+
+
+def gkd_model_problems(cfg: 'ProjectConfig') -> list[str]:
+    """Student and teacher must share a vocabulary, and each distilled visual component must exist in the model.
+
+    Read from the checkpoints' `config.json` and tokenizer files, so a hub id (not downloaded yet) is not checked.
+    """
+    from ..trainers.visual_kd import parse_visual_kd
+
+    student, teacher = cfg.model['model'], cfg.rlhf.get('teacher_model')
+    problems = []
+    student_cfg, teacher_cfg = _model_config(student), _model_config(teacher) if teacher else None
+    if student_cfg and teacher_cfg:
+        sizes = [c.get('text_config', c).get('vocab_size') for c in (student_cfg, teacher_cfg)]
+        vocabs = [_tokenizer_vocab(p) for p in (student, teacher)]
+        if sizes[0] != sizes[1] or (None not in vocabs and vocabs[0] != vocabs[1]):
+            problems.append(f'{cfg.source}: `rlhf.teacher_model` {teacher} has a different tokenizer / vocabulary '
+                            f'than the student {student} (vocab_size {sizes[1]} vs {sizes[0]}); the logits KD '
+                            'compares token distributions, so both need the same tokenizer')
+    vision = (student_cfg or {}).get('vision_config', {})
+    for component in parse_visual_kd(cfg.custom.visual_kd)[0] if student_cfg else []:
+        if component == 'deepstack' and not vision.get('deepstack_visual_indexes'):
+            problems.append(f'{cfg.source}: `custom.visual_kd.deepstack`: the model {student} '
+                            f'({student_cfg.get("model_type")}) has no DeepStack mergers; disable the component')
+        elif component in ('vit', 'aligner') and not vision:
+            problems.append(f'{cfg.source}: `custom.visual_kd.{component}`: the model {student} has no vision tower')
+    return problems
+
+
+def _tokenizer_vocab(path: str) -> dict[str, int] | None:
+    """Token -> id of a checkpoint's tokenizer (`tokenizer.json`, added tokens included), None if it has none."""
+    file = Path(path) / 'tokenizer.json'
+    if not file.is_file():
+        return None
+    data = json.loads(file.read_text())
+    vocab = dict(data.get('model', {}).get('vocab', {}))
+    vocab.update({t['content']: t['id'] for t in data.get('added_tokens', [])})
+    return vocab
 
 
 def _check_grpo(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], errors: list[str]) -> None:

@@ -40,7 +40,12 @@ PROJECT_FIELDS: dict[tuple[str, str], Any] = {
     ('training', 'effective_batch_size'): typing.Optional[int],
     # The LLM's learning rate next to ms-swift's `vit_lr` / `aligner_lr` (which default to `learning_rate`).
     ('training', 'llm_lr'): typing.Optional[float],
+    # GKD: the weight of the logits JSD term (default 1.0; 0 removes the term and its metric).
+    ('rlhf', 'llm_kd_weight'): typing.Optional[float],
 }
+
+# Model paths that may also be hub ids (`Org/Name`), kept as written when no such local path exists.
+MODEL_KEYS = {('model', 'model'), ('rlhf', 'teacher_model'), ('rlhf', 'ref_model')}
 
 DEEPSPEED_PRESETS = ('zero0', 'zero1', 'zero2', 'zero2_offload', 'zero3', 'zero3_offload')
 FSDP_PRESETS = ('fsdp2', )
@@ -48,6 +53,8 @@ FSDP_PRESETS = ('fsdp2', )
 # Keys that name files, resolved against the directory of the YAML file that sets them.
 PATH_KEYS = {
     ('model', 'model'),
+    ('rlhf', 'teacher_model'),
+    ('rlhf', 'ref_model'),
     ('tuner', 'adapters'),
     ('training', 'output_dir'),
     ('training', 'logging_dir'),
@@ -88,6 +95,10 @@ class CustomConfig:
     """Training-time augmentation: `ops` (list of {name, prob, params}) and `rotate_box_to` (bbox | poly)."""
     video: dict[str, typing.Any] | None = None
     """Video sampling: `fps`, `min_frames`, `max_frames`, `min_pixels` / `max_pixels` per frame."""
+    visual_kd: dict[str, typing.Any] | None = None
+    """GKD: feature distillation per component (`vit`, `aligner`, `deepstack`), each {enabled, weight, distance}."""
+    trainer_variant: typing.Optional[typing.Literal['gkd_monitor']] = None
+    """`gkd_monitor`: log `sft_loss`, `llm_kd_loss`, `vision_kd_loss` and `token_acc` next to `loss` (GKD only)."""
     encode_check: bool = True
     """Encode every record once before training, so a broken or over-length record stops the run before step 1."""
     build_tiny_model: bool = False

@@ -29,6 +29,7 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
         kwargs['target_regex'] = DUMMY_TARGET_MODULES
     if TUNER_TYPE_KEY in kwargs:
         kwargs['tuner_type'] = kwargs.pop(TUNER_TYPE_KEY)
+    kwargs.pop('llm_kd_weight', None)  # the project's; set on the argument object by the pipeline
     kwargs['dataset'] = PLACEHOLDER_DATASET
     if cfg.has_validation:
         kwargs['val_dataset'] = PLACEHOLDER_DATASET

@@ -18,10 +18,11 @@ from ..datasets.augmentation import parse_augmentation
 from ..datasets.builders import prompt_problems
 from .errors import ConfigError
 from .loader import KeyPath, LoadedConfig
-from .rlhf import check_rlhf
+from .rlhf import check_rlhf, gkd_model_problems
 from .schema import (
     DEEPSPEED_PRESETS,
     FSDP_PRESETS,
+    MODEL_KEYS,
     PATH_KEYS,
     PROJECT_DEFAULTS,
     PROJECT_OWNED,
@@ -60,6 +61,14 @@ class ProjectConfig:
     def has_validation(self) -> bool:
         """Whether the run evaluates: `custom.val_jsonl`, or fusion sources to evaluate."""
         return bool(self.custom.val_jsonl or (self.fusion is not None and self.fusion.eval_sources))
+
+    def project_rlhf_settings(self) -> dict[str, Any]:
+        """The project's post-training knobs, as the trainer reads them from its argument object."""
+        from ..trainers.visual_kd import parse_visual_kd
+
+        return {'llm_kd_weight': self.rlhf.get('llm_kd_weight', 1.0),
+                'visual_kd': parse_visual_kd(self.custom.visual_kd)[0],
+                'trainer_variant': self.custom.trainer_variant}
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as YAML-ready data (what `resolved_config.yaml` holds)."""
@@ -144,7 +153,7 @@ def _resolve_path(value: Any, yaml_file: Path, key: KeyPath) -> Any:
     if key in (('deepspeed', 'config'), ('training', 'fsdp')) and not text.endswith('.json'):
         return value  # an ms-swift preset name such as zero2 or fsdp2
     candidate = (yaml_file.parent / text).resolve()
-    is_local = text.startswith(('.', '/')) or candidate.exists() or key != ('model', 'model')
+    is_local = text.startswith(('.', '/')) or candidate.exists() or key not in MODEL_KEYS
     return str(candidate) if is_local else value
 
 
@@ -274,6 +283,8 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
             errors.append(f'{cfg.source}: `custom.{key}`: file {path} does not exist')
     if cfg.fusion is not None:
         errors += cfg.fusion.missing_files()
+    if cfg.rlhf.get('rlhf_type') == 'gkd':
+        errors += gkd_model_problems(cfg)
     if errors:
         raise ConfigError(errors)
 
