@@ -53,6 +53,10 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
     from ..trainers.visual_kd import parse_visual_kd
 
     rlhf = cfg.rlhf
+    # The teacher is the same architecture as the student unless said otherwise; ms-swift cannot tell qwen3_vl from
+    # its embedding / reranker variants by the checkpoint alone.
+    if cfg.model.get('model_type'):
+        rlhf.setdefault('teacher_model_type', cfg.model['model_type'])
     if not rlhf.get('teacher_model'):
         errors.append(f'{where(("rlhf", "rlhf_type"))}: GKD needs `rlhf.teacher_model`, the frozen teacher (usually '
                       'the base checkpoint the run starts from)')

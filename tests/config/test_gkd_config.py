@@ -1,0 +1,65 @@
+"""GKD settings that would fail (or mislead) are reported before any model loads."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from src.config import ConfigError, check_inputs_exist, load_and_validate
+from src.tiny_model import build_tiny_model
+
+
+def _problems(make_config, parent: str = 'gkd.yaml', **sections) -> str:
+    with pytest.raises(ConfigError) as exc:
+        cfg = load_and_validate(make_config(parent, **sections))
+        check_inputs_exist(cfg)
+    return str(exc.value)
+
+
+def test_gkd_without_a_teacher(make_config):
+    text = _problems(make_config, 'lora.yaml', rlhf={'rlhf_type': 'gkd'})
+    assert 'GKD needs `rlhf.teacher_model`, the frozen teacher' in text
+
+
+def test_unknown_distance_component_and_negative_weights(make_config, tiny_model):
+    text = _problems(make_config, rlhf={'teacher_model': str(tiny_model), 'llm_kd_weight': -1.0},
+                     custom={'visual_kd': {'aligner': {'distance': 'l1'}, 'neck': {'enabled': True},
+                                           'vit': {'weight': -2}}})
+    assert "`aligner.distance`: unknown distance 'l1'; valid: mse, cosine" in text
+    assert 'unknown component `neck`; valid: vit, aligner, deepstack' in text
+    assert '`vit.weight`: must be a number >= 0' in text
+    assert '`rlhf.llm_kd_weight`: must be >= 0' in text
+
+
+def test_teacher_with_another_vocabulary(make_config, tiny_model, tmp_path):
+    other = tmp_path / 'other-teacher'
+    shutil.copytree(tiny_model, other)
+    tokenizer = json.loads((other / 'tokenizer.json').read_text())
+    tokenizer['model']['vocab'] = {k + 'x': v for k, v in tokenizer['model']['vocab'].items()}
+    (other / 'tokenizer.json').write_text(json.dumps(tokenizer))
+    text = _problems(make_config, rlhf={'teacher_model': str(other)})
+    assert 'has a different tokenizer / vocabulary than the student' in text
+
+
+def test_deepstack_kd_on_a_model_without_deepstack(make_config, tmp_path_factory):
+    qwen25 = build_tiny_model(tmp_path_factory.mktemp('m') / 'tiny-qwen25', arch='qwen2_5_vl')
+    text = _problems(make_config, model={'model': str(qwen25), 'model_type': 'qwen2_5_vl'},
+                     template={'template': 'qwen2_5_vl'}, rlhf={'teacher_model': str(qwen25)})
+    assert '`custom.visual_kd.deepstack`: the model' in text and 'has no DeepStack mergers' in text
+
+
+def test_kd_knobs_outside_gkd_and_unsupported_teacher_api(make_config, tiny_model):
+    text = _problems(make_config, 'lora.yaml', custom={'trainer_variant': 'gkd_monitor',
+                                                       'visual_kd': {'aligner': {'enabled': True}}})
+    assert '`custom.trainer_variant`: applies to GKD only' in text and '`custom.visual_kd`: applies to GKD' in text
+    text = _problems(make_config, rlhf={'teacher_model': str(tiny_model), 'gkd_logits_topk': 20})
+    assert 'top-k teacher logits is not supported here' in text
+
+
+def test_valid_gkd_config_keeps_relative_teacher_paths_local(make_config, tiny_model):
+    cfg = load_and_validate(make_config('gkd.yaml', rlhf={'teacher_model': str(tiny_model)}))
+    check_inputs_exist(cfg)
+    assert Path(cfg.rlhf['teacher_model']) == tiny_model
+    assert cfg.project_rlhf_settings()['visual_kd'].keys() == {'aligner', 'deepstack'}
