@@ -142,7 +142,8 @@ def test_full_with_kd_stage_1_config_smoke_run(tmp_path, tiny_model):
         'rlhf': {'teacher_model': str(tiny_model)},
         'training': {'output_dir': str(tmp_path / 'out'), 'add_version': False, 'max_steps': 2, 'save_steps': 2,
                      'logging_steps': 1, 'per_device_train_batch_size': 2, 'gradient_accumulation_steps': 1,
-                     'eval_strategy': 'no', 'gradient_checkpointing': False, 'dataloader_num_workers': 0, 'learning_rate': 1.0e-3},
+                     'eval_strategy': 'no', 'gradient_checkpointing': False, 'dataloader_num_workers': 0,
+                     'learning_rate': 1.0e-3},
         'custom': {'train_jsonl': str(SMOKE_DATA / 'train.jsonl'), 'val_jsonl': None, 'sample_limit': 32},
     })
     pipeline = _run(config)
