@@ -12,7 +12,7 @@ from ..datasets.rollout import RolloutDataset
 from ..rewards import register
 from .gkd import ProjectGKDTrainer
 from .grpo import ProjectGRPOTrainer
-from .sft_pipeline import ProjectSft, _trainer_class
+from .sft_pipeline import ProjectSft, trainer_class_for_run
 
 TRAINERS = {'grpo': ProjectGRPOTrainer, 'gkd': ProjectGKDTrainer}
 
@@ -41,5 +41,5 @@ class ProjectRlhf(ProjectSft, SwiftRLHF):
         for key, value in self.cfg.project_rlhf_settings().items():
             setattr(self.args, key, value)
             setattr(self.args.training_args, key, value)
-        with _trainer_class(self.args.rlhf_type, TRAINERS[self.args.rlhf_type]):
+        with trainer_class_for_run(self.args.rlhf_type, TRAINERS[self.args.rlhf_type]):
             return super().run()

@@ -57,7 +57,7 @@ class ProjectSft(SwiftSft):
         return [train, val]
 
     def run(self):
-        with _trainer_class('causal_lm', TelemetrySeq2SeqTrainer):
+        with trainer_class_for_run('causal_lm', TelemetrySeq2SeqTrainer):
             return super().run()
 
     def train(self, trainer):
@@ -89,7 +89,7 @@ class ProjectSft(SwiftSft):
 
 
 @contextlib.contextmanager
-def _trainer_class(task: str, trainer_cls: type):
+def trainer_class_for_run(task: str, trainer_cls: type):
     """Have ms-swift's ``TrainerFactory`` build ``trainer_cls`` for ``task`` during one run, then restore its own."""
     mapping = TrainerFactory.TRAINER_MAPPING
     original = mapping[task]
