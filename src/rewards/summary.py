@@ -78,6 +78,9 @@ def _reference(text: str) -> Summary:
     return ref
 
 
+Scorer = Callable[[str, str], float]
+
+
 def _irrelevance(completion: Summary, reference: Summary) -> float | None:
     """The score when either side is irrelevant; None when both describe objects."""
     if reference.irrelevant or completion.irrelevant:
@@ -96,37 +99,41 @@ def score_parse(completion: str, reference: str) -> float:
     return float(c.irrelevant or c.counts is not None)
 
 
-def score_header(completion: str, reference: str) -> float:
+def _when_both_relevant(rule: Callable[[Summary, Summary], float]) -> Scorer:
+    """A scorer from its rule for two relevant summaries; when either side is irrelevant, `_irrelevance` decides."""
+
+    def score(completion: str, reference: str) -> float:
+        c, r = parse_summary(completion), _reference(reference)
+        decided = _irrelevance(c, r)
+        return decided if decided is not None else rule(c, r)
+
+    score.__name__, score.__doc__ = rule.__name__, rule.__doc__
+    return score
+
+
+@_when_both_relevant
+def score_header(c: Summary, r: Summary) -> float:
     """Half a point for each header line equal to the reference's."""
-    c, r = parse_summary(completion), _reference(reference)
-    if (s := _irrelevance(c, r)) is not None:
-        return s
     return 0.5 * (c.dataset == r.dataset) + 0.5 * (c.total == r.total)
 
 
-def score_dataset(completion: str, reference: str) -> float:
+@_when_both_relevant
+def score_dataset(c: Summary, r: Summary) -> float:
     """1 if the `dataset:` line names the reference's dataset."""
-    c, r = parse_summary(completion), _reference(reference)
-    if (s := _irrelevance(c, r)) is not None:
-        return s
     return float(c.dataset == r.dataset)
 
 
-def score_objects_total(completion: str, reference: str) -> float:
+@_when_both_relevant
+def score_objects_total(c: Summary, r: Summary) -> float:
     """1 - |predicted total - reference total| / max(reference total, 1), floored at 0."""
-    c, r = parse_summary(completion), _reference(reference)
-    if (s := _irrelevance(c, r)) is not None:
-        return s
     if c.total is None:
         return PENALTY
     return max(0.0, 1.0 - abs(c.total - r.total) / max(r.total, 1))
 
 
-def score_content_f1(completion: str, reference: str) -> float:
+@_when_both_relevant
+def score_content_f1(c: Summary, r: Summary) -> float:
     """F1 of the object counts as multisets of descriptions: matched = sum over desc of min(predicted, reference)."""
-    c, r = parse_summary(completion), _reference(reference)
-    if (s := _irrelevance(c, r)) is not None:
-        return s
     if c.counts is None:
         return PENALTY
     predicted, wanted = sum(c.counts.values()), sum(r.counts.values())
@@ -139,9 +146,6 @@ def score_content_f1(completion: str, reference: str) -> float:
 def score_content(completion: str, reference: str) -> float:
     """1 if the completion equals the reference text (after `normalize`): the strict audit reward."""
     return float(normalize(completion if isinstance(completion, str) else '') == normalize(reference))
-
-
-Scorer = Callable[[str, str], float]
 
 
 def _batched(name: str, score: Scorer) -> Callable[..., list[float]]:
