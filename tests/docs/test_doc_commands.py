@@ -45,3 +45,18 @@ def test_fusion_doc_commands_run():
                                 capture_output=True, text=True)
         assert result.returncode == 0, f'{block}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}'
     assert len((REPO / 'output' / 'smoke' / 'mix.jsonl').read_text().splitlines()) == 56
+
+
+def test_evaluation_doc_commands_run():
+    """Train the smoke LoRA, evaluate it with pictures, and draw the augmented data, as docs/evaluation.md says."""
+    env = {**os.environ, 'PATH': f'{Path(sys.executable).parent}:{os.environ["PATH"]}'}
+    blocks = _bash_blocks(REPO / 'docs' / 'evaluation.md')
+    assert len(blocks) == 3
+    shutil.rmtree(REPO / 'output' / 'smoke' / 'lora' / 'checkpoint-4' / 'eval', ignore_errors=True)
+    for block in blocks[:2]:
+        result = subprocess.run(['bash', '-euo', 'pipefail', '-c', block], cwd=REPO, env=env,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, f'{block}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}'
+    out = REPO / 'output' / 'smoke' / 'lora' / 'checkpoint-4' / 'eval'
+    assert (out / 'eval_report.json').is_file() and len(list((out / 'pictures').glob('*.png'))) == 8
+    assert (REPO / 'public_data' / 'smoke' / 'coco_train_vis' / 'index.html').is_file()

@@ -82,6 +82,17 @@ def image_input(entry: Any, base_dir: Path) -> str:
     return str(path) if path is not None else entry
 
 
+def first_image(inputs: dict[str, Any]) -> str | None:
+    """The first image of template inputs (an ``images`` entry or an image content item), or None."""
+    if inputs.get('images'):
+        return inputs['images'][0]
+    for message in inputs['messages']:
+        for item in message['content'] if isinstance(message['content'], list) else []:
+            if item['type'] == 'image':
+                return item['image']
+    return None
+
+
 def load_image(value: str) -> Image.Image:
     """Decode an ``image_input`` value (path or data URL) for augmentation."""
     if value.startswith('data:'):

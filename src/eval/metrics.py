@@ -1,0 +1,167 @@
+"""Detection-style metrics for dense answers and the summary rewards as metrics; pure functions of parsed answers.
+
+Dense answers, per image:
+
+- **per class** (classes are descriptions after ``normalize_desc``): predictions and ground truth of one class are
+  matched one to one by the Hungarian algorithm, maximising the number of pairs whose similarity
+  (``geometry.similarity_matrix``: box IoU, polygon mask IoU, polyline distance) reaches the threshold. Matched pairs
+  are true positives, unmatched predictions false positives, unmatched ground truth false negatives; a confused class
+  is one of each.
+- **descriptions**: all predictions are matched to all ground truth at 0.5 regardless of class; of the matched pairs,
+  ``desc_exact`` is the share whose ``desc`` is identical and ``desc_normalized`` the share equal after
+  ``normalize_desc``.
+
+Counts add up over images, datasets and classes; precision, recall and F1 are computed from the sums (micro
+average) at 0.5 and averaged over the thresholds 0.5:0.05:0.95. With nothing predicted, precision is 1 if there was
+nothing to find and 0 otherwise; recall likewise with nothing to find.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ..rewards.summary import SCORERS, parse_summary
+from .geometry import similarity_matrix
+from .parse import DenseAnswer, Obj
+
+THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+"""IoU thresholds 0.5:0.05:0.95; the first one is the headline threshold."""
+
+
+def normalize_desc(desc: str) -> str:
+    """Unicode NFC, case-folded, whitespace collapsed: ``'Traffic  Light'`` and ``'traffic light'`` are one class."""
+    return re.sub(r'\s+', ' ', unicodedata.normalize('NFC', desc)).strip().casefold()
+
+
+def match(similarity: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """One-to-one (prediction, ground truth) pairs: as many pairs with similarity >= threshold as possible, and among
+    those assignments the one with the largest total similarity."""
+    allowed = similarity >= threshold
+    if not allowed.any():
+        return []
+    # A pair is worth more than any similarity total of fewer pairs, so the count is maximised first.
+    weight = np.where(allowed, max(similarity.shape) + 1 + similarity, 0.0)
+    rows, cols = linear_sum_assignment(weight, maximize=True)
+    return [(int(r), int(c)) for r, c in zip(rows, cols) if allowed[r, c]]
+
+
+@dataclass
+class Counts:
+    """True positives per threshold, and how many predictions and ground-truth objects there were."""
+
+    tp: np.ndarray = field(default_factory=lambda: np.zeros(len(THRESHOLDS), dtype=int))
+    pred: int = 0
+    gt: int = 0
+
+    def __add__(self, other: 'Counts') -> 'Counts':
+        return Counts(self.tp + other.tp, self.pred + other.pred, self.gt + other.gt)
+
+    def metrics(self) -> dict[str, float | int]:
+        precision = self.tp / self.pred if self.pred else np.full(len(THRESHOLDS), float(self.gt == 0))
+        recall = self.tp / self.gt if self.gt else np.full(len(THRESHOLDS), float(self.pred == 0))
+        total = precision + recall
+        f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+        return {
+            'gt': self.gt,
+            'pred': self.pred,
+            'tp@0.5': int(self.tp[0]),
+            'precision@0.5': float(precision[0]),
+            'recall@0.5': float(recall[0]),
+            'f1@0.5': float(f1[0]),
+            'precision@[.5:.95]': float(precision.mean()),
+            'recall@[.5:.95]': float(recall.mean()),
+            'f1@[.5:.95]': float(f1.mean()),
+        }
+
+
+@dataclass
+class DenseScore:
+    """What one image contributes to the dense metrics."""
+
+    per_class: dict[str, Counts]
+    parsed: bool
+    invalid: int = 0
+    matched: int = 0
+    """Class-agnostic pairs at 0.5."""
+    desc_exact: int = 0
+    desc_normalized: int = 0
+
+    @property
+    def total(self) -> Counts:
+        return sum(self.per_class.values(), Counts())
+
+    @property
+    def score(self) -> float:
+        """The image's F1 at 0.5, what the gallery sorts by."""
+        return float(self.total.metrics()['f1@0.5'])
+
+
+def score_dense(answer: DenseAnswer, gts: Iterable[Obj], width: int, height: int) -> DenseScore:
+    preds, gts = list(answer.objects), list(gts)
+    similarity = similarity_matrix(preds, gts, width, height)
+    classes: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    for i, p in enumerate(preds):
+        classes[normalize_desc(p.desc)][0].append(i)
+    for j, g in enumerate(gts):
+        classes[normalize_desc(g.desc)][1].append(j)
+    per_class = {}
+    for name, (pi, gi) in classes.items():
+        sub = similarity[np.ix_(pi, gi)]
+        tp = np.array([len(match(sub, t)) for t in THRESHOLDS]) if pi and gi else np.zeros(len(THRESHOLDS), int)
+        per_class[name] = Counts(tp, len(pi), len(gi))
+    pairs = match(similarity, THRESHOLDS[0]) if preds and gts else []
+    return DenseScore(
+        per_class, answer.parsed, answer.invalid, len(pairs),
+        sum(preds[i].desc == gts[j].desc for i, j in pairs),
+        sum(normalize_desc(preds[i].desc) == normalize_desc(gts[j].desc) for i, j in pairs))
+
+
+def summarize_dense(scores: list[DenseScore]) -> dict[str, Any]:
+    """Micro-averaged metrics of a group of images, overall and per class."""
+    per_class: dict[str, Counts] = defaultdict(Counts)
+    for s in scores:
+        for name, counts in s.per_class.items():
+            per_class[name] = per_class[name] + counts
+    matched = sum(s.matched for s in scores)
+    return {
+        'samples': len(scores),
+        'parse_failure_rate': sum(not s.parsed for s in scores) / len(scores) if scores else 0.0,
+        'invalid_objects': sum(s.invalid for s in scores),
+        **sum(per_class.values(), Counts()).metrics(),
+        'matched@0.5': matched,
+        'desc_exact': sum(s.desc_exact for s in scores) / matched if matched else None,
+        'desc_normalized': sum(s.desc_normalized for s in scores) / matched if matched else None,
+        'per_class': {name: per_class[name].metrics() for name in sorted(per_class)},
+    }
+
+
+@dataclass
+class SummaryScore:
+    rewards: dict[str, float]
+    parsed: bool
+
+    @property
+    def score(self) -> float:
+        return self.rewards['summary_content_f1']
+
+
+def score_summary(prediction: str, reference: str) -> SummaryScore:
+    """Every summary reward of ``prediction`` against ``reference``; parsed: the counts (or 无关图片) could be read."""
+    read = parse_summary(prediction)
+    return SummaryScore({name: scorer(prediction, reference) for name, scorer in SCORERS.items()},
+                        read.irrelevant or read.counts is not None)
+
+
+def summarize_summary(scores: list[SummaryScore]) -> dict[str, Any]:
+    n = len(scores)
+    return {
+        'samples': n,
+        'parse_failure_rate': sum(not s.parsed for s in scores) / n if n else 0.0,
+        **{name: sum(s.rewards[name] for s in scores) / n if n else 0.0 for name in SCORERS},
+    }

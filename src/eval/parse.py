@@ -1,0 +1,90 @@
+"""Read a dense-caption answer back into objects in pixels; never raises.
+
+The model answers as it was trained (``src/datasets/builders``): a JSON list of ``{"desc", "bbox_2d" | "poly" |
+"line"}`` in the run's ``coord_format``. Generation may wrap it in a code fence, stop half way or write an entry that
+is not an object with one geometry. A text with no readable JSON list is a parse failure (every ground-truth object a
+miss); an unreadable entry inside a readable list stays a prediction without geometry, so it counts as a false
+positive and never matches.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..datasets.builders.coords import from_model_coords
+from ..datasets.contract import GEOMETRY_KEYS, MIN_COORDS
+
+INVALID_DESC = '<invalid>'
+"""The class of a predicted entry that has no readable `desc`."""
+
+
+@dataclass(frozen=True)
+class Obj:
+    """One object: its description and geometry in pixels (``kind`` / ``coords`` None for an unreadable entry)."""
+
+    desc: str
+    kind: str | None = None
+    coords: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class DenseAnswer:
+    objects: tuple[Obj, ...] = ()
+    parsed: bool = False
+    """A JSON list was found; False means a parse failure."""
+    invalid: int = 0
+    """Entries of the list that are not ``{"desc", <one geometry>}`` with numeric coordinates of the right length."""
+
+
+def _entry(value: Any, width: int, height: int, coord_format: str) -> Obj | None:
+    if not isinstance(value, dict):
+        return None
+    desc = value.get('desc')
+    kinds = [k for k in GEOMETRY_KEYS if k in value]
+    if not isinstance(desc, str) or not desc.strip() or len(kinds) != 1:
+        return None
+    coords = value[kinds[0]]
+    if (not isinstance(coords, list) or len(coords) < MIN_COORDS[kinds[0]] or len(coords) % 2
+            or (kinds[0] == 'bbox_2d' and len(coords) != 4)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in coords)):
+        return None
+    return Obj(desc, kinds[0], tuple(from_model_coords(coords, width, height, coord_format)))
+
+
+def parse_dense(text: Any, width: int, height: int, coord_format: str = 'norm1000') -> DenseAnswer:
+    """The objects of a dense answer, in pixels of a ``width`` x ``height`` image.
+
+    >>> parse_dense('[{"desc": "car", "bbox_2d": [0, 0, 500, 500]}]', 200, 100).objects
+    (Obj(desc='car', kind='bbox_2d', coords=(0.0, 0.0, 100.0, 50.0)),)
+    """
+    if not isinstance(text, str):
+        return DenseAnswer()
+    start = text.find('[')
+    if start < 0:
+        return DenseAnswer()
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text[start:])
+    except json.JSONDecodeError:
+        return DenseAnswer()
+    if not isinstance(value, list):
+        return DenseAnswer()
+    objects, invalid = [], 0
+    for entry in value:
+        obj = _entry(entry, width, height, coord_format)
+        if obj is None:
+            invalid += 1
+            desc = entry.get('desc') if isinstance(entry, dict) else None
+            obj = Obj(desc if isinstance(desc, str) and desc.strip() else INVALID_DESC)
+        objects.append(obj)
+    return DenseAnswer(tuple(objects), True, invalid)
+
+
+def record_objects(record: dict[str, Any]) -> tuple[Obj, ...]:
+    """The ground truth of a geometry record (already in pixels, checked by the contract)."""
+    objects = []
+    for obj in record.get('objects', []):
+        kind = next(k for k in GEOMETRY_KEYS if k in obj)
+        objects.append(Obj(obj['desc'], kind, tuple(float(v) for v in obj[kind])))
+    return tuple(objects)

@@ -1,0 +1,119 @@
+"""Evaluate a trained checkpoint on the run's validation records.
+
+    python -m src.eval --config configs/x.yaml --checkpoint output/x/checkpoint-500 [--limit N] [--visualize K]
+
+Reads the records and checks them (before the model loads), generates greedy answers in batches, scores them
+(``src/eval/metrics.py``), and writes into ``--output`` (default ``<checkpoint>/eval``): ``predictions.jsonl`` (one
+answer per record), ``eval_report.json`` (overall, per dataset, per class, per sample) and, with ``--visualize K``,
+``pictures/``: the K lowest-scoring samples drawn and ``pictures/index.html`` listing them worst first.
+``--predictions FILE`` scores answers saved by an earlier evaluation instead of generating.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError, load_and_validate
+from ..datasets.contract import RecordError
+from .errors import EvalError
+from .generate import checkpoint_kind, generate, load_engine
+from .metrics import score_dense, score_summary
+from .parse import parse_dense
+from .report import build_report, report_tables
+from .samples import EvalSample, load_samples
+
+PREDICTIONS = 'predictions.jsonl'
+REPORT = 'eval_report.json'
+
+
+def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog='python -m src.eval', description=__doc__.split('\n')[0])
+    parser.add_argument('--config', required=True, help='the YAML config the checkpoint was trained with')
+    parser.add_argument('--checkpoint', required=True, help='a checkpoint folder: an adapter or a full model')
+    parser.add_argument('--limit', type=int, help='evaluate only the first N records')
+    parser.add_argument('--visualize', type=int, default=0, metavar='K', help='draw the K lowest-scoring samples')
+    parser.add_argument('--output', help='where to write the results (default: <checkpoint>/eval)')
+    parser.add_argument('--batch-size', type=int, default=8, help='samples generated together (default 8)')
+    parser.add_argument('--max-new-tokens', type=int,
+                        help='token limit of an answer (default: what the template max_length leaves)')
+    parser.add_argument('--predictions', help=f'score the answers in this {PREDICTIONS} instead of generating')
+    flags = parser.parse_args(argv)
+    for name in ('limit', 'batch_size', 'max_new_tokens'):
+        value = getattr(flags, name)
+        if value is not None and value <= 0:
+            parser.error(f'--{name.replace("_", "-")} must be a positive integer, got {value}')
+    if flags.visualize < 0:
+        parser.error(f'--visualize must be 0 or more, got {flags.visualize}')
+    return flags
+
+
+def read_predictions(path: Path, samples: list[EvalSample]) -> tuple[list[str], list[str | None]]:
+    """Answers saved by an earlier evaluation, checked to be for the same records in the same order."""
+    if not path.is_file():
+        raise EvalError(f'--predictions {path}: file not found')
+    rows = [json.loads(line) for line in path.read_text(encoding='utf-8').splitlines() if line.strip()]
+    if len(rows) != len(samples):
+        raise EvalError(f'--predictions {path}: {len(rows)} answers for {len(samples)} records; evaluate with the '
+                          'same --limit as the run that wrote it')
+    for line, (row, sample) in enumerate(zip(rows, samples), 1):
+        if row.get('where') != sample.where or not isinstance(row.get('prediction'), str):
+            raise EvalError(f'{path}:{line}: expected the answer to {sample.where}, got {row.get("where")!r}')
+    return [row['prediction'] for row in rows], [row.get('finish_reason') for row in rows]
+
+
+def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, visualize: int = 0,
+         output: str | Path | None = None, batch_size: int = 8, max_new_tokens: int | None = None,
+         predictions: str | Path | None = None) -> dict[str, Any]:
+    """Run the evaluation; returns the report (also written to ``<output>/eval_report.json``)."""
+    cfg = load_and_validate(config)
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_dir():
+        raise EvalError(f'--checkpoint {checkpoint}: folder not found')
+    if not predictions:
+        checkpoint_kind(checkpoint)
+    samples = load_samples(cfg, limit)
+    out = Path(output) if output else checkpoint / 'eval'
+    mode, coord_format = cfg.custom.mode, cfg.custom.coord_format
+
+    if predictions:
+        texts, reasons = read_predictions(Path(predictions), samples)
+    else:
+        generations = generate(load_engine(cfg, checkpoint, batch_size), samples, max_new_tokens)
+        texts, reasons = [g.text for g in generations], [g.finish_reason for g in generations]
+    out.mkdir(parents=True, exist_ok=True)
+    if not predictions:
+        with open(out / PREDICTIONS, 'w', encoding='utf-8') as f:
+            for sample, text, reason in zip(samples, texts, reasons):
+                f.write(json.dumps({'where': sample.where, 'prediction': text, 'finish_reason': reason},
+                                   ensure_ascii=False) + '\n')
+
+    if mode == 'summary':
+        scores = [score_summary(text, s.reference) for s, text in zip(samples, texts)]
+    else:
+        scores = [score_dense(parse_dense(text, s.width, s.height, coord_format), s.objects, s.width, s.height)
+                  for s, text in zip(samples, texts)]
+    report = build_report(mode, samples, texts, reasons, scores)
+    report.update(config=str(cfg.source), checkpoint=str(checkpoint.resolve()))
+    (out / REPORT).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding='utf-8')
+    print(report_tables(report), flush=True)
+    print(f'report: {out / REPORT}', flush=True)
+    if visualize:
+        from .pictures import write_pictures
+
+        page = write_pictures(out / 'pictures', samples, texts, scores, visualize, mode, coord_format)
+        print(f'pictures: {page}', flush=True)
+    return report
+
+
+def cli(argv: list[str] | None = None) -> int:
+    flags = parse_cli(argv)
+    try:
+        main(flags.config, flags.checkpoint, flags.limit, flags.visualize, flags.output, flags.batch_size,
+             flags.max_new_tokens, flags.predictions)
+    except (ConfigError, EvalError, RecordError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    return 0

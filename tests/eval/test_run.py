@@ -1,0 +1,213 @@
+"""End to end: `python -m src.eval` on the tiny Qwen3-VL (adapter and full checkpoints), saved answers re-scored
+exactly, and the gallery page opened in headless Chromium."""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from src.datasets.contract import RecordError
+from src.eval.errors import EvalError
+from src.eval.run import cli, main
+from tests.conftest import SMOKE_DATA, image_record, write_jsonl
+
+IMAGES = SMOKE_DATA / 'images'
+# (dataset, image, width, height, objects); every geometry kind appears.
+VAL = [
+    ('coco', '000.png', 96, 64, [{'desc': 'car', 'bbox_2d': [0, 0, 48, 32]},
+                                 {'desc': 'lane', 'line': [0, 60, 96, 60]}]),
+    ('coco', '001.png', 64, 64, [{'desc': 'dog', 'bbox_2d': [0, 0, 32, 32]},
+                                 {'desc': 'roof', 'poly': [32, 32, 64, 32, 64, 64, 32, 64]}]),
+    ('roads', '002.png', 64, 96, [{'desc': 'car', 'bbox_2d': [0, 0, 32, 48]}]),
+    ('roads', '004.png', 96, 64, [{'desc': 'car', 'bbox_2d': [48, 32, 96, 64]}]),
+]
+# The answers a model could give, in norm1000: perfect, cut off, the wrong class, nothing.
+ANSWERS = [
+    '[{"desc": "car", "bbox_2d": [0, 0, 500, 500]}, {"desc": "lane", "line": [0, 938, 1000, 938]}]',
+    '[{"desc": "dog", "bbox_2d": [0, 0,',
+    '[{"desc": "dog", "bbox_2d": [0, 0, 500, 500]}]',
+    '[]',
+]
+
+
+@pytest.fixture
+def val_config(make_config, tmp_path: Path) -> tuple[Path, Path]:
+    """A dense LoRA config whose `custom.val_jsonl` is VAL; returns (config, val file)."""
+    val = write_jsonl(tmp_path / 'val.jsonl', [
+        {'images': [str(IMAGES / image)], 'width': w, 'height': h, 'objects': objects, 'dataset': dataset}
+        for dataset, image, w, h, objects in VAL])
+    return make_config('lora.yaml', custom={'val_jsonl': str(val)}), val
+
+
+@pytest.fixture(scope='module')
+def adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real PEFT LoRA adapter for the tiny model, saved as training saves one."""
+    from peft import LoraConfig, get_peft_model
+    from swift.model import get_model_processor
+
+    model, _ = get_model_processor(str(tiny_model), model_type='qwen3_vl', torch_dtype=torch.float32)
+    torch.manual_seed(0)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=['q_proj', 'v_proj'], init_lora_weights=False))
+    folder = tmp_path_factory.mktemp('adapter') / 'checkpoint-1'
+    peft_model.save_pretrained(folder)
+    return folder
+
+
+def test_eval_of_an_adapter_generates_scores_and_draws(val_config, adapter: Path, tmp_path: Path, capsys):
+    config, val = val_config
+    out = tmp_path / 'eval'
+    report = main(config, adapter, visualize=3, output=out, batch_size=3, max_new_tokens=12)
+
+    predictions = [json.loads(line) for line in (out / 'predictions.jsonl').read_text().splitlines()]
+    assert [p['where'] for p in predictions] == [f'{val}:{i}' for i in range(1, 5)]
+    assert all(p['finish_reason'] in ('stop', 'length') for p in predictions)
+    # The tiny model is random: no answer parses, so every object is a miss, and nothing crashes.
+    overall = report['overall']
+    assert overall['parse_failure_rate'] == 1.0 and overall['gt'] == 6 and overall['recall@0.5'] == 0.0
+    assert set(report['per_dataset']) == {'coco', 'roads'}
+    assert set(overall['per_class']) == {'car', 'lane', 'dog', 'roof'}
+    assert json.loads((out / 'eval_report.json').read_text())['checkpoint'] == str(adapter.resolve())
+    assert sorted(p.name for p in (out / 'pictures').glob('*.png')) == ['0001.png', '0002.png', '0003.png']
+    assert (out / 'pictures' / 'index.html').is_file()
+    printed = capsys.readouterr().out
+    assert 'f1@0.5' in printed and 'roof' in printed and 'eval_report.json' in printed
+
+
+def test_eval_of_a_full_checkpoint_through_the_command_line(val_config, tiny_model: Path, tmp_path: Path, capsys):
+    config, _ = val_config
+    out = tmp_path / 'full_eval'
+    code = cli(['--config', str(config), '--checkpoint', str(tiny_model), '--limit', '2', '--output', str(out),
+                '--max-new-tokens', '8'])
+    assert code == 0
+    report = json.loads((out / 'eval_report.json').read_text())
+    assert report['overall']['samples'] == 2 and report['overall']['gt'] == 4
+    assert not (out / 'pictures').exists()
+
+
+def _write_answers(folder: Path, val: Path, answers: list[str]) -> Path:
+    return write_jsonl(folder / 'answers.jsonl', [{'where': f'{val}:{i}', 'prediction': text, 'finish_reason': 'stop'}
+                                                  for i, text in enumerate(answers, 1)])
+
+
+def test_saved_answers_are_scored_exactly(val_config, tmp_path: Path):
+    config, val = val_config
+    report = main(config, tmp_path, output=tmp_path / 'out', predictions=_write_answers(tmp_path, val, ANSWERS))
+    overall = report['overall']
+    assert overall['parse_failure_rate'] == 0.25
+    assert (overall['gt'], overall['pred'], overall['tp@0.5']) == (6, 3, 2)
+    assert overall['precision@0.5'] == pytest.approx(2 / 3) and overall['recall@0.5'] == pytest.approx(1 / 3)
+    assert overall['f1@[.5:.95]'] == pytest.approx(4 / 9)  # the perfect pair matches at every threshold
+    assert overall['desc_exact'] == pytest.approx(2 / 3)  # car, lane right; dog for car wrong
+    coco, roads = report['per_dataset']['coco'], report['per_dataset']['roads']
+    assert (coco['precision@0.5'], coco['recall@0.5']) == (1.0, 0.5)
+    assert (roads['precision@0.5'], roads['recall@0.5'], roads['parse_failure_rate']) == (0.0, 0.0, 0.0)
+    assert overall['per_class']['roof'] == pytest.approx({
+        'gt': 1, 'pred': 0, 'tp@0.5': 0, 'precision@0.5': 0.0, 'recall@0.5': 0.0, 'f1@0.5': 0.0,
+        'precision@[.5:.95]': 0.0, 'recall@[.5:.95]': 0.0, 'f1@[.5:.95]': 0.0})
+    assert [s['score'] for s in report['samples']] == [1.0, 0.0, 0.0, 0.0]
+    assert [s['parsed'] for s in report['samples']] == [True, False, True, True]
+
+
+def _chromium() -> str:
+    path = shutil.which('chromium')
+    if path is None:
+        if os.environ.get('CI'):
+            pytest.fail('chromium is not installed; .ci/run installs Debian\'s chromium package')
+        pytest.skip('needs Debian\'s chromium (apt-get install chromium)')
+    return path
+
+
+def test_the_gallery_lists_the_worst_first_and_opens_in_chromium_without_console_errors(val_config, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    config, val = val_config
+    out = tmp_path / 'out'
+    answers = [ANSWERS[0], ANSWERS[0], ANSWERS[1], '[{"desc": "car", "bbox_2d": [0, 0, 500, 500]}]']
+    main(config, tmp_path, visualize=4, output=out, predictions=_write_answers(tmp_path, val, answers))
+    pictures = out / 'pictures'
+    assert len(list(pictures.glob('*.png'))) == 4
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(pictures))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    problems, failed = [], []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=_chromium(), args=[
+                '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+                '--disable-component-update', '--disable-sync'])
+            page = browser.new_page()
+            page.on('console', lambda m: problems.append(m.text) if m.type in ('error', 'warning') else None)
+            page.on('pageerror', lambda e: problems.append(str(e)))
+            page.on('requestfailed', lambda r: failed.append(r.url))
+            response = page.goto(f'http://127.0.0.1:{server.server_address[1]}/index.html')
+            page.wait_for_load_state('networkidle')
+            assert response.ok
+            scores = page.locator('tbody tr td:nth-child(2)').all_inner_texts()
+            loaded = page.evaluate('Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)')
+            page.screenshot(path=str(tmp_path / 'gallery.png'), full_page=True)
+            browser.close()
+    finally:
+        server.shutdown()
+    assert problems == [] and failed == []
+    assert scores == sorted(scores) and scores[0] == '0.000' and scores[-1] == '1.000'
+    assert loaded == [True] * 4
+    assert (tmp_path / 'gallery.png').stat().st_size > 10_000
+
+
+def test_errors_name_what_to_fix(val_config, make_config, tiny_model: Path, tmp_path: Path):
+    config, val = val_config
+    with pytest.raises(EvalError, match='not a checkpoint; expected a folder with adapter_config.json'):
+        main(config, tmp_path)
+    with pytest.raises(EvalError, match='folder not found'):
+        main(config, tmp_path / 'missing')
+    with pytest.raises(EvalError, match=r'2 answers for 4 records'):
+        main(config, tmp_path, predictions=_write_answers(tmp_path, val, ANSWERS[:2]))
+    shuffled = write_jsonl(tmp_path / 'shuffled.jsonl',
+                           [{'where': f'{val}:{i}', 'prediction': '[]'} for i in (2, 1, 3, 4)])
+    with pytest.raises(EvalError, match=r'shuffled.jsonl:1: expected the answer to .*val.jsonl:1'):
+        main(config, tmp_path, predictions=shuffled)
+
+    no_val = make_config('summary.yaml', name='no_val')
+    with pytest.raises(RecordError, match='evaluation reads `custom.val_jsonl`'):
+        main(no_val, tiny_model)
+    chat = write_jsonl(tmp_path / 'chat.jsonl', [image_record(str(IMAGES / '000.png'), answer='a red car')])
+    with pytest.raises(RecordError, match=r'chat.jsonl:1: the assistant answer is not a dense answer'):
+        main(make_config('lora.yaml', name='chat', custom={'val_jsonl': str(chat)}), tiny_model)
+    bad_summary = write_jsonl(tmp_path / 'summary.jsonl', [
+        {'images': [str(IMAGES / '000.png')], 'width': 96, 'height': 64, 'summary': 'two cars'}])
+    with pytest.raises(RecordError, match=r'summary.jsonl:1: the reference summary does not follow'):
+        main(make_config('summary.yaml', name='bad_summary', custom={'val_jsonl': str(bad_summary)}), tiny_model)
+
+
+def test_cli_reports_errors_without_a_traceback_and_rejects_bad_numbers(val_config, tmp_path: Path, capsys):
+    config, _ = val_config
+    assert cli(['--config', str(config), '--checkpoint', str(tmp_path)]) == 2
+    assert 'error: --checkpoint' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(['--config', str(config), '--checkpoint', str(tmp_path), '--limit', '0'])
+    assert '--limit must be a positive integer' in capsys.readouterr().err
+
+
+def test_summary_answers_are_scored_with_every_summary_reward(make_config, tmp_path: Path):
+    config = make_config('summary.yaml', custom={'val_jsonl': str(SMOKE_DATA / 'summary.jsonl')})
+    records = [json.loads(line) for line in (SMOKE_DATA / 'summary.jsonl').read_text().splitlines()]
+    answers = [r['summary'] for r in records]
+    answers[0] = 'not a summary'
+    saved = write_jsonl(tmp_path / 'answers.jsonl', [
+        {'where': f'{SMOKE_DATA / "summary.jsonl"}:{i}', 'prediction': a} for i, a in enumerate(answers, 1)])
+    report = main(config, tmp_path, output=tmp_path / 'out', predictions=saved, visualize=2)
+    n = len(records)
+    overall = report['overall']
+    assert overall['samples'] == n and overall['parse_failure_rate'] == pytest.approx(1 / n)
+    assert overall['summary_content'] == pytest.approx((n - 1) / n)
+    assert overall['summary_format'] == pytest.approx((n - 1) / n)
+    assert report['samples'][0]['score'] == 0.0
+    assert len(list((tmp_path / 'out' / 'pictures').glob('*.png'))) == 2
