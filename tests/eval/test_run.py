@@ -75,7 +75,8 @@ def test_eval_of_an_adapter_generates_scores_and_draws(val_config, adapter: Path
     assert set(overall['per_class']) == {'car', 'lane', 'dog', 'roof'}
     assert json.loads((out / 'eval_report.json').read_text())['checkpoint'] == str(adapter.resolve())
     assert sorted(p.name for p in (out / 'pictures').glob('*.png')) == ['0001.png', '0002.png', '0003.png']
-    assert (out / 'pictures' / 'index.html').is_file()
+    seen = open_in_chromium(out / 'pictures', tmp_path / 'gallery.png')
+    assert seen['console'] == [] and seen['failed'] == [] and seen['loaded'] == [True] * 3
     printed = capsys.readouterr().out
     assert 'f1@0.5' in printed and 'roof' in printed and 'eval_report.json' in printed
 
@@ -119,47 +120,65 @@ def _chromium() -> str:
     path = shutil.which('chromium')
     if path is None:
         if os.environ.get('CI'):
-            pytest.fail('chromium is not installed; .ci/run installs Debian\'s chromium package')
+            pytest.fail('chromium is not installed; scripts/install.sh installs Debian\'s chromium package')
         pytest.skip('needs Debian\'s chromium (apt-get install chromium)')
     return path
 
 
-def test_the_gallery_lists_the_worst_first_and_opens_in_chromium_without_console_errors(val_config, tmp_path: Path):
+def open_in_chromium(folder: Path, screenshot: Path) -> dict:
+    """Serve ``folder`` on localhost, open its index.html in headless Chromium, take a full-page screenshot; returns
+    the console errors / warnings, failed requests, the score column and whether each picture loaded."""
     from playwright.sync_api import sync_playwright
 
-    config, val = val_config
-    out = tmp_path / 'out'
-    answers = [ANSWERS[0], ANSWERS[0], ANSWERS[1], '[{"desc": "car", "bbox_2d": [0, 0, 500, 500]}]']
-    main(config, tmp_path, visualize=4, output=out, predictions=_write_answers(tmp_path, val, answers))
-    pictures = out / 'pictures'
-    assert len(list(pictures.glob('*.png'))) == 4
-
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(pictures))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    problems, failed = [], []
+    seen = {'console': [], 'failed': []}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=_chromium(), args=[
                 '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
                 '--disable-component-update', '--disable-sync'])
             page = browser.new_page()
-            page.on('console', lambda m: problems.append(m.text) if m.type in ('error', 'warning') else None)
-            page.on('pageerror', lambda e: problems.append(str(e)))
-            page.on('requestfailed', lambda r: failed.append(r.url))
+            page.on('console', lambda m: seen['console'].append(m.text) if m.type in ('error', 'warning') else None)
+            page.on('pageerror', lambda e: seen['console'].append(str(e)))
+            page.on('requestfailed', lambda r: seen['failed'].append(r.url))
             response = page.goto(f'http://127.0.0.1:{server.server_address[1]}/index.html')
             page.wait_for_load_state('networkidle')
-            assert response.ok
-            scores = page.locator('tbody tr td:nth-child(2)').all_inner_texts()
-            loaded = page.evaluate('Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)')
-            page.screenshot(path=str(tmp_path / 'gallery.png'), full_page=True)
+            seen['status'] = response.status
+            seen['scores'] = page.locator('tbody tr td:nth-child(2)').all_inner_texts()
+            seen['loaded'] = page.evaluate('Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)')
+            page.screenshot(path=str(screenshot), full_page=True)
             browser.close()
     finally:
         server.shutdown()
-    assert problems == [] and failed == []
-    assert scores == sorted(scores) and scores[0] == '0.000' and scores[-1] == '1.000'
-    assert loaded == [True] * 4
+    return seen
+
+
+def test_the_gallery_lists_the_worst_first_and_opens_in_chromium_without_console_errors(val_config, tmp_path: Path):
+    config, val = val_config
+    out = tmp_path / 'out'
+    answers = [ANSWERS[0], ANSWERS[0], ANSWERS[1], '[{"desc": "car", "bbox_2d": [0, 0, 500, 500]}]']
+    main(config, tmp_path, visualize=4, output=out, predictions=_write_answers(tmp_path, val, answers))
+    assert len(list((out / 'pictures').glob('*.png'))) == 4
+
+    seen = open_in_chromium(out / 'pictures', tmp_path / 'gallery.png')
+    assert seen['status'] == 200 and seen['console'] == [] and seen['failed'] == []
+    assert seen['scores'] == sorted(seen['scores']) and seen['scores'][0] == '0.000' and seen['scores'][-1] == '1.000'
+    assert seen['loaded'] == [True] * 4
     assert (tmp_path / 'gallery.png').stat().st_size > 10_000
+
+
+def test_a_fusion_run_is_evaluated_on_its_eval_sources_with_their_names(make_config, tmp_path: Path):
+    config = make_config('fusion.yaml', custom={'fusion_config': {
+        'sources': [{'name': 'grounding', 'train_jsonl': str(SMOKE_DATA / 'train.jsonl'),
+                     'val_jsonl': str(SMOKE_DATA / 'val.jsonl')}],
+        'eval_sources': ['grounding']}})
+    val = SMOKE_DATA / 'val.jsonl'
+    answers = [r['messages'][-1]['content'] for r in map(json.loads, val.read_text().splitlines())]
+    report = main(config, tmp_path, output=tmp_path / 'out', predictions=_write_answers(tmp_path, val, answers))
+    assert list(report['per_dataset']) == ['grounding']
+    assert report['overall']['f1@[.5:.95]'] == 1.0  # the references read back as the ground truth
 
 
 def test_errors_name_what_to_fix(val_config, make_config, tiny_model: Path, tmp_path: Path):
