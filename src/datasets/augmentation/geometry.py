@@ -39,12 +39,21 @@ def transform_points(coords: list[float], matrix: Matrix) -> list[float]:
 
 
 def warp_image(image: Image.Image, matrix: Matrix, size: tuple[int, int], fill: int = 0) -> Image.Image:
-    """Resample ``image`` onto a ``size`` canvas so that source point p lands on ``matrix @ p``."""
-    inverse = np.linalg.inv(matrix)
-    coeffs = tuple(inverse[:2].reshape(-1).tolist())
-    fillcolor = (fill, ) * len(image.getbands()) if len(image.getbands()) > 1 else fill
-    return image.transform(size, Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR,
-                           fillcolor=fillcolor)
+    """Resample ``image`` onto a ``size`` canvas so that source point p lands on ``matrix @ p`` (bilinear).
+
+    OpenCV's ``warpAffine`` puts pixel centres at integer coordinates, this module at i + 0.5, hence the half-pixel
+    shifts around the map. It is about 4x faster than PIL's ``Image.transform`` on a 1024x768 RGB image
+    (docs/performance.md) and agrees with it to within two grey levels away from the borders.
+    """
+    import cv2
+
+    half = translation(0.5, 0.5)
+    inverse = np.linalg.inv(half) @ np.linalg.inv(matrix) @ half  # destination index -> source index
+    pixels = np.asarray(image)
+    border = (fill, ) * (pixels.shape[2] if pixels.ndim == 3 else 1)
+    warped = cv2.warpAffine(pixels, inverse[:2], size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return Image.fromarray(warped, mode=image.mode)
 
 
 def is_axis_aligned(matrix: Matrix) -> bool:

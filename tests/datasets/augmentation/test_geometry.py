@@ -116,3 +116,21 @@ def test_same_seed_same_augmentation_other_epoch_differs():
     c = augmenter(image, record, sample_rng(1, 1, 3))
     assert a[1] == b[1] and np.array_equal(np.asarray(a[0]), np.asarray(b[0]))
     assert a[1] != c[1]
+
+
+@pytest.mark.parametrize('mode', ['RGB', 'L'])
+def test_warp_matches_pils_affine_transform_away_from_the_borders(mode: str):
+    """OpenCV does the resampling (faster); the half-pixel convention must match PIL's, which maps pixel centres."""
+    from src.datasets.augmentation.geometry import rotation, scaling, translation, warp_image
+
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).resize((256, 192)).convert(mode)
+    # zoom in about the centre, then rotate: the source covers the whole canvas, so no fill border to compare
+    matrix = rotation(9.0, 128, 96) @ translation(128, 96) @ scaling(1.3, 1.3) @ translation(-128, -96)
+    ours = np.asarray(warp_image(image, matrix, (256, 192), fill=7), dtype=int)
+    reference = np.asarray(image.transform((256, 192), Image.Transform.AFFINE,
+                                           tuple(np.linalg.inv(matrix)[:2].reshape(-1)),
+                                           resample=Image.Resampling.BILINEAR, fillcolor=7 if mode == 'L' else (7,) * 3),
+                           dtype=int)
+    assert ours.shape == reference.shape
+    assert np.abs(ours - reference)[2:-2, 2:-2].max() <= 2

@@ -1,0 +1,13 @@
+"""A small smoke of benchmarks/data_throughput.py, so the benchmark keeps working (its timings are not checked)."""
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_data_throughput_runs_on_a_few_records(tmp_path):
+    done = subprocess.run([sys.executable, 'benchmarks/data_throughput.py', '--records', '8', '--workers', '0',
+                           '--augment', '--dir', str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'project+aug' in done.stdout and 'project feed rate / GPU demand' in done.stdout
+    assert len((tmp_path / 'project_8.jsonl').read_text().splitlines()) == 8
