@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
     template = load_template()
     results: dict = {}
     print(f'{flags.records} records of {WIDTH}x{HEIGHT} images, 20-80 objects each, batch {flags.batch_size}')
-    print(f'{"workers":>7}  {"ms-swift":>10}  {"project":>10}  {"ratio":>6}' + ('  project+aug' if flags.augment else ''))
+    header = f'{"workers":>7}  {"ms-swift":>10}  {"project":>10}  {"ratio":>6}'
+    print(header + ('  project+aug' if flags.augment else ''))
     tokens = 0
     for workers in flags.workers:
         base, tokens = samples_per_second(*swift_dataset(theirs, template), workers, flags.batch_size)

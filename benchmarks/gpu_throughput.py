@@ -170,11 +170,7 @@ def run(arch: str, mode: str, grad_ckpt: bool, attn: str, flags, device, dtype) 
         'achieved_tflops': flops / seconds / 1e12,
         'peak_gib': torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
     }
-    del model, base, optimizer, batch
-    gc.collect()
-    if cuda:
-        torch.cuda.empty_cache()
-    return result
+    return result  # the model, optimizer and batch are freed with this frame; main() then empties the cache
 
 
 def peak_tflops(flags) -> float | None:
@@ -230,9 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             r = run(arch, mode, ckpt == 'on', attn, flags, device, dtype)
         except torch.cuda.OutOfMemoryError:
-            print(f'{arch:>4} {mode:>4} {ckpt:>4} {attn:>17}  out of GPU memory', flush=True)
-            gc.collect()
+            r = None
+        gc.collect()
+        if device.type == 'cuda':
             torch.cuda.empty_cache()
+        if r is None:
+            print(f'{arch:>4} {mode:>4} {ckpt:>4} {attn:>17}  out of GPU memory', flush=True)
             continue
         mfu = f'{r["achieved_tflops"] / peak:6.1%}' if peak else '     -'
         memory = f'{r["peak_gib"]:8.1f}' if r['peak_gib'] is not None else '       -'

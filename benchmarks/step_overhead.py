@@ -3,7 +3,7 @@
     python benchmarks/step_overhead.py [--steps 30] [--rounds 2] [--dir /tmp/step_overhead]
 
 Both train the tiny Qwen3-VL LoRA recipe (configs/smoke/lora.yaml: LoRA on LLM + aligner, float32 on the CPU,
-per-device batch 2) on the same generated records (192x256 images, about 20 boxes each, in ms-swift's own row form,
+per-device batch 2) on the same generated records (192x256 images, 8 boxes each, in ms-swift's own row form,
 which the project reads too):
 
 - project: ``python -m src.sft`` on that config: ``DenseCaptionDataset``, the telemetry collator and trainer mixin
@@ -66,7 +66,7 @@ def make_data(root: Path) -> Path:
             image = images / f'{i:03d}.png'
             Image.fromarray(rng.integers(0, 255, (192, 256, 3), dtype=np.uint8)).save(image)
             objects = [{'desc': f'object {k % 4}', 'bbox_2d': [k * 10, k * 7, k * 10 + 30, k * 7 + 20]}
-                       for k in range(20)]
+                       for k in range(8)]
             f.write(json.dumps({'messages': [
                 {'role': 'user', 'content': '<image>List every object in the image as JSON.'},
                 {'role': 'assistant', 'content': render_objects(objects, 256, 192, 'norm1000')}],

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 SUPPORTED = ('grpo', 'gkd')
 GKD_ONLY = {('custom', 'visual_kd'), ('custom', 'trainer_variant'), ('rlhf', 'llm_kd_weight')}
 # ms-swift GKD features this project's trainer does not take: visual KD needs a local teacher's features.
-GKD_UNSUPPORTED = {'teacher_model_server': 'a teacher served over an API', 'gkd_logits_topk': 'top-k teacher logits'}
+GKD_UNSUPPORTED = {'teacher_model_server': 'a teacher served over an API'}
 # Where the project's GRPO default departs from ms-swift's (temperature 0.9, 512 tokens), and why: a summary is a
 # fixed format, so sampling stays close to greedy, and a dense scene's summary can be long.
 GRPO_DEFAULTS = {('training', 'temperature'): 0.3, ('rlhf', 'max_completion_length'): 2048}
@@ -64,6 +64,10 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
         if rlhf.get(key) is not None:
             errors.append(f'{where(("rlhf", key))}: {what} is not supported here; visual KD and the monitor need a '
                           'local teacher model (`rlhf.teacher_model`)')
+    topk = rlhf.get('gkd_logits_topk')
+    if topk is not None and (not isinstance(topk, int) or isinstance(topk, bool) or topk <= 0):
+        errors.append(f'{where(("rlhf", "gkd_logits_topk"))}: must be a positive integer (the teacher logits kept per '
+                      f'token, e.g. 64), got {topk!r}; leave it unset for the JSD over the whole vocabulary')
     weight = rlhf.get('llm_kd_weight')
     if weight is not None and weight < 0:
         errors.append(f'{where(("rlhf", "llm_kd_weight"))}: must be >= 0 (0 removes the logits KD term)')

@@ -54,8 +54,10 @@ def test_kd_knobs_outside_gkd_and_unsupported_teacher_api(make_config, tiny_mode
     text = _problems(make_config, 'lora.yaml', custom={'trainer_variant': 'gkd_monitor',
                                                        'visual_kd': {'aligner': {'enabled': True}}})
     assert '`custom.trainer_variant`: applies to GKD only' in text and '`custom.visual_kd`: applies to GKD' in text
-    text = _problems(make_config, rlhf={'teacher_model': str(tiny_model), 'gkd_logits_topk': 20})
-    assert 'top-k teacher logits is not supported here' in text
+    text = _problems(make_config, rlhf={'teacher_model': str(tiny_model), 'teacher_model_server': 'http://x:8000'})
+    assert 'a teacher served over an API is not supported here' in text
+    text = _problems(make_config, rlhf={'teacher_model': str(tiny_model), 'gkd_logits_topk': 0})
+    assert '`rlhf.gkd_logits_topk`' in text and 'must be a positive integer' in text
 
 
 def test_valid_gkd_config_keeps_relative_teacher_paths_local(make_config, tiny_model):

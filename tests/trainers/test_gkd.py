@@ -112,6 +112,23 @@ def test_loss_is_the_documented_sum_and_each_term_toggles(lora_run, components, 
     assert ('vision_kd_loss' in logged) == bool(components)
 
 
+def test_top_k_teacher_logits_replace_the_full_vocabulary_jsd(lora_run):
+    """`rlhf.gkd_logits_topk`: ms-swift's JSD over the teacher's k most likely tokens, the cheap variant."""
+    trainer, _ = lora_run
+    inputs = _batch(trainer)
+    trainer.visual_kd, trainer.llm_kd_weight = VisualKDLoss({}), 1.0
+    try:
+        with torch.no_grad():
+            full = trainer.compute_loss(trainer.model, copy.deepcopy(inputs))
+            trainer.gkd_logits_topk = 8
+            top_k = trainer.compute_loss(trainer.model, copy.deepcopy(inputs))
+            expected = _manual(trainer, inputs, {}, 1.0)
+    finally:
+        trainer.gkd_logits_topk = None
+    assert torch.isfinite(top_k) and top_k.item() != pytest.approx(full.item(), abs=1e-6)
+    assert top_k.item() == pytest.approx(expected.item(), abs=1e-5)
+
+
 def test_visual_kd_gradients_reach_the_student_aligner_not_the_teacher(lora_run, tiny_model):
     trainer, _ = lora_run
     inputs = _batch(trainer)

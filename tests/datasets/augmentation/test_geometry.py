@@ -130,7 +130,8 @@ def test_warp_matches_pils_affine_transform_away_from_the_borders(mode: str):
     ours = np.asarray(warp_image(image, matrix, (256, 192), fill=7), dtype=int)
     reference = np.asarray(image.transform((256, 192), Image.Transform.AFFINE,
                                            tuple(np.linalg.inv(matrix)[:2].reshape(-1)),
-                                           resample=Image.Resampling.BILINEAR, fillcolor=7 if mode == 'L' else (7,) * 3),
+                                           resample=Image.Resampling.BILINEAR,
+                                           fillcolor=7 if mode == 'L' else (7,) * 3),
                            dtype=int)
     assert ours.shape == reference.shape
     assert np.abs(ours - reference)[2:-2, 2:-2].max() <= 2
