@@ -17,15 +17,20 @@ def _bash_blocks(path: Path) -> list[str]:
     return re.findall(r'```bash\n(.*?)```', path.read_text(), flags=re.S)
 
 
-def test_preprocessing_walkthrough_runs():
-    shutil.rmtree(REPO / 'output' / 'walkthrough', ignore_errors=True)
+def _run_blocks(blocks: list[str]) -> None:
+    """Run each block with bash from the repository root, the venv's python first on PATH; fail on the first error."""
     env = {**os.environ, 'PATH': f'{Path(sys.executable).parent}:{os.environ["PATH"]}'}
-    blocks = _bash_blocks(DOC)
-    assert len(blocks) == 4
     for block in blocks:
         result = subprocess.run(['bash', '-euo', 'pipefail', '-c', block], cwd=REPO, env=env,
                                 capture_output=True, text=True)
         assert result.returncode == 0, f'{block}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}'
+
+
+def test_preprocessing_walkthrough_runs():
+    shutil.rmtree(REPO / 'output' / 'walkthrough', ignore_errors=True)
+    blocks = _bash_blocks(DOC)
+    assert len(blocks) == 4
+    _run_blocks(blocks)
     assert list((REPO / 'output' / 'walkthrough' / 'run').glob('checkpoint-*/adapter_model.safetensors'))
 
 
@@ -37,26 +42,18 @@ def test_contract_doc_validate_command_runs(doc: str):
 
 
 def test_fusion_doc_commands_run():
-    env = {**os.environ, 'PATH': f'{Path(sys.executable).parent}:{os.environ["PATH"]}'}
     blocks = _bash_blocks(REPO / 'docs' / 'data' / 'fusion.md')
     assert len(blocks) == 2
-    for block in blocks:
-        result = subprocess.run(['bash', '-euo', 'pipefail', '-c', block], cwd=REPO, env=env,
-                                capture_output=True, text=True)
-        assert result.returncode == 0, f'{block}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}'
+    _run_blocks(blocks)
     assert len((REPO / 'output' / 'smoke' / 'mix.jsonl').read_text().splitlines()) == 56
 
 
 def test_evaluation_doc_commands_run():
     """Train the smoke LoRA, evaluate it with pictures, and draw the augmented data, as docs/evaluation.md says."""
-    env = {**os.environ, 'PATH': f'{Path(sys.executable).parent}:{os.environ["PATH"]}'}
     blocks = _bash_blocks(REPO / 'docs' / 'evaluation.md')
     assert len(blocks) == 3
     shutil.rmtree(REPO / 'output' / 'smoke' / 'lora' / 'checkpoint-4' / 'eval', ignore_errors=True)
-    for block in blocks[:2]:
-        result = subprocess.run(['bash', '-euo', 'pipefail', '-c', block], cwd=REPO, env=env,
-                                capture_output=True, text=True)
-        assert result.returncode == 0, f'{block}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}'
+    _run_blocks(blocks[:2])
     out = REPO / 'output' / 'smoke' / 'lora' / 'checkpoint-4' / 'eval'
     assert (out / 'eval_report.json').is_file() and len(list((out / 'pictures').glob('*.png'))) == 8
     assert (REPO / 'public_data' / 'smoke' / 'coco_train_vis' / 'index.html').is_file()
