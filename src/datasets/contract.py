@@ -42,7 +42,8 @@ def image_path(value: Any, base_dir: Path) -> Path | None:
     return None
 
 
-def _number_list(value: Any) -> bool:
+def number_list(value: Any) -> bool:
+    """A list of finite numbers (booleans excluded): what every geometry is."""
     return isinstance(value, list) and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
 
@@ -54,7 +55,7 @@ def geometry_problems(obj: dict[str, Any], width: float, height: float) -> list[
         return [f'needs exactly one geometry of {", ".join(GEOMETRY_KEYS)}, found {kinds or "none"}']
     kind = kinds[0]
     coords = obj[kind]
-    if not _number_list(coords):
+    if not number_list(coords):
         return [f'`{kind}` must be a list of numbers, got {coords!r:.60}']
     if kind == 'bbox_2d' and len(coords) != 4:
         return [f'`bbox_2d` needs 4 numbers [x1, y1, x2, y2], got {len(coords)}']

@@ -9,12 +9,11 @@ positive and never matches.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..datasets.builders.coords import from_model_coords
-from ..datasets.contract import GEOMETRY_KEYS, MIN_COORDS
+from ..datasets.contract import GEOMETRY_KEYS, MIN_COORDS, number_list
 
 INVALID_DESC = '<invalid>'
 """The class of a predicted entry that has no readable `desc`."""
@@ -46,9 +45,10 @@ def _entry(value: Any, width: int, height: int, coord_format: str) -> Obj | None
     if not isinstance(desc, str) or not desc.strip() or len(kinds) != 1:
         return None
     coords = value[kinds[0]]
-    if (not isinstance(coords, list) or len(coords) < MIN_COORDS[kinds[0]] or len(coords) % 2
-            or (kinds[0] == 'bbox_2d' and len(coords) != 4)
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in coords)):
+    # The contract's shape rules, but not its placement rules: a box outside the image or with x2 <= x1 is still a
+    # prediction (clipped, or scoring IoU 0), not an unreadable entry.
+    if (not number_list(coords) or len(coords) < MIN_COORDS[kinds[0]] or len(coords) % 2
+            or (kinds[0] == 'bbox_2d' and len(coords) != 4)):
         return None
     return Obj(desc, kinds[0], tuple(from_model_coords(coords, width, height, coord_format)))
 
