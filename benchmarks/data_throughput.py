@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 WIDTH, HEIGHT = 1024, 768
+OBJECTS = (20, 80)
 DISTINCT_IMAGES = 64
 PROMPT = 'List every object in the image as JSON.'
 MAX_LENGTH = 8192
@@ -50,31 +51,36 @@ def gpu_demand(tokens_per_sample: float) -> float:
     return 0.4 * 989e12 / (4 * 4.4e9 * tokens_per_sample)
 
 
-def make_data(root: Path, records: int) -> tuple[Path, Path]:
-    """(project JSONL, ms-swift JSONL) of the same records; written once per size."""
+def make_data(root: Path, records: int, size: tuple[int, int] = (WIDTH, HEIGHT),
+              objects_per_record: tuple[int, int] = OBJECTS) -> tuple[Path, Path]:
+    """(project JSONL, ms-swift JSONL) of the same records, ``size`` images with ``objects_per_record`` (lowest,
+    highest) objects each; written once per set of arguments."""
     from PIL import Image
 
     from src.datasets.builders import render_objects
 
+    width, height = size
+    low, high = objects_per_record
     root.mkdir(parents=True, exist_ok=True)
-    ours, theirs = root / f'project_{records}.jsonl', root / f'swift_{records}.jsonl'
+    name = f'{records}_{width}x{height}_{low}-{high}.jsonl'
+    ours, theirs = root / f'project_{name}', root / f'swift_{name}'
     if ours.is_file() and theirs.is_file():
         return ours, theirs
     rng = np.random.default_rng(0)
-    images = root / 'images'
+    images = root / f'images_{width}x{height}'
     images.mkdir(exist_ok=True)
     for i in range(DISTINCT_IMAGES):
         path = images / f'{i:03d}.jpg'
         if not path.is_file():
-            base = rng.integers(0, 255, (HEIGHT // 8, WIDTH // 8, 3), dtype=np.uint8)
-            picture = Image.fromarray(base).resize((WIDTH, HEIGHT), Image.BILINEAR)
-            noise = rng.integers(-12, 12, (HEIGHT, WIDTH, 3))
+            base = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
+            picture = Image.fromarray(base).resize((width, height), Image.BILINEAR)
+            noise = rng.integers(-12, 12, (height, width, 3))
             Image.fromarray(np.clip(np.asarray(picture) + noise, 0, 255).astype(np.uint8)).save(path, quality=90)
     with open(ours, 'w') as f_ours, open(theirs, 'w') as f_theirs:
         for i in range(records):
             objects = []
-            for k in range(int(rng.integers(20, 81))):
-                x, y = float(rng.uniform(0, WIDTH - 60)), float(rng.uniform(0, HEIGHT - 60))
+            for k in range(int(rng.integers(low, high + 1))):
+                x, y = float(rng.uniform(0, width - 60)), float(rng.uniform(0, height - 60))
                 w, h = float(rng.uniform(8, 60)), float(rng.uniform(8, 60))
                 kind = k % 3
                 if kind == 0:
@@ -84,9 +90,9 @@ def make_data(root: Path, records: int) -> tuple[Path, Path]:
                 else:
                     objects.append({'desc': 'lane', 'line': [x, y, x + w / 2, y + h / 2, x + w, y + h]})
             image = str(images / f'{i % DISTINCT_IMAGES:03d}.jpg')
-            f_ours.write(json.dumps({'images': [image], 'width': WIDTH, 'height': HEIGHT, 'objects': objects,
+            f_ours.write(json.dumps({'images': [image], 'width': width, 'height': height, 'objects': objects,
                                      'dataset': 'bench'}) + '\n')
-            answer = render_objects(objects, WIDTH, HEIGHT, 'norm1000')
+            answer = render_objects(objects, width, height, 'norm1000')
             f_theirs.write(json.dumps({'messages': [{'role': 'user', 'content': f'<image>{PROMPT}'},
                                                     {'role': 'assistant', 'content': answer}],
                                        'images': [image]}) + '\n')
@@ -156,7 +162,8 @@ def main(argv: list[str] | None = None) -> dict:
     ours, theirs = make_data(Path(flags.dir), flags.records)
     template = load_template()
     results: dict = {}
-    print(f'{flags.records} records of {WIDTH}x{HEIGHT} images, 20-80 objects each, batch {flags.batch_size}')
+    print(f'{flags.records} records of {WIDTH}x{HEIGHT} images, {OBJECTS[0]}-{OBJECTS[1]} objects each, '
+          f'batch {flags.batch_size}')
     header = f'{"workers":>7}  {"ms-swift":>10}  {"project":>10}  {"ratio":>6}'
     print(header + ('  project+aug' if flags.augment else ''))
     tokens = 0

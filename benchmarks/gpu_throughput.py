@@ -3,9 +3,9 @@
     python benchmarks/gpu_throughput.py [--archs 2b 4b 8b] [--modes lora full] [--grad-ckpt off on]
                                         [--attn sdpa flash_attention_2] [--steps 10] [--batch 2] [--text-tokens 1024]
 
-Each model is built with random weights from the architecture values below (transcribed from the ``config.json`` of
-Qwen/Qwen3-VL-{2B,4B,8B}-Instruct on the Hugging Face hub), in bf16, on the GPU. Every combination of the flags
-trains ``--steps`` AdamW steps (after 2 warm-up steps) on synthetic batches: ``--batch`` samples, each one
+Each model is built with random weights from the architecture values in ``architectures.py`` (transcribed from the
+``config.json`` of Qwen/Qwen3-VL-{2B,4B,8B}-Instruct on the Hugging Face hub), in bf16, on the GPU. Every combination
+of the flags trains ``--steps`` AdamW steps (after 2 warm-up steps) on synthetic batches: ``--batch`` samples, each one
 ``--image`` pixel image (1024x768: 48x64 patches of 16 px, 768 merged vision tokens) followed by ``--text-tokens``
 text tokens that all carry loss. LoRA: rank 16 on every linear layer of the LLM (the ViT and aligner frozen), as
 ``configs/qwen3_vl_4b/lora.yaml``; full: every parameter trains. flash-attn runs only when it is installed.
@@ -30,47 +30,20 @@ import time
 from dataclasses import dataclass
 
 import torch
+from architectures import ARCHS, IMAGE_PAD, VISION_END, VISION_START, VOCAB_SIZE, text_config, vision_config
 
 PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'H800': 989.0, 'A100': 312.0, 'A800': 312.0, 'L40S': 362.0}
 """bf16 dense tensor-core peak by GPU name."""
-
-_VISION_SMALL = dict(depth=24, hidden_size=1024, intermediate_size=4096, num_heads=16,
-                     deepstack_visual_indexes=[5, 11, 17])
-_VISION_LARGE = dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16,
-                     deepstack_visual_indexes=[8, 16, 24])
-ARCHS = {
-    '2b': dict(text=dict(hidden_size=2048, intermediate_size=6144, num_hidden_layers=28, num_attention_heads=16,
-                         num_key_value_heads=8), vision=_VISION_SMALL, tie_word_embeddings=True),
-    '4b': dict(text=dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32,
-                         num_key_value_heads=8), vision=_VISION_SMALL, tie_word_embeddings=True),
-    '8b': dict(text=dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
-                         num_key_value_heads=8), vision=_VISION_LARGE, tie_word_embeddings=False),
-    'tiny': dict(text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                           num_key_value_heads=2, head_dim=16), vision=dict(depth=2, hidden_size=32,
-                                                                             intermediate_size=64, num_heads=2,
-                                                                             deepstack_visual_indexes=[0, 1]),
-                 tie_word_embeddings=True),
-}
-"""Values that differ between the sizes; the rest (vocabulary 151936, head_dim 128, rope theta 5e6 with the
-interleaved M-RoPE sections [24, 20, 20], 16-pixel patches merged 2x2) is shared and set in ``build_config``."""
-IMAGE_PAD, VISION_START, VISION_END = 151655, 151652, 151653
 
 
 def build_config(arch: str):
     from transformers import Qwen3VLConfig
 
-    spec = ARCHS[arch]
-    text = dict(vocab_size=151936, head_dim=128, max_position_embeddings=262144, rms_norm_eps=1e-6,
-                hidden_act='silu', rope_parameters={'rope_type': 'default', 'rope_theta': 5_000_000.0,
-                                                    'mrope_section': [24, 20, 20], 'mrope_interleaved': True})
-    text.update(spec['text'])
-    if arch == 'tiny':
-        text['rope_parameters'] = {**text['rope_parameters'], 'mrope_section': [2, 3, 3]}
-    vision = dict(patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=2304,
-                  hidden_act='gelu_pytorch_tanh', out_hidden_size=text['hidden_size'], **spec['vision'])
+    text = dict(text_config(arch), vocab_size=VOCAB_SIZE)
+    vision = dict(vision_config(arch), out_hidden_size=text['hidden_size'])
     return Qwen3VLConfig(text_config=text, vision_config=vision, image_token_id=IMAGE_PAD,
                          vision_start_token_id=VISION_START, vision_end_token_id=VISION_END,
-                         tie_word_embeddings=spec['tie_word_embeddings'])
+                         tie_word_embeddings=ARCHS[arch]['tie_word_embeddings'])
 
 
 @dataclass

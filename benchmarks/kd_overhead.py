@@ -1,62 +1,155 @@
 """Wall-clock cost of forward-only GKD against plain SFT on the same data, steps and seed, measured in one run.
 
-    python benchmarks/kd_overhead.py [--steps 20] [--dir /tmp/kd_overhead]
+    python benchmarks/kd_overhead.py [--steps 20] [--dir /tmp/kd_overhead]          # smoke model and recipe, CPU
+    python benchmarks/kd_overhead.py --arch 4b [--steps 20]                          # real size, on a GPU
+    python benchmarks/kd_overhead.py --arch 2b --image 256 192 --objects 3 6 --batch 1 --grad-accum 1 \
+        --steps 4 --repeats 2                                                        # real size, on a CPU
 
-Both runs train the tiny Qwen3-VL LoRA recipe (configs/smoke/lora.yaml) on the smoke data. The GKD run adds
-configs/smoke/gkd.yaml's overlay: the frozen base as teacher (the student with its adapter off), the logits JSD, visual
-KD on the aligner and DeepStack mergers, and the monitor metrics. The figure compared is the trainer's own
-`train_runtime` (model loading excluded). Target: GKD / SFT <= 1.5x. A third run with `llm_kd_weight: 0` separates
-the cost of the logits JSD (over the full 152k vocabulary) from the teacher forward and the visual KD; a fourth
-keeps only the teacher's top 64 logits per token (`rlhf.gkd_logits_topk: 64`), ms-swift's cheap JSD.
+Every run goes through the project's entrypoint (``src.sft.main``). The SFT run trains a recipe; the GKD runs add the
+overlay of ``configs/smoke/gkd.yaml`` (its ``rlhf`` block and the ``custom`` KD blocks): forward-only GKD with the
+frozen base as teacher (the student with its adapter off, so no second model is loaded), the logits JSD, visual KD on
+the aligner and the DeepStack mergers, and the monitor metrics. A run with ``llm_kd_weight: 0`` separates the cost of
+the logits JSD (over the full 152k vocabulary) from the teacher forward and the visual KD; a run with
+``rlhf.gkd_logits_topk: 64`` keeps only the teacher's top 64 logits per token (ms-swift's cheap JSD). The figure
+compared is the trainer's own ``train_runtime`` (model loading excluded); with ``--repeats N`` the four runs are
+repeated in turn and each figure is the median of its N. Target: GKD / SFT <= 1.5x.
+
+- ``--arch smoke`` (default): the tiny random Qwen3-VL of the smoke configs (hidden size 32) on the smoke recipe
+  and data (``configs/smoke/lora.yaml``), float32. Its step is almost only the 152k-vocabulary projection, so the
+  JSD over that vocabulary weighs far more than in a real model.
+- ``--arch 2b|4b|8b``: a randomly initialised checkpoint with the real Qwen3-VL architecture (``architectures.py``)
+  and the offline tokenizer and processor is written under ``--dir`` once. The recipe is the 4B LoRA recipe
+  (``configs/qwen3_vl_4b/lora.yaml``: rank 16 on all linear layers, ViT frozen, gradient checkpointing), trained on
+  generated dense-caption records (``--image`` pixels with ``--objects`` objects each, as ``data_throughput.py``
+  writes them), in bf16 with FlashAttention-2 on a GPU (SDPA when flash-attn is not installed) and in float32 with
+  SDPA on the CPU. ``--batch`` / ``--grad-accum`` override the recipe's 4 x 4. ``--arch tiny`` takes the same path
+  with a tiny architecture, to check it on a CPU in seconds.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import statistics
 import sys
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-TOP_K = 64
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / 'benchmarks'))
+TOP_K = 64
+GKD_OVERLAY = REPO / 'configs' / 'smoke' / 'gkd.yaml'
+SMOKE_RECIPE, SMOKE_MODEL = REPO / 'configs' / 'smoke' / 'lora.yaml', REPO / '.cache' / 'tiny-qwen3-vl'
+REAL_RECIPE = REPO / 'configs' / 'qwen3_vl_4b' / 'lora.yaml'
 
 
-def run(name: str, parent: str, steps: int, root: Path, **sections: dict) -> float:
-    """Train ``steps`` steps with ``configs/smoke/<parent>``; returns the trainer's train_runtime in seconds."""
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def real_size_recipe(flags, root: Path) -> tuple[Path, Path, str]:
+    """(recipe config, model checkpoint, device line) for an architecture of ``architectures.py``: the random
+    checkpoint and the generated records are written once under ``root``."""
+    import torch
+    from architectures import ARCHS, text_config, vision_config
+    from data_throughput import make_data
+
+    from src.tiny_model import build_tiny_model
+
+    cuda = torch.cuda.is_available()
+    dtype = 'bfloat16' if cuda else 'float32'
+    model = root / f'qwen3-vl-{flags.arch}-random-{dtype}'
+    if not (model / 'config.json').is_file():
+        print(f'writing a random {flags.arch} checkpoint to {model}', flush=True)
+        width, height = flags.image
+        build_tiny_model(model, text=text_config(flags.arch), vision=vision_config(flags.arch),
+                         tie_word_embeddings=ARCHS[flags.arch]['tie_word_embeddings'],
+                         max_tokens=width * height // 1024, dtype=getattr(torch, dtype))
+    records = max(64, flags.steps * (flags.batch or 4) * (flags.grad_accum or 4))
+    data, _ = make_data(root / 'data', records, tuple(flags.image), tuple(flags.objects))
+    attn = 'flash_attn' if cuda and importlib.util.find_spec('flash_attn') else 'sdpa'
+    training = {}
+    if flags.batch:
+        training['per_device_train_batch_size'] = flags.batch
+    if flags.grad_accum:
+        training['gradient_accumulation_steps'] = flags.grad_accum
+    recipe = write_yaml(root / f'recipe_{flags.arch}.yaml', {
+        'extends': str(REAL_RECIPE),
+        'model': {'model': str(model), 'torch_dtype': dtype, 'attn_impl': attn},
+        'training': training,
+        'custom': {'train_jsonl': str(data)},
+    })
+    device = torch.cuda.get_device_name() if cuda else f'CPU ({os.cpu_count()} cores)'
+    return recipe, model, f'{device}, {dtype}, {attn}'
+
+
+def gkd_overlay(root: Path, teacher: Path) -> Path:
+    """``configs/smoke/gkd.yaml``'s GKD blocks as a config of their own, with ``teacher`` as the teacher."""
+    blocks = yaml.safe_load(GKD_OVERLAY.read_text())
+    custom = {key: blocks['custom'][key] for key in ('trainer_variant', 'visual_kd')}
+    return write_yaml(root / 'gkd_overlay.yaml', {'rlhf': {**blocks['rlhf'], 'teacher_model': str(teacher)},
+                                                  'custom': custom})
+
+
+def run(name: str, parents: list[Path], steps: int, root: Path, rlhf: dict | None = None) -> tuple[float, int]:
+    """Train ``steps`` steps with ``parents`` (and ``rlhf`` on top); (train_runtime in seconds, samples per step)."""
     from src.sft import main
 
     out = root / name
-    config = root / f'{name}.yaml'
-    config.write_text(yaml.safe_dump({
-        'extends': str(REPO / 'configs' / 'smoke' / parent),
-        'training': {'output_dir': str(out), 'max_steps': steps, 'save_strategy': 'no', 'eval_strategy': 'no',
-                     'logging_steps': steps, 'report_to': []},
+    config = write_yaml(root / f'{name}.yaml', {
+        'extends': [str(p) for p in parents],
+        'training': {'output_dir': str(out), 'add_version': False, 'max_steps': steps, 'save_strategy': 'no',
+                     'eval_strategy': 'no', 'logging_steps': steps, 'report_to': []},
         'custom': {'val_jsonl': None, 'encode_check': False},
-        **sections,
-    }))
+        **({'rlhf': rlhf} if rlhf else {}),
+    })
     if (out / 'logging.jsonl').exists():
         (out / 'logging.jsonl').unlink()
     main(config)
     rows = [json.loads(line) for line in (out / 'logging.jsonl').read_text().splitlines()]
-    return next(r['train/train_runtime'] for r in rows if 'train/train_runtime' in r)
+    args = json.loads((out / 'args.json').read_text())
+    per_step = args['per_device_train_batch_size'] * args['gradient_accumulation_steps']
+    return next(r['train/train_runtime'] for r in rows if 'train/train_runtime' in r), per_step
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--arch', default='smoke', choices=['smoke', '2b', '4b', '8b', 'tiny'])
     parser.add_argument('--steps', type=int, default=20, help='optimizer steps per run')
-    parser.add_argument('--dir', default='/tmp/kd_overhead', help='where the run outputs go')
+    parser.add_argument('--repeats', type=int, default=1, help='runs of each kind, alternating; the median counts')
+    parser.add_argument('--dir', default='/tmp/kd_overhead', help='where the checkpoint, data and run outputs go')
+    parser.add_argument('--image', type=int, nargs=2, default=[1024, 768], metavar=('W', 'H'),
+                        help='real sizes: image size of the generated records (pixels, multiples of 32)')
+    parser.add_argument('--objects', type=int, nargs=2, default=[20, 80], metavar=('LOW', 'HIGH'),
+                        help='real sizes: objects per generated record')
+    parser.add_argument('--batch', type=int, help='real sizes: per-device batch size (the recipe: 4)')
+    parser.add_argument('--grad-accum', type=int, help='real sizes: gradient accumulation steps (the recipe: 4)')
     flags = parser.parse_args(argv)
+    if any(v % 32 for v in flags.image):
+        parser.error(f'--image {flags.image[0]} {flags.image[1]}: both sides must be multiples of 32')
     root = Path(flags.dir)
     root.mkdir(parents=True, exist_ok=True)
-    run('warmup', 'lora.yaml', 1, root)  # first-use costs (tiny model build, imports) stay out of the figures
-    sft = run('sft', 'lora.yaml', flags.steps, root)
-    gkd = run('gkd', 'gkd.yaml', flags.steps, root)
-    no_jsd = run('gkd_no_llm_kd', 'gkd.yaml', flags.steps, root, rlhf={'llm_kd_weight': 0.0})
-    top_k = run('gkd_topk', 'gkd.yaml', flags.steps, root, rlhf={'gkd_logits_topk': TOP_K})
-    print(f'machine: {os.cpu_count()} CPUs; {flags.steps} steps, per-device batch 2, tiny Qwen3-VL, float32 CPU')
+    if flags.arch == 'smoke':
+        recipe, model, setup = SMOKE_RECIPE, SMOKE_MODEL, f'CPU ({os.cpu_count()} cores), float32, smoke data'
+    else:
+        recipe, model, setup = real_size_recipe(flags, root)
+    overlay = gkd_overlay(root, model)
+    runs = {'sft': ([recipe], None), 'gkd': ([recipe, overlay], None),
+            'gkd_no_llm_kd': ([recipe, overlay], {'llm_kd_weight': 0.0}),
+            'gkd_topk': ([recipe, overlay], {'gkd_logits_topk': TOP_K})}
+    run('warmup', [recipe], 1, root)  # first-use costs (smoke model build, imports) stay out of the figures
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(flags.repeats):  # alternating, so a slow spell of the machine hits every run alike
+        for name, (parents, rlhf) in runs.items():
+            runtime, per_step = run(name, parents, flags.steps, root, rlhf)
+            seconds[name].append(runtime)
+    sft, gkd, no_jsd, top_k = (statistics.median(seconds[name]) for name in runs)
+    spread = '' if flags.repeats == 1 else f', median of {flags.repeats} alternating runs each'
+    print(f'{flags.arch} Qwen3-VL on {setup}; {flags.steps} steps of {per_step} samples{spread}')
     print(f'plain SFT (LoRA)        {sft:8.2f} s  {sft / flags.steps:6.3f} s/step')
     print(f'GKD forward-only + VKD  {gkd:8.2f} s  {gkd / flags.steps:6.3f} s/step')
     print(f'GKD, llm_kd_weight 0    {no_jsd:8.2f} s  {no_jsd / flags.steps:6.3f} s/step  (teacher forward + VKD, '
@@ -66,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f'ratio GKD / SFT         {gkd / sft:8.2f}x  (target <= 1.5x)')
     print(f'ratio without JSD       {no_jsd / sft:8.2f}x')
     print(f'ratio top-{TOP_K} GKD / SFT  {top_k / sft:8.2f}x')
+    if flags.repeats > 1:
+        print('all runs (s): ' + '; '.join(f'{name} ' + ' '.join(f'{v:.1f}' for v in values)
+                                           for name, values in seconds.items()))
     return 0
 
 

@@ -255,8 +255,15 @@ def _build_tokenizer():
     )
 
 
-def build_tiny_model(out_dir: str | os.PathLike, arch: str = 'qwen3_vl', seed: int = 0) -> Path:
-    """Write the tiny ``arch`` checkpoint (a key of TINY_ARCHS) to ``out_dir``; deterministic for a given ``seed``."""
+def build_tiny_model(out_dir: str | os.PathLike, arch: str = 'qwen3_vl', seed: int = 0, *, text: dict | None = None,
+                     vision: dict | None = None, tie_word_embeddings: bool = True, max_tokens: int = MAX_TOKENS,
+                     dtype: torch.dtype = torch.float32) -> Path:
+    """Write the tiny ``arch`` checkpoint (a key of TINY_ARCHS) to ``out_dir``; deterministic for a given ``seed``.
+
+    ``text`` / ``vision`` replace entries of the tiny text / vision config, so the same offline tokenizer and
+    processor can come with a real-size architecture (``benchmarks/architectures.py``); ``max_tokens`` caps the
+    image tokens the processor produces per image.
+    """
     import transformers
     from transformers import Qwen2TokenizerFast, Qwen2VLImageProcessor
 
@@ -270,38 +277,39 @@ def build_tiny_model(out_dir: str | os.PathLike, arch: str = 'qwen3_vl', seed: i
     tokenizer.save_pretrained(out)
     ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in QWEN_SPECIAL_TOKENS}
 
-    text = dict(TINY_TEXT, vocab_size=QWEN_VOCAB_SIZE)
-    text['rope_parameters'] = {**TINY_TEXT['rope_parameters'], **spec.rope_extra}
+    text = dict(TINY_TEXT, vocab_size=QWEN_VOCAB_SIZE, **(text or {}))
+    text['rope_parameters'] = {**text['rope_parameters'], **spec.rope_extra}
+    vision = dict(spec.vision, **(vision or {}))
     config = getattr(transformers, spec.config_cls)(
         text_config=text,
-        vision_config=dict(spec.vision, out_hidden_size=TINY_TEXT['hidden_size']),
+        vision_config=dict(vision, out_hidden_size=text['hidden_size']),
         image_token_id=ids['<|image_pad|>'],
         video_token_id=ids['<|video_pad|>'],
         vision_start_token_id=ids['<|vision_start|>'],
         vision_end_token_id=ids['<|vision_end|>'],
-        tie_word_embeddings=True,  # the 151936-row embedding dominates the size; share it with lm_head
+        tie_word_embeddings=tie_word_embeddings,  # tiny: the 151936-row embedding dominates; share it
     )
     config.text_config.bos_token_id = ids['<|endoftext|>']
     config.text_config.eos_token_id = ids['<|im_end|>']
     config.text_config.pad_token_id = ids['<|endoftext|>']
     torch.manual_seed(seed)
-    model = getattr(transformers, spec.model_cls)(config).to(torch.float32)
+    model = getattr(transformers, spec.model_cls)(config).to(dtype)
     model.generation_config.eos_token_id = [ids['<|im_end|>'], ids['<|endoftext|>']]
     model.generation_config.pad_token_id = ids['<|endoftext|>']
     model.save_pretrained(out, safe_serialization=True)
 
-    vision = dict(
-        patch_size=spec.vision['patch_size'],
-        temporal_patch_size=spec.vision['temporal_patch_size'],
-        merge_size=spec.vision['spatial_merge_size'],
+    processing = dict(
+        patch_size=vision['patch_size'],
+        temporal_patch_size=vision['temporal_patch_size'],
+        merge_size=vision['spatial_merge_size'],
         image_mean=[0.5, 0.5, 0.5],
         image_std=[0.5, 0.5, 0.5],
     )
-    token_pixels = (spec.vision['patch_size'] * spec.vision['spatial_merge_size'])**2
-    min_pixels, max_pixels = MIN_TOKENS * token_pixels, MAX_TOKENS * token_pixels
-    Qwen2VLImageProcessor(min_pixels=min_pixels, max_pixels=max_pixels, **vision).save_pretrained(out)
+    token_pixels = (vision['patch_size'] * vision['spatial_merge_size'])**2
+    min_pixels, max_pixels = MIN_TOKENS * token_pixels, max_tokens * token_pixels
+    Qwen2VLImageProcessor(min_pixels=min_pixels, max_pixels=max_pixels, **processing).save_pretrained(out)
     video_size = {'shortest_edge': min_pixels, 'longest_edge': max_pixels * 4}
-    getattr(transformers, spec.video_processor_cls)(size=video_size, **vision).save_pretrained(out)
+    getattr(transformers, spec.video_processor_cls)(size=video_size, **processing).save_pretrained(out)
     return out
 
 

@@ -10,4 +10,4 @@ def test_data_throughput_runs_on_a_few_records(tmp_path):
                            '--augment', '--dir', str(tmp_path)], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'project+aug' in done.stdout and 'project feed rate / GPU demand' in done.stdout
-    assert len((tmp_path / 'project_8.jsonl').read_text().splitlines()) == 8
+    assert len((tmp_path / 'project_8_1024x768_20-80.jsonl').read_text().splitlines()) == 8

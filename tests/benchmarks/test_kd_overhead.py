@@ -1,12 +1,30 @@
-"""A one-step smoke of benchmarks/kd_overhead.py, so the benchmark keeps working (its timings are not checked)."""
+"""One-step smokes of benchmarks/kd_overhead.py, so the benchmark keeps working (its timings are not checked)."""
+import json
 import subprocess
 import sys
 
 from tests.conftest import REPO
 
 
-def test_kd_overhead_runs_one_step(tmp_path):
-    done = subprocess.run([sys.executable, 'benchmarks/kd_overhead.py', '--steps', '1', '--dir', str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True)
+def run_benchmark(*args: str):
+    done = subprocess.run([sys.executable, 'benchmarks/kd_overhead.py', '--steps', '1', *args], cwd=REPO,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'ratio GKD / SFT' in done.stdout and 'ratio without JSD' in done.stdout and 'top-64 GKD' in done.stdout
+    return done.stdout
+
+
+def test_kd_overhead_runs_one_step_of_the_smoke_recipe(tmp_path):
+    assert 'smoke Qwen3-VL on CPU' in run_benchmark('--dir', str(tmp_path))
+
+
+def test_the_real_size_path_writes_a_checkpoint_and_trains_the_4b_recipe(tmp_path):
+    """``--arch 2b|4b|8b`` needs a GPU; ``--arch tiny`` takes the same path: random checkpoint, generated records,
+    configs/qwen3_vl_4b/lora.yaml with the benchmark's batch."""
+    stdout = run_benchmark('--arch', 'tiny', '--image', '64', '64', '--objects', '1', '2', '--batch', '1',
+                           '--grad-accum', '2', '--dir', str(tmp_path))
+    assert 'tiny Qwen3-VL on CPU' in stdout and '1 steps of 2 samples' in stdout
+    config = json.loads((tmp_path / 'qwen3-vl-tiny-random-float32' / 'config.json').read_text())
+    assert config['text_config']['hidden_size'] == 64 and config['vision_config']['deepstack_visual_indexes'] == [0, 1]
+    args = json.loads((tmp_path / 'gkd' / 'args.json').read_text())
+    assert args['lora_rank'] == 16 and args['gradient_checkpointing'] is True and args['rlhf_type'] == 'gkd'
