@@ -8,13 +8,13 @@
 #   scripts/train.sh configs/x.yaml --dry-run                # print the command, run nothing
 #
 # Variables (all optional):
-#   DEBUG            true: pass --debug to src.sft
+#   DEBUG            true, 1 or yes: pass --debug to src.sft (false, 0, no or empty: train); anything else is an error
 #   NPROC_PER_NODE   processes per node; default: the devices in CUDA_VISIBLE_DEVICES, else `nvidia-smi -L`, else 1
 #   NNODES           number of nodes (default 1)
 #   NODE_RANK        this node's rank (default 0)
 #   MASTER_ADDR      rendezvous host (default 127.0.0.1)
 #   MASTER_PORT      rendezvous port (default 29500)
-#   PYTHON           the interpreter (default: python)
+#   PYTHON           the interpreter (default: the repository's .venv/bin/python when it exists, else python3)
 #   TOKENIZERS_PARALLELISM, OMP_NUM_THREADS, TORCH_NCCL_ASYNC_ERROR_HANDLING, TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC,
 #   NCCL_DEBUG       defaults false, 1 (torchrun only), 1, 1800, WARN; set them to override. The collective
 #                    timeout itself is `training.ddp_timeout` (seconds) in the YAML.
@@ -56,9 +56,15 @@ export TORCH_NCCL_ASYNC_ERROR_HANDLING=${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}
 export TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC=${TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC:-1800}
 export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
 
-python=${PYTHON:-python}
+source "$repo/scripts/project_python.sh"
+python=$(project_python "$repo")
 args=(-m src.sft --config "$config")
-[[ "${DEBUG:-false}" == "true" ]] && args+=(--debug)
+case "$(echo "${DEBUG:-}" | tr '[:upper:]' '[:lower:]')" in
+  true|1|yes) args+=(--debug) ;;
+  ''|false|0|no) ;;
+  *) echo "train.sh: DEBUG=$DEBUG is not understood; use DEBUG=true (or 1, yes) to debug, false (or 0, no) to train" >&2
+     exit 2 ;;
+esac
 if (( nproc * nnodes == 1 )); then
   cmd=("$python" "${args[@]}")
 else

@@ -26,7 +26,7 @@ def test_convert_dataset_script_converts_and_validates(image_dir: Path, tmp_path
     out = tmp_path / 'train.jsonl'
     result = subprocess.run([str(REPO / 'data_conversion' / 'convert_dataset.sh'), str(_export(tmp_path)),
                              str(image_dir), str(out), 'roads'], capture_output=True, text=True,
-                            env={**os.environ, 'PATH': f'{Path(sys.executable).parent}:{os.environ["PATH"]}'})
+                            env={**os.environ, 'PYTHON': sys.executable})
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in out.read_text().splitlines()] == [{
         'images': ['images/a.png'], 'width': 64, 'height': 64, 'dataset': 'roads',

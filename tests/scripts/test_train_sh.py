@@ -1,6 +1,7 @@
 """scripts/train.sh builds the right command for one process, one node with many GPUs, and several nodes."""
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,53 @@ def test_relative_config_resolves_against_the_repo_from_elsewhere(tmp_path: Path
     assert _dry_run('configs/smoke/lora.yaml', cwd=tmp_path, NPROC_PER_NODE='1').endswith(f'--config {CONFIG}')
 
 
-def test_debug_flag():
-    assert _dry_run('configs/smoke/lora.yaml', NPROC_PER_NODE='1', DEBUG='true').endswith('--debug')
+@pytest.mark.parametrize('value', ['true', '1', 'yes', 'TRUE', 'Yes'])
+def test_debug_flag(value: str):
+    assert _dry_run('configs/smoke/lora.yaml', NPROC_PER_NODE='1', DEBUG=value).endswith('--debug')
+
+
+@pytest.mark.parametrize('value', ['', 'false', '0', 'no'])
+def test_debug_off(value: str):
+    assert not _dry_run('configs/smoke/lora.yaml', NPROC_PER_NODE='1', DEBUG=value).endswith('--debug')
+
+
+@pytest.mark.parametrize('value', ['ture', '2', 'on'])
+def test_debug_value_not_understood_is_an_error(value: str):
+    env = {k: v for k, v in os.environ.items() if k not in CLEAR}
+    result = subprocess.run([str(SCRIPT), 'configs/smoke/lora.yaml', '--dry-run'], cwd=REPO, capture_output=True,
+                            text=True, env={**env, 'DEBUG': value, 'NPROC_PER_NODE': '1'})
+    assert result.returncode == 2
+    assert f'DEBUG={value} is not understood; use DEBUG=true' in result.stderr
+
+
+def _repo_copy(tmp_path: Path, venv: bool) -> Path:
+    """The two launcher scripts and a config in a bare folder laid out like the repository."""
+    (tmp_path / 'scripts').mkdir()
+    for name in ('train.sh', 'project_python.sh'):
+        (tmp_path / 'scripts' / name).write_bytes((REPO / 'scripts' / name).read_bytes())
+    (tmp_path / 'scripts' / 'train.sh').chmod(0o755)
+    (tmp_path / 'x.yaml').write_text('{}\n')
+    if venv:
+        (tmp_path / '.venv' / 'bin').mkdir(parents=True)
+        (tmp_path / '.venv' / 'bin' / 'python').symlink_to(sys.executable)
+    return tmp_path
+
+
+@pytest.mark.parametrize('venv,python,expected', [
+    (True, None, '{repo}/.venv/bin/python'),
+    (False, None, 'python3'),
+    (True, '/opt/py/bin/python', '/opt/py/bin/python'),
+])
+def test_the_project_python_is_found_without_activating(tmp_path: Path, venv: bool, python: str | None,
+                                                        expected: str):
+    repo = _repo_copy(tmp_path, venv)
+    env = {k: v for k, v in os.environ.items() if k not in CLEAR + ('PYTHON', )}
+    if python:
+        env['PYTHON'] = python
+    result = subprocess.run([str(repo / 'scripts' / 'train.sh'), 'x.yaml', '--dry-run'], cwd=repo, env=env,
+                            capture_output=True, text=True, check=True)
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'+ cd {repo} && {expected.format(repo=repo)} -m src.sft --config {repo}/x.yaml')
 
 
 def test_one_node_counts_visible_gpus():
@@ -60,7 +106,6 @@ def test_help_documents_every_variable():
 
 def test_two_processes_on_cpu_train_and_write_one_checkpoint(make_config, tmp_path: Path):
     import json
-    import sys
 
     # The best checkpoint is chosen on token accuracy, a metric ms-swift reduces across ranks: a rank that decided
     # differently would hang the run at the next collective.
