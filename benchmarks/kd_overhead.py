@@ -102,13 +102,11 @@ def run(name: str, parents: list[Path], steps: int, root: Path, rlhf: dict | Non
     out = root / name
     config = write_yaml(root / f'{name}.yaml', {
         'extends': [str(p) for p in parents],
-        'training': {'output_dir': str(out), 'add_version': False, 'max_steps': steps, 'save_strategy': 'no',
-                     'eval_strategy': 'no', 'logging_steps': steps, 'report_to': []},
+        'training': {'output_dir': str(out), 'add_version': False, 'overwrite_output_dir': True, 'max_steps': steps,
+                     'save_strategy': 'no', 'eval_strategy': 'no', 'logging_steps': steps, 'report_to': []},
         'custom': {'val_jsonl': None, 'encode_check': False},
         **({'rlhf': rlhf} if rlhf else {}),
     })
-    if (out / 'logging.jsonl').exists():
-        (out / 'logging.jsonl').unlink()
     main(config)
     rows = [json.loads(line) for line in (out / 'logging.jsonl').read_text().splitlines()]
     args = json.loads((out / 'args.json').read_text())

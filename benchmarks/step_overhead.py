@@ -78,8 +78,9 @@ def write_config(root: Path, name: str, data: Path, steps: int) -> Path:
     config = root / f'{name}.yaml'
     config.write_text(yaml.safe_dump({
         'extends': str(REPO / 'configs' / 'smoke' / 'lora.yaml'),
-        'training': {'output_dir': str(root / name), 'max_steps': steps, 'save_strategy': 'no',
-                     'eval_strategy': 'no', 'logging_steps': 5, 'report_to': [], 'callbacks': [STEP_TIMER]},
+        'training': {'output_dir': str(root / name), 'overwrite_output_dir': True, 'max_steps': steps,
+                     'save_strategy': 'no', 'eval_strategy': 'no', 'logging_steps': 5, 'report_to': [],
+                     'callbacks': [STEP_TIMER]},
         'custom': {'train_jsonl': str(data), 'val_jsonl': None, 'encode_check': False},
     }))
     return config

@@ -18,6 +18,7 @@ import yaml
 
 from .config import ConfigError, ProjectConfig, check_inputs_exist, load_and_validate
 from .datasets.contract import RecordError
+from .trainers.run_log import RunLog
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,6 +47,14 @@ def write_resolved_config(cfg: ProjectConfig, output_dir: str) -> Path:
 
 def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None = None, debug: bool = False) -> Any:
     """Run training (or the --debug report) for ``config_path``; returns ms-swift's result (or the report text)."""
+    run_log = RunLog()  # before ms-swift is first imported: its import logs
+    try:
+        return _run(config_path, base_config, debug, run_log)
+    finally:
+        run_log.close()
+
+
+def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     cfg = load_and_validate(config_path, base_config)
     check_inputs_exist(cfg)
 
@@ -54,8 +63,10 @@ def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None =
 
     from .config.swift_args import to_sft_arguments, video_environment
     from .tiny_model import ensure_tiny_model
+    from .trainers.run_dir import claim_output_dir
     from .trainers.sft_pipeline import ProjectSft
 
+    run_log.start()
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
     os.environ.update(video_environment(cfg))
     args = to_sft_arguments(cfg)
@@ -66,12 +77,20 @@ def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None =
         from .trainers.rlhf_pipeline import ProjectRlhf as pipeline_cls
     else:
         pipeline_cls = ProjectSft
-    pipeline = pipeline_cls(args, cfg)
     if debug:
-        return pipeline.debug()
-    if is_master():
+        return pipeline_cls(args, cfg).debug()
+    lock = None
+    if is_master():  # one process guards the folder; a refusal ends the others through torchrun
+        lock = claim_output_dir(args.output_dir, args.resume_from_checkpoint, cfg.overwrite_output_dir)
+        log_file = run_log.to_file(args.output_dir)
+        print(f'training into {args.output_dir} (arguments, model and data details: {log_file})', file=sys.stderr,
+              flush=True)
         write_resolved_config(cfg, args.output_dir)
-    return pipeline.main()
+    try:
+        return pipeline_cls(args, cfg).main()
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def cli(argv: list[str] | None = None) -> int:

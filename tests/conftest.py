@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,88 @@ from src.tiny_model import build_tiny_model
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_CONFIGS = REPO / 'configs' / 'smoke'
 SMOKE_DATA = REPO / 'public_data' / 'smoke'
+# What a run, a documented command or a benchmark leaves in a checkout, and the environment; never copied or watched.
+LOCAL_STATE = ('.git', '.venv', '.cache', 'output', '__pycache__', '.pytest_cache', '*_vis', '*.egg-info')
+
+
+def _tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file under ``root`` outside ``.git``, ``.venv`` and byte-code caches."""
+    state = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in ('.git', '.venv', '__pycache__', '.pytest_cache')]
+        for name in files:
+            stat = os.lstat(os.path.join(folder, name))
+            state[os.path.relpath(os.path.join(folder, name), root)] = (stat.st_size, stat.st_mtime_ns)
+    return state
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TREE_BEFORE] = _tree_state(REPO)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tests write only under pytest's temporary directories: a file they add or change in the checkout fails the run."""
+    before = session.config.stash.get(_TREE_BEFORE, None)
+    if before is None:
+        return
+    after = _tree_state(REPO)
+    changed = sorted(path for path, state in after.items() if before.get(path) != state)
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+        reporter.write_line(f'ERROR: the tests wrote into the working tree ({len(changed)} files), e.g.: '
+                            + ', '.join(changed[:5]), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_TREE_BEFORE = pytest.StashKey[dict]()
+
+
+@pytest.fixture(scope='session')
+def _checkout(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """The checkout's files, without local state, plus the tiny model where the smoke configs look for it."""
+    copy = tmp_path_factory.mktemp('checkout') / REPO.name
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(*LOCAL_STATE), symlinks=True)
+    shutil.copytree(tiny_model, copy / '.cache' / 'tiny-qwen3-vl')
+    return copy
+
+
+@pytest.fixture
+def repo_copy(_checkout: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the checkout, `.venv` linked in: documented commands and benchmarks run there exactly as
+    written (relative paths, `output/`, `.cache/`) without writing into the checkout."""
+    copy = tmp_path / REPO.name
+    shutil.copytree(_checkout, copy, symlinks=True)
+    if (REPO / '.venv').exists():
+        (copy / '.venv').symlink_to(REPO / '.venv')
+    return copy
+
+
+_SLOW_STARTED: dict[str, float] = {}
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    """Write a line to the terminal now, past pytest's output capture."""
+    reporter = config.pluginmanager.get_plugin('terminalreporter')
+    capture = config.pluginmanager.get_plugin('capturemanager')
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Name each slow test on the screen as it starts and when it ends, so a long run shows where it is."""
+    if item.get_closest_marker('slow') is not None:
+        _say(item.config, f'[slow] {item.nodeid} ...')
+        _SLOW_STARTED[item.nodeid] = time.monotonic()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    started = _SLOW_STARTED.pop(item.nodeid, None)
+    if started is not None:
+        _say(item.config, f'[slow] {item.nodeid} done in {time.monotonic() - started:.0f} s')
 
 
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:

@@ -32,6 +32,7 @@ def _logits(model, tiny_model: Path) -> torch.Tensor:
         return model(**inputs).logits
 
 
+@pytest.mark.slow
 def test_lora_run_saves_an_adapter_that_changes_the_logits(make_config, tiny_model: Path, tmp_path: Path):
     main(make_config('lora.yaml', name='lora'))
     out = tmp_path / 'lora'
@@ -66,6 +67,7 @@ def test_lora_run_saves_an_adapter_that_changes_the_logits(make_config, tiny_mod
     assert resolved.tuner['train_type'] == 'lora'
 
 
+@pytest.mark.slow
 def test_full_run_with_frozen_vit_trains_only_aligner_and_llm(make_config, tiny_model: Path, tmp_path: Path):
     main(make_config('full.yaml', name='full'))
     ckpt = tmp_path / 'full' / 'checkpoint-4'
@@ -82,6 +84,7 @@ def test_full_run_with_frozen_vit_trains_only_aligner_and_llm(make_config, tiny_
     assert any(not torch.equal(before[k], after[k]) for k in llm)
 
 
+@pytest.mark.slow
 def test_aligner_only_run_changes_only_the_mergers(make_config, tiny_model: Path, tmp_path: Path):
     from peft import PeftModel
 
@@ -96,6 +99,7 @@ def test_aligner_only_run_changes_only_the_mergers(make_config, tiny_model: Path
     assert any(k.startswith('model.visual.deepstack_merger_list.') for k in changed)
 
 
+@pytest.mark.slow
 def test_stage2_starts_from_the_stage1_checkpoint(make_config, tiny_model: Path, tmp_path: Path):
     main(make_config('stage1_aligner.yaml', name='stage1'))
     stage1 = (tmp_path / 'stage1' / 'last').resolve()
@@ -108,6 +112,7 @@ def test_stage2_starts_from_the_stage1_checkpoint(make_config, tiny_model: Path,
     assert all(torch.equal(base[k], trained[k]) for k in base if k.startswith('model.language_model.'))
 
 
+@pytest.mark.slow
 def test_debug_prints_one_batch_and_trainable_parameters_then_exits(make_config, tmp_path: Path, capsys):
     main(make_config('lora.yaml', name='debug'), debug=True)
     printed = capsys.readouterr().out
@@ -118,6 +123,7 @@ def test_debug_prints_one_batch_and_trainable_parameters_then_exits(make_config,
     assert not (tmp_path / 'debug').exists() or not list((tmp_path / 'debug').glob('checkpoint-*'))
 
 
+@pytest.mark.slow
 def test_over_length_record_stops_before_training(make_config, tmp_path: Path, image_dir: Path):
     data = write_jsonl(tmp_path / 'long.jsonl', [image_record('images/a.png'),
                                                  image_record('images/a.png', 'car ' * 300)])
@@ -128,6 +134,7 @@ def test_over_length_record_stops_before_training(make_config, tmp_path: Path, i
     assert not list((tmp_path / 'long').glob('checkpoint-*'))
 
 
+@pytest.mark.slow
 def test_missing_image_stops_before_training(make_config, tmp_path: Path, image_dir: Path):
     data = write_jsonl(tmp_path / 'bad.jsonl', [image_record('images/a.png'), image_record('images/gone.png')])
     config = make_config('lora.yaml', name='bad', custom={'train_jsonl': str(data), 'val_jsonl': None})
@@ -149,6 +156,7 @@ def test_cli_reports_config_errors_and_exits_2(tmp_path: Path, capsys):
     assert 'packing was removed; batches are padded' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_training_on_converted_coco_data_with_augmentation(make_config, tmp_path: Path):
     from public_data import coco
 
@@ -162,6 +170,7 @@ def test_training_on_converted_coco_data_with_augmentation(make_config, tmp_path
     assert len([r for r in rows if 'train/loss' in r]) == 4
 
 
+@pytest.mark.slow
 def test_video_records_sample_frames_as_configured(make_config, tmp_path: Path):
     import subprocess
     import sys
@@ -183,6 +192,7 @@ def test_video_records_sample_frames_as_configured(make_config, tmp_path: Path):
     assert (tmp_path / 'video' / 'checkpoint-2' / 'adapter_model.safetensors').is_file()
 
 
+@pytest.mark.slow
 def test_cli_reports_data_errors_without_a_traceback(make_config, tmp_path: Path, image_dir: Path, capsys):
     data = write_jsonl(tmp_path / 'bad.jsonl', [image_record('images/gone.png')])
     config = make_config('lora.yaml', name='cli_bad', custom={'train_jsonl': str(data), 'val_jsonl': None})
@@ -192,6 +202,7 @@ def test_cli_reports_data_errors_without_a_traceback(make_config, tmp_path: Path
     assert 'src/datasets/dense_caption.py' not in err, 'no traceback through the project code'
 
 
+@pytest.mark.slow
 def test_qwen2_5_vl_takes_the_same_path(make_config, tmp_path: Path):
     from peft import PeftModel
     from transformers import Qwen2_5_VLForConditionalGeneration
@@ -206,6 +217,7 @@ def test_qwen2_5_vl_takes_the_same_path(make_config, tmp_path: Path):
     assert len([r for r in rows if 'train/loss' in r]) == 4
 
 
+@pytest.mark.slow
 def test_two_runs_in_one_process_each_get_their_own_tensorboard_events(make_config, tmp_path: Path):
     for name in ('first', 'second'):
         main(make_config('lora.yaml', name=name, custom={'val_jsonl': None},

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from transformers import AutoConfig, AutoProcessor
 
 from src.tiny_model import QWEN_ADDED_TOKENS, QWEN_SPECIAL_TOKENS
@@ -37,6 +38,7 @@ def test_config_matches_the_token_ids_and_is_small(tiny_model: Path):
     assert (tiny_model / 'model.safetensors').stat().st_size < 25 * 2**20
 
 
+@pytest.mark.slow
 def test_make_tiny_model_script_writes_a_loadable_checkpoint(tmp_path: Path):
     out = tmp_path / 'tiny'
     subprocess.run([sys.executable, str(REPO / 'scripts' / 'make_tiny_model.py'), str(out)], check=True)

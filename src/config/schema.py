@@ -42,6 +42,9 @@ PROJECT_FIELDS: dict[tuple[str, str], Any] = {
     ('training', 'llm_lr'): typing.Optional[float],
     # GKD: the weight of the logits JSD term (default 1.0; 0 removes the term and its metric).
     ('rlhf', 'llm_kd_weight'): typing.Optional[float],
+    # Replace the run an output_dir already holds (its checkpoints, logs and events); without it such a folder is
+    # refused at start (src/trainers/run_dir.py). transformers 5 dropped its own flag of this name.
+    ('training', 'overwrite_output_dir'): bool,
 }
 
 # Model paths that may also be hub ids (`Org/Name`), kept as written when no such local path exists.

@@ -58,6 +58,11 @@ class ProjectConfig:
     """`custom.fusion_config`, loaded and validated."""
 
     @property
+    def overwrite_output_dir(self) -> bool:
+        """`training.overwrite_output_dir`: replace the run the output directory already holds."""
+        return bool(self.training.get('overwrite_output_dir', False))
+
+    @property
     def has_validation(self) -> bool:
         """Whether the run evaluates: `custom.val_jsonl`, or fusion sources to evaluate."""
         return bool(self.custom.val_jsonl or (self.fusion is not None and self.fusion.eval_sources))

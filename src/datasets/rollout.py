@@ -31,5 +31,9 @@ class RolloutDataset(Dataset):
         inputs = self.dataset.inputs(idx)
         return {**inputs, 'solution': inputs['messages'][-1]['content']}
 
+    def inputs(self, idx: int) -> dict[str, Any]:
+        """The template inputs of ``idx`` (prompt and reference answer)."""
+        return self.dataset.inputs(idx)
+
     def check_all(self) -> None:
         self.dataset.check_all()

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from swift.callbacks import callbacks_map
 from swift.callbacks.base import TrainerCallback
-from transformers.integrations.integration_utils import rewrite_logs
+
+from .swift_seams import prefixed
 
 PREFIXED_LOG_KEYS = 'prefixed_log_keys'
-PREFIXES = ('train/', 'eval/', 'test/')
 DATASET_EPOCH = 'dataset_epoch'
 
 
@@ -29,8 +29,7 @@ class PrefixedLogKeysCallback(TrainerCallback):
             return
         if any(k.startswith('eval_') for k in logs):
             self._raw_eval_logs = dict(logs)
-        done = {k: v for k, v in logs.items() if k.startswith(PREFIXES)}
-        renamed = {**rewrite_logs({k: v for k, v in logs.items() if k not in done}), **done}
+        renamed = prefixed(logs)
         logs.clear()
         logs.update(renamed)
 

@@ -12,7 +12,8 @@ from ..datasets.rollout import RolloutDataset
 from ..rewards import register
 from .gkd import ProjectGKDTrainer
 from .grpo import ProjectGRPOTrainer
-from .sft_pipeline import ProjectSft, trainer_class_for_run
+from .sft_pipeline import ProjectSft
+from .swift_seams import project_run
 
 TRAINERS = {'grpo': ProjectGRPOTrainer, 'gkd': ProjectGKDTrainer}
 
@@ -20,7 +21,7 @@ TRAINERS = {'grpo': ProjectGRPOTrainer, 'gkd': ProjectGKDTrainer}
 class ProjectRlhf(ProjectSft, SwiftRLHF):
     """``SwiftRLHF`` reading the config's records (one JSONL or a fusion) for `rlhf.rlhf_type` grpo / gkd."""
 
-    def _prepare_dataset(self, encode_check: bool | None = None):
+    def _build_datasets(self, encode_check: bool | None = None):
         # The check encodes prompt + reference answer. It must raise, not truncate, and when the trainer generates
         # (GRPO; GKD with lmbda > 0 or seq_kd) it leaves room for the longest completion, so that nothing is cut.
         args, template = self.args, self.template
@@ -30,7 +31,7 @@ class ProjectRlhf(ProjectSft, SwiftRLHF):
         if generates:
             template.max_length = limits[1] - args.max_completion_length
         try:
-            train, val = super()._prepare_dataset(encode_check)
+            train, val = super()._build_datasets(encode_check)
         finally:
             template.truncation_strategy, template.max_length = limits
         return [RolloutDataset(train), RolloutDataset(val) if val is not None else None]
@@ -41,5 +42,5 @@ class ProjectRlhf(ProjectSft, SwiftRLHF):
         for key, value in self.cfg.project_rlhf_settings().items():
             setattr(self.args, key, value)
             setattr(self.args.training_args, key, value)
-        with trainer_class_for_run(self.args.rlhf_type, TRAINERS[self.args.rlhf_type]):
+        with project_run(self.args.rlhf_type, TRAINERS[self.args.rlhf_type]):
             return super().run()

@@ -6,19 +6,19 @@ the template, ``prepare_model`` (LoRA / full / freezing, always run before the t
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from swift.pipelines.train.sft import SwiftSft
-from swift.trainers import TrainerFactory
-from swift.utils import get_logger
+from swift.utils import get_logger, is_master
 
 from ..config import ProjectConfig
 from ..datasets import DenseCaptionDataset
 from ..datasets.augmentation import parse_augmentation
 from ..datasets.builders import BuildSettings
 from ..datasets.fusion import FusionDataset, FusionEvalDataset
+from ..datasets.swift_rows import SWIFT_VAL, write_swift_rows
 from .debug_report import describe_batch, trainable_summary
+from .swift_seams import project_run
 from .telemetry import TelemetrySeq2SeqTrainer
 
 logger = get_logger()
@@ -31,7 +31,25 @@ class ProjectSft(SwiftSft):
         self.cfg = cfg
         super().__init__(args)
 
-    def _prepare_dataset(self, encode_check: bool | None = None):
+    def _prepare_dataset(self):
+        """The datasets of a training run; ms-swift saves ``args.json`` right after, so they are named there too."""
+        train, val = self._build_datasets()
+        self._name_datasets_for_swift(val)
+        return [train, val]
+
+    def _name_datasets_for_swift(self, val) -> None:
+        """Put, in place of the placeholder dataset ids, what ms-swift's tools can read back from ``args.json``:
+        ``val_dataset`` is the run's validation set in ms-swift's format (``swift infer --load_data_args true``), and
+        ``dataset`` is empty (the training records are the project's, read by the project's datasets only)."""
+        self.args.dataset = []
+        self.args.val_dataset = []
+        if val is not None:
+            path = Path(self.args.output_dir) / SWIFT_VAL
+            if is_master():
+                write_swift_rows(val, path)
+            self.args.val_dataset = [str(path)]
+
+    def _build_datasets(self, encode_check: bool | None = None):
         custom = self.cfg.custom
         settings = BuildSettings.from_custom(custom)
         fusion = self.cfg.fusion
@@ -57,7 +75,7 @@ class ProjectSft(SwiftSft):
         return [train, val]
 
     def run(self):
-        with trainer_class_for_run('causal_lm', TelemetrySeq2SeqTrainer):
+        with project_run('causal_lm', TelemetrySeq2SeqTrainer):
             return super().run()
 
     def train(self, trainer):
@@ -73,7 +91,7 @@ class ProjectSft(SwiftSft):
 
     def debug(self) -> str:
         """Build everything up to the trainer, then describe one collated batch and the trainable parameters."""
-        train, _ = self._prepare_dataset(encode_check=False)  # only the batch shown is encoded
+        train, _ = self._build_datasets(encode_check=False)  # only the batch shown is encoded
         model = self.prepare_model(self.args, self.model, template=self.template, train_dataset=train)
         size = min(self.args.per_device_train_batch_size, len(train))
         batch = self.template.data_collator([train[i] for i in range(size)])
@@ -87,14 +105,3 @@ class ProjectSft(SwiftSft):
         print(report, flush=True)
         return report
 
-
-@contextlib.contextmanager
-def trainer_class_for_run(task: str, trainer_cls: type):
-    """Have ms-swift's ``TrainerFactory`` build ``trainer_cls`` for ``task`` during one run, then restore its own."""
-    mapping = TrainerFactory.TRAINER_MAPPING
-    original = mapping[task]
-    mapping[task] = f'{trainer_cls.__module__}.{trainer_cls.__qualname__}'
-    try:
-        yield
-    finally:
-        mapping[task] = original

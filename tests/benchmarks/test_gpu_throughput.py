@@ -7,16 +7,19 @@ import torch
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # trains or runs a command end to end
+
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='the no-GPU message is for machines without CUDA')
-def test_without_cuda_it_says_so_and_exits_2():
-    done = subprocess.run([sys.executable, 'benchmarks/gpu_throughput.py'], cwd=REPO, capture_output=True, text=True)
+def test_without_cuda_it_says_so_and_exits_2(repo_copy):
+    done = subprocess.run([sys.executable, 'benchmarks/gpu_throughput.py'], cwd=repo_copy, capture_output=True,
+                          text=True)
     assert done.returncode == 2
     assert 'measures a CUDA GPU and none is visible' in done.stderr and '--cpu-smoke' in done.stderr
 
 
-def test_cpu_smoke_trains_one_step_of_each_mode():
-    done = subprocess.run([sys.executable, 'benchmarks/gpu_throughput.py', '--cpu-smoke'], cwd=REPO,
+def test_cpu_smoke_trains_one_step_of_each_mode(repo_copy):
+    done = subprocess.run([sys.executable, 'benchmarks/gpu_throughput.py', '--cpu-smoke'], cwd=repo_copy,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [line.split() for line in done.stdout.splitlines() if line.startswith('tiny')]

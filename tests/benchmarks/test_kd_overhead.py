@@ -2,26 +2,29 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-from tests.conftest import REPO
+import pytest
+
+pytestmark = pytest.mark.slow  # trains or runs a command end to end
 
 
-def run_benchmark(*args: str):
-    done = subprocess.run([sys.executable, 'benchmarks/kd_overhead.py', '--steps', '1', *args], cwd=REPO,
+def run_benchmark(repo_copy: Path, *args: str):
+    done = subprocess.run([sys.executable, 'benchmarks/kd_overhead.py', '--steps', '1', *args], cwd=repo_copy,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'ratio GKD / SFT' in done.stdout and 'ratio without JSD' in done.stdout and 'top-64 GKD' in done.stdout
     return done.stdout
 
 
-def test_kd_overhead_runs_one_step_of_the_smoke_recipe(tmp_path):
-    assert 'smoke Qwen3-VL on CPU' in run_benchmark('--dir', str(tmp_path))
+def test_kd_overhead_runs_one_step_of_the_smoke_recipe(tmp_path, repo_copy):
+    assert 'smoke Qwen3-VL on CPU' in run_benchmark(repo_copy, '--dir', str(tmp_path))
 
 
-def test_the_real_size_path_writes_a_checkpoint_and_trains_the_4b_recipe(tmp_path):
+def test_the_real_size_path_writes_a_checkpoint_and_trains_the_4b_recipe(tmp_path, repo_copy):
     """``--arch 2b|4b|8b`` needs a GPU; ``--arch tiny`` takes the same path: random checkpoint, generated records,
     configs/qwen3_vl_4b/lora.yaml with the benchmark's batch."""
-    stdout = run_benchmark('--arch', 'tiny', '--image', '64', '64', '--objects', '1', '2', '--batch', '1',
+    stdout = run_benchmark(repo_copy, '--arch', 'tiny', '--image', '64', '64', '--objects', '1', '2', '--batch', '1',
                            '--grad-accum', '2', '--dir', str(tmp_path))
     assert 'tiny Qwen3-VL on CPU' in stdout and '1 steps of 2 samples' in stdout
     config = json.loads((tmp_path / 'qwen3-vl-tiny-random-float32' / 'config.json').read_text())

@@ -60,6 +60,7 @@ def adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_eval_of_an_adapter_generates_scores_and_draws(val_config, adapter: Path, tmp_path: Path, capsys):
     config, val = val_config
     out = tmp_path / 'eval'
@@ -81,6 +82,7 @@ def test_eval_of_an_adapter_generates_scores_and_draws(val_config, adapter: Path
     assert 'f1@0.5' in printed and 'roof' in printed and 'eval_report.json' in printed
 
 
+@pytest.mark.slow
 def test_eval_of_a_full_checkpoint_through_the_command_line(val_config, tiny_model: Path, tmp_path: Path, capsys):
     config, _ = val_config
     out = tmp_path / 'full_eval'
@@ -155,6 +157,7 @@ def open_in_chromium(folder: Path, screenshot: Path) -> dict:
     return seen
 
 
+@pytest.mark.slow
 def test_the_gallery_lists_the_worst_first_and_opens_in_chromium_without_console_errors(val_config, tmp_path: Path):
     config, val = val_config
     out = tmp_path / 'out'

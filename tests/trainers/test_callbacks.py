@@ -1,9 +1,13 @@
 """The project's trainer callbacks on a real run: epoch hand-off to the dataset."""
 from pathlib import Path
 
+import pytest
+
 from src.config import load_and_validate
 from src.config.swift_args import to_sft_arguments
 from src.trainers.sft_pipeline import ProjectSft
+
+pytestmark = pytest.mark.slow  # trains or runs a command end to end
 
 
 def test_training_dataset_learns_the_epoch_so_augmentation_changes(make_config, tmp_path: Path):

@@ -17,6 +17,8 @@ from src.trainers.rlhf_pipeline import ProjectRlhf
 from src.trainers.visual_kd import ComponentKD, VisualKDLoss
 from tests.conftest import REPO, SMOKE_DATA, write_yaml
 
+pytestmark = pytest.mark.slow  # trains or runs a command end to end
+
 ALL = {'aligner': ComponentKD(1.0, 'mse'), 'deepstack': ComponentKD(0.5, 'cosine'), 'vit': ComponentKD(2.0, 'mse')}
 
 

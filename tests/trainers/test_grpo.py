@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from src.datasets import BuildSettings, DenseCaptionDataset
 from src.datasets.rollout import RolloutDataset
 from src.rewards import REWARDS
@@ -18,6 +20,7 @@ def test_rollout_rows_carry_the_reference_summary_as_solution():
     assert rows[0]['solution'].startswith('dataset: coco\nobjects: 2\n')
 
 
+@pytest.mark.slow
 def test_grpo_run_logs_every_reward_and_saves_an_adapter(make_config, tmp_path: Path):
     main(make_config('summary_grpo.yaml', name='grpo'))
     out = tmp_path / 'grpo'

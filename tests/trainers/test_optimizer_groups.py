@@ -2,9 +2,13 @@
 import math
 from pathlib import Path
 
+import pytest
+
 from src.config import load_and_validate
 from src.config.swift_args import to_sft_arguments
 from src.trainers.sft_pipeline import ProjectSft
+
+pytestmark = pytest.mark.slow  # trains or runs a command end to end
 
 VIT_LR, ALIGNER_LR, LLM_LR, MIN_LR, WARMUP, STEPS = 1e-3, 2e-3, 4e-3, 4e-4, 2, 6
 

@@ -48,6 +48,7 @@ def _reduce_worker(rank: int, init_file: str, out_dir: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_sums_reduce_across_ranks_even_for_a_dataset_one_rank_never_saw(tmp_path):
     mp.spawn(_reduce_worker, args=(str(tmp_path / 'init'), str(tmp_path)), nprocs=2)
     for rank in range(2):
@@ -72,6 +73,7 @@ def fusion_run(tmp_path_factory, tiny_model: Path):
     return tmp / 'out', rows
 
 
+@pytest.mark.slow
 def test_each_source_logs_loss_and_token_acc_and_weights_to_the_total(fusion_run):
     _, rows = fusion_run
     train = [r for r in rows if 'train/loss' in r]
@@ -88,6 +90,7 @@ def test_each_source_logs_loss_and_token_acc_and_weights_to_the_total(fusion_run
     assert not any(k.startswith(('train/train/', 'train/eval', 'eval/eval')) for r in rows for k in r)
 
 
+@pytest.mark.slow
 def test_eval_reports_only_target_sources(fusion_run):
     _, rows = fusion_run
     evals = [r for r in rows if 'eval/loss' in r]
@@ -97,6 +100,7 @@ def test_eval_reports_only_target_sources(fusion_run):
         assert per_source == {'eval/grounding_loss', 'eval/grounding_token_acc', 'eval/grounding_tokens'}
 
 
+@pytest.mark.slow
 def test_augmentation_drops_are_counted_and_metrics_reach_tensorboard(fusion_run):
     out, rows = fusion_run
     assert sum(r.get('train/dropped_objects', 0) for r in rows) > 0  # a 30-50% crop cuts objects out

@@ -100,3 +100,25 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
                 _resolve_media(v, base_dir, f'{where}: {list_field}[{i}]', kind) for i, v in enumerate(listed)
             ]
     return inputs
+
+
+def to_swift_row(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Template inputs as a row of ms-swift's standard dataset format: text messages with ``<image>`` / ``<video>``
+    placeholders in order, and the ``images`` / ``videos`` lists, so ``swift infer --val_dataset`` reads it as is."""
+    media: dict[str, list[str]] = {kind: list(inputs.get(list_field, [])) for kind, (list_field, _) in MEDIA.items()}
+    messages = []
+    for message in inputs['messages']:
+        content = message['content']
+        if not isinstance(content, str):
+            parts = []
+            for item in content:
+                if item['type'] == 'text':
+                    parts.append(item['text'])
+                else:
+                    parts.append(MEDIA[item['type']][1])
+                    media[item['type']].append(item[item['type']])
+            content = ''.join(parts)
+        messages.append({'role': message['role'], 'content': content})
+    row: dict[str, Any] = {'messages': messages}
+    row.update({MEDIA[kind][0]: paths for kind, paths in media.items() if paths})
+    return row

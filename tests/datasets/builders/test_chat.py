@@ -78,3 +78,22 @@ def test_video_items_and_placeholders(tmp_path: Path):
                         'videos': ['clip.mp4', 'clip.mp4']}
     with pytest.raises(RecordError, match=r'has 1 <video> placeholder\(s\) but the record lists 2 video\(s\)'):
         to_template_inputs(placeholder_form, tmp_path, WHERE)
+
+
+def test_swift_rows_put_placeholders_where_the_items_were():
+    from src.datasets.builders.chat import to_swift_row
+
+    inputs = {'messages': [
+        {'role': 'system', 'content': 'Be brief.'},
+        {'role': 'user', 'content': [{'type': 'text', 'text': 'Compare '}, {'type': 'image', 'image': '/d/a.png'},
+                                     {'type': 'text', 'text': ' and '}, {'type': 'image', 'image': '/d/b.png'},
+                                     {'type': 'video', 'video': '/d/c.mp4'}]},
+        {'role': 'assistant', 'content': 'Same.'}]}
+    assert to_swift_row(inputs) == {
+        'messages': [{'role': 'system', 'content': 'Be brief.'},
+                     {'role': 'user', 'content': 'Compare <image> and <image><video>'},
+                     {'role': 'assistant', 'content': 'Same.'}],
+        'images': ['/d/a.png', '/d/b.png'], 'videos': ['/d/c.mp4']}
+    placeholder_form = {'messages': [{'role': 'user', 'content': '<image>Hi'}, {'role': 'assistant', 'content': 'x'}],
+                        'images': ['/d/a.png']}
+    assert to_swift_row(placeholder_form) == placeholder_form

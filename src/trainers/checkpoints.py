@@ -1,0 +1,102 @@
+"""Which checkpoints a run can resume from: a save cut short (a kill, a full disk) must never be picked up.
+
+The trainer writes a checkpoint in place (``checkpoint-N/``: weights, optimizer, scheduler, RNG state, and
+``trainer_state.json`` last), so an interrupted save leaves a folder that looks like a checkpoint. Rather than trust the
+folder name, a checkpoint is complete when its ``trainer_state.json`` parses and names step N, and each weight file is
+whole (a safetensors file is as long as its header says; a torch pickle is a readable zip). Incomplete ones are
+moved aside as ``incomplete-checkpoint-N`` with a warning, out of reach of resuming and of checkpoint rotation (both
+look for ``checkpoint-*``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import struct
+import zipfile
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT = re.compile(r'^checkpoint-(\d+)$')
+INCOMPLETE_PREFIX = 'incomplete-'
+WEIGHTS = ('adapter_model.safetensors', 'model.safetensors', 'model.safetensors.index.json', 'adapter_model.bin',
+           'pytorch_model.bin', 'pytorch_model.bin.index.json')
+TORCH_FILES = ('optimizer.pt', 'scheduler.pt', 'rng_state.pth', 'adapter_model.bin', 'pytorch_model.bin')
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Why a safetensors file is not whole: its 8-byte header length, header and data must fill the file exactly."""
+    size = path.stat().st_size
+    with open(path, 'rb') as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return f'{path.name} is truncated ({size} bytes)'
+        (header_len, ) = struct.unpack('<Q', head)
+        if 8 + header_len > size:
+            return f'{path.name} is truncated (header of {header_len} bytes in a file of {size})'
+        try:
+            header = json.loads(f.read(header_len))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return f'{path.name} has an unreadable header'
+    ends = [t['data_offsets'][1] for k, t in header.items() if k != '__metadata__']
+    expected = 8 + header_len + max(ends, default=0)
+    if size != expected:
+        return f'{path.name} is truncated ({size} of {expected} bytes)'
+    return None
+
+
+def checkpoint_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be resumed from, or None when it is a complete checkpoint."""
+    path = Path(path)
+    if not path.is_dir():
+        return f'{path} is not a checkpoint folder'
+    state = path / 'trainer_state.json'
+    try:
+        step = json.loads(state.read_text()).get('global_step')
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return f'{path.name} has no readable trainer_state.json: its save did not finish'
+    match = CHECKPOINT.match(path.name)
+    if match and step != int(match[1]):
+        return f'{path.name}/trainer_state.json says step {step}: the folder holds another save'
+    weights = [path / name for name in WEIGHTS if (path / name).is_file()]
+    if not weights:
+        return f'{path.name} holds no model or adapter weights'
+    shards = []
+    for index in [w for w in weights if w.name.endswith('.index.json')]:
+        try:
+            shards += sorted({path / s for s in json.loads(index.read_text())['weight_map'].values()})
+        except (json.JSONDecodeError, KeyError, UnicodeDecodeError):
+            return f'{index.name} is unreadable'
+    for file in weights + shards:
+        if not file.is_file():
+            return f'{file.name} is missing'
+        if file.suffix == '.safetensors' and (problem := _safetensors_problem(file)):
+            return problem
+    for name in TORCH_FILES:
+        if (path / name).is_file() and not zipfile.is_zipfile(path / name):
+            return f'{name} is truncated'
+    return None
+
+
+def complete_checkpoints(output_dir: str | Path) -> list[Path]:
+    """The complete ``checkpoint-N`` folders of ``output_dir``, oldest step first."""
+    found = [p for p in Path(output_dir).glob('checkpoint-*') if CHECKPOINT.match(p.name)]
+    return sorted((p for p in found if checkpoint_problem(p) is None), key=lambda p: int(CHECKPOINT.match(p.name)[1]))
+
+
+def set_aside_incomplete(output_dir: str | Path) -> list[Path]:
+    """Rename every incomplete ``checkpoint-N`` of ``output_dir`` to ``incomplete-checkpoint-N`` (warning once per
+    folder); returns the new paths."""
+    moved = []
+    for path in sorted(Path(output_dir).glob('checkpoint-*')):
+        if not CHECKPOINT.match(path.name) or (problem := checkpoint_problem(path)) is None:
+            continue
+        target = path.with_name(INCOMPLETE_PREFIX + path.name)
+        n = 1
+        while target.exists():
+            target, n = path.with_name(f'{INCOMPLETE_PREFIX}{path.name}.{n}'), n + 1
+        path.rename(target)
+        logger.warning(f'{path} is incomplete ({problem}); moved to {target.name} so that nothing resumes from it')
+        moved.append(target)
+    return moved

@@ -1,0 +1,65 @@
+"""Checkpoint completeness: what an interrupted save leaves behind is recognised and set aside, never resumed."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from src.trainers.checkpoints import checkpoint_problem, complete_checkpoints, set_aside_incomplete
+
+
+def _checkpoint(folder: Path, step: int, adapter: bool = True) -> Path:
+    """The files the trainer writes for a LoRA checkpoint at ``step``, with real (tiny) contents."""
+    path = folder / f'checkpoint-{step}'
+    path.mkdir(parents=True)
+    weights = {'lora_A': torch.randn(4, 8), 'lora_B': torch.zeros(8, 4)}
+    save_file(weights, path / ('adapter_model.safetensors' if adapter else 'model.safetensors'))
+    torch.save({'state': {}}, path / 'optimizer.pt')
+    torch.save({'last_epoch': step}, path / 'scheduler.pt')
+    torch.save({'cpu': torch.get_rng_state()}, path / 'rng_state.pth')
+    (path / 'trainer_state.json').write_text(json.dumps({'global_step': step, 'log_history': []}))
+    return path
+
+
+def test_a_whole_checkpoint_has_no_problem(tmp_path: Path):
+    assert checkpoint_problem(_checkpoint(tmp_path, 4)) is None
+    assert checkpoint_problem(_checkpoint(tmp_path, 6, adapter=False)) is None
+
+
+@pytest.mark.parametrize('damage,message', [
+    (lambda p: (p / 'trainer_state.json').unlink(), 'has no readable trainer_state.json: its save did not finish'),
+    (lambda p: (p / 'trainer_state.json').write_text('{"global_st'), 'has no readable trainer_state.json'),
+    (lambda p: (p / 'trainer_state.json').write_text('{"global_step": 2}'), 'says step 2: the folder holds another'),
+    (lambda p: (p / 'adapter_model.safetensors').unlink(), 'holds no model or adapter weights'),
+    (lambda p: (p / 'adapter_model.safetensors').write_bytes(
+        (p / 'adapter_model.safetensors').read_bytes()[:-10]), 'adapter_model.safetensors is truncated'),
+    (lambda p: (p / 'adapter_model.safetensors').write_bytes(b''), 'adapter_model.safetensors is truncated (0 bytes)'),
+    (lambda p: (p / 'optimizer.pt').write_bytes((p / 'optimizer.pt').read_bytes()[:100]), 'optimizer.pt is truncated'),
+])
+def test_each_kind_of_interrupted_save_is_named(tmp_path: Path, damage, message: str):
+    path = _checkpoint(tmp_path, 4)
+    damage(path)
+    assert message in checkpoint_problem(path)
+
+
+def test_sharded_weights_need_every_shard(tmp_path: Path):
+    path = _checkpoint(tmp_path, 4, adapter=False)
+    (path / 'model.safetensors').rename(path / 'model-00001-of-00002.safetensors')
+    (path / 'model.safetensors.index.json').write_text(json.dumps({'weight_map': {
+        'a': 'model-00001-of-00002.safetensors', 'b': 'model-00002-of-00002.safetensors'}}))
+    assert checkpoint_problem(path) == 'model-00002-of-00002.safetensors is missing'
+
+
+def test_incomplete_checkpoints_are_moved_out_of_reach(tmp_path: Path, caplog):
+    _checkpoint(tmp_path, 2)
+    broken = _checkpoint(tmp_path, 4)
+    (broken / 'trainer_state.json').unlink()
+    assert complete_checkpoints(tmp_path) == [tmp_path / 'checkpoint-2']
+    moved = set_aside_incomplete(tmp_path)
+    assert moved == [tmp_path / 'incomplete-checkpoint-4']
+    assert sorted(p.name for p in tmp_path.glob('checkpoint-*')) == ['checkpoint-2'], 'rotation and resume look here'
+    assert 'checkpoint-4 is incomplete (checkpoint-4 has no readable trainer_state.json' in caplog.text
+    again = _checkpoint(tmp_path, 4)
+    (again / 'trainer_state.json').unlink()
+    assert set_aside_incomplete(tmp_path) == [tmp_path / 'incomplete-checkpoint-4.1'], 'an earlier one is kept'
