@@ -3,6 +3,7 @@
 Refactoring the config code must not change what a valid config trains with. After an intended change, regenerate
 the file with `UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/config/test_swift_args_golden.py` and review its diff.
 """
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from src.config import load_and_validate
-from src.config.swift_args import sft_argument_kwargs
+from src.config.swift_args import sft_argument_kwargs, video_environment
+from src.datasets.augmentation import parse_augmentation
+from src.datasets.builders import BuildSettings
 from tests.conftest import REPO
 
 GOLDEN = Path(__file__).with_name('golden_swift_args.json')
@@ -19,7 +22,9 @@ CONFIGS = sorted(set((REPO / 'configs').rglob('*.yaml')) - MIXTURES)
 
 
 def _portable(value):
-    """Absolute paths inside the checkout as `<repo>/...`, so the record holds on any machine."""
+    """Absolute paths inside the checkout as `<repo>/...`, so the record holds on any machine; dataclasses as dicts."""
+    if dataclasses.is_dataclass(value):
+        return _portable(dataclasses.asdict(value))
     if isinstance(value, str):
         return value.replace(str(REPO), '<repo>')
     if isinstance(value, list):
@@ -30,7 +35,19 @@ def _portable(value):
 
 
 def _resolved() -> dict[str, dict]:
-    return {str(p.relative_to(REPO)): _portable(sft_argument_kwargs(load_and_validate(p))) for p in CONFIGS}
+    """Per config: ms-swift's keyword arguments, the project's trainer settings (post-training) and what the
+    datasets are built with."""
+    out = {}
+    for path in CONFIGS:
+        cfg = load_and_validate(path)
+        record = sft_argument_kwargs(cfg)
+        if cfg.rlhf.get('rlhf_type'):
+            record['<project rlhf settings>'] = cfg.project_rlhf_settings()
+        record['<datasets>'] = {'build': BuildSettings.from_custom(cfg.custom),
+                                'augmentation': parse_augmentation(cfg.custom.augmentation)[0],
+                                'video_env': video_environment(cfg)}
+        out[str(path.relative_to(REPO))] = _portable(record)
+    return out
 
 
 def test_shipped_configs_map_to_the_recorded_ms_swift_arguments():
