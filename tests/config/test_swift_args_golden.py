@@ -27,7 +27,7 @@ def _portable(value):
         return _portable(dataclasses.asdict(value))
     if isinstance(value, str):
         return value.replace(str(REPO), '<repo>')
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_portable(v) for v in value]
     if isinstance(value, dict):
         return {k: _portable(v) for k, v in sorted(value.items())}
