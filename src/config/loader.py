@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import ConfigError
+from .yaml_file import read_yaml
 
 EXTENDS_KEY = 'extends'
 REPLACE_MARKER = '_replace_'
@@ -54,11 +53,7 @@ def _read_yaml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if not path.is_file():
         via = ' -> '.join(str(p) for p in chain) or '(command line)'
         raise ConfigError([f'{path}: config file not found (named by {via})'])
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = yaml.safe_load(f)
-    except yaml.YAMLError as exc:
-        raise ConfigError([f'{path}: invalid YAML: {exc}']) from None
+    data = read_yaml(path)
     if data is None:
         return {}
     if not isinstance(data, dict):

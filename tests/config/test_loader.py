@@ -67,3 +67,46 @@ def test_invalid_yaml_names_the_file(tmp_path: Path):
     path.write_text('training: [unclosed\n')
     with pytest.raises(ConfigError, match='bad.yaml: invalid YAML'):
         load_config(path)
+
+
+def test_a_duplicated_section_names_both_lines(tmp_path: Path):
+    path = tmp_path / 'dup.yaml'
+    path.write_text('training:\n  output_dir: a\n  seed: 1\nmodel:\n  model: m\ntraining:\n  seed: 2\n  seed: 3\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert exc.value.problems == [
+        f'{path}:6: `training` is set twice in one mapping (first at line 1); YAML would keep only the second. '
+        'Merge the two into one',
+        f'{path}:8: `seed` is set twice in one mapping (first at line 7); YAML would keep only the second. Merge '
+        'the two into one']
+
+
+def test_a_duplicate_in_a_parent_is_found_too(tmp_path: Path):
+    (tmp_path / 'base.yaml').write_text('tuner:\n  lora_rank: 8\n  lora_rank: 16\n')
+    child = write_yaml(tmp_path / 'c.yaml', {'extends': 'base.yaml'})
+    with pytest.raises(ConfigError, match=r'base.yaml:3: `lora_rank` is set twice in one mapping \(first at line 2\)'):
+        load_config(child)
+
+
+def test_a_file_that_is_not_utf8_names_the_byte(tmp_path: Path):
+    path = tmp_path / 'latin1.yaml'
+    path.write_bytes('custom:\n  prompts: {dense: "Décris"}\n'.encode('latin-1'))
+    with pytest.raises(ConfigError, match=rf'^1 problem in the config:\n  - {path}:2: not UTF-8 text \(byte 29: 0xe9\); '
+                                          'save the file as UTF-8$'):
+        load_config(path)
+    path.write_bytes('training: {}\n'.encode('utf-16'))
+    with pytest.raises(ConfigError, match='the file is UTF-16; save it as UTF-8'):
+        load_config(path)
+
+
+def test_a_utf8_bom_is_fine(tmp_path: Path):
+    path = tmp_path / 'bom.yaml'
+    path.write_bytes(b'\xef\xbb\xbftraining:\n  seed: 1\n')
+    assert load_config(path).data == {'training': {'seed': 1}}
+
+
+def test_yaml_cannot_build_objects(tmp_path: Path):
+    path = tmp_path / 'evil.yaml'
+    path.write_text('training: !!python/object/apply:os.system ["touch x"]\n')
+    with pytest.raises(ConfigError, match='invalid YAML'):
+        load_config(path)

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ...config.errors import ConfigError
+from ...config.yaml_file import read_text, read_yaml
 from ..augmentation import parse_augmentation
 from ..builders import prompt_problems
 
@@ -110,9 +109,9 @@ def load_fusion_config(value: str | Path | dict, base_dir: Path) -> FusionConfig
     if not path.is_file():
         raise ConfigError([f'fusion config {path} does not exist'])
     try:
-        raw = json.loads(path.read_text()) if path.suffix == '.json' else yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ConfigError([f'{path}: cannot be read: {exc}']) from None
+        raw = json.loads(read_text(path)) if path.suffix == '.json' else read_yaml(path)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f'{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}']) from None
     return parse_fusion_config(raw, path.parent, str(path))
 
 
