@@ -104,7 +104,7 @@ def load_template():
     from swift.model import get_model_processor
     from swift.template import get_template
 
-    from src.tiny_model import ensure_tiny_model
+    from src.testing.tiny_model import ensure_tiny_model
 
     model_dir = REPO / '.cache' / 'tiny-qwen3-vl'
     ensure_tiny_model(str(model_dir), True, 'qwen3_vl')
@@ -118,12 +118,13 @@ def load_template():
 
 
 def project_dataset(path: Path, template, augment: bool):
+    from src.config.augmentation import parse_augmentation
     from src.datasets import BuildSettings, DenseCaptionDataset
-    from src.datasets.augmentation import parse_augmentation
+    from src.datasets.augmentation import augmenter_for
     from src.trainers.telemetry import TelemetryCollator
 
     settings = BuildSettings(prompts={'dense': PROMPT, 'summary': ''})
-    augmenter = parse_augmentation(AUGMENTATION)[0] if augment else None
+    augmenter = augmenter_for(parse_augmentation(AUGMENTATION)[0]) if augment else None
     return DenseCaptionDataset(path, template, settings=settings, augmenter=augmenter), \
         TelemetryCollator(template.data_collator)
 

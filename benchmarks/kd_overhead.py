@@ -58,7 +58,7 @@ def real_size_recipe(flags, root: Path) -> tuple[Path, Path, str]:
     from architectures import ARCHS, text_config, vision_config
     from data_throughput import make_data
 
-    from src.tiny_model import build_tiny_model
+    from src.testing.tiny_model import build_tiny_model
 
     cuda = torch.cuda.is_available()
     dtype = 'bfloat16' if cuda else 'float32'

@@ -98,7 +98,7 @@ def swift_run(config: Path, data: Path) -> None:
     from swift.pipelines.train.sft import SwiftSft
 
     from src.config import load_and_validate
-    from src.config.swift_args import sft_argument_kwargs
+    from src.trainers.swift_args import sft_argument_kwargs
 
     kwargs = sft_argument_kwargs(load_and_validate(config))
     kwargs['dataset'] = [str(data)]

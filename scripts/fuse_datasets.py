@@ -14,8 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.config import ConfigError  # noqa: E402
+from src.config.fusion import load_fusion_config  # noqa: E402
 from src.datasets.contract import RecordError  # noqa: E402
-from src.datasets.fusion import load_fusion_config  # noqa: E402
 from src.datasets.fusion.offline import write_mixture  # noqa: E402
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from src.tiny_model import TINY_ARCHS, build_tiny_model  # noqa: E402
+from src.testing.tiny_model import TINY_ARCHS, build_tiny_model  # noqa: E402
 
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])

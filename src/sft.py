@@ -61,10 +61,10 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     # Heavy imports only once the config is known to be good.
     from swift.utils import is_master
 
-    from .config.swift_args import to_sft_arguments, video_environment
-    from .tiny_model import ensure_tiny_model
+    from .testing.tiny_model import ensure_tiny_model
     from .trainers.run_dir import claim_output_dir
     from .trainers.sft_pipeline import ProjectSft
+    from .trainers.swift_args import to_sft_arguments, video_environment
 
     run_log.start()
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from src.tiny_model import build_tiny_model
+from src.testing.tiny_model import build_tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_CONFIGS = REPO / 'configs' / 'smoke'

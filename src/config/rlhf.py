@@ -11,12 +11,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..rewards.summary import REWARDS
+from . import swift_fields
 
 if TYPE_CHECKING:
     from .validate import ProjectConfig
 
 SUPPORTED = ('grpo', 'gkd')
+# The reward functions `rlhf.reward_funcs` can name (src/rewards/summary.py registers them with ms-swift).
+REWARDS = ('summary_format', 'summary_header', 'summary_parse', 'summary_dataset', 'summary_objects_total',
+           'summary_content_f1', 'summary_content')
 GKD_ONLY = {('custom', 'visual_kd'), ('custom', 'trainer_variant'), ('rlhf', 'llm_kd_weight')}
 # ms-swift GKD features this project's trainer does not take: visual KD needs a local teacher's features.
 GKD_UNSUPPORTED = {'teacher_model_server': 'a teacher served over an API'}
@@ -25,8 +28,23 @@ GKD_UNSUPPORTED = {'teacher_model_server': 'a teacher served over an API'}
 GRPO_DEFAULTS = {('training', 'temperature'): 0.3, ('rlhf', 'max_completion_length'): 2048}
 
 
+def resolve_rlhf(cfg: 'ProjectConfig') -> None:
+    """Fill the project's post-training defaults into a validated config (validation itself only reads)."""
+    rlhf_type = cfg.rlhf.get('rlhf_type')
+    if rlhf_type == 'gkd' and cfg.model.get('model_type'):
+        # The teacher is the same architecture as the student unless said otherwise; ms-swift cannot tell qwen3_vl
+        # from its embedding / reranker variants by the checkpoint alone.
+        cfg.rlhf.setdefault('teacher_model_type', cfg.model['model_type'])
+    elif rlhf_type == 'grpo':
+        for (section, key), value in GRPO_DEFAULTS.items():
+            getattr(cfg, section).setdefault(key, value)
+        # ms-swift's GRPO takes only `left` (or `delete`, which drops records silently). Nothing is cut in practice:
+        # before training every prompt + reference answer is checked to fit with room for `max_completion_length`.
+        cfg.template['truncation_strategy'] = 'left'
+
+
 def check_rlhf(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], errors: list[str]) -> None:
-    """Validate the `rlhf` section for the chosen `rlhf_type` and fill the project's defaults."""
+    """Validate the `rlhf` section for the chosen `rlhf_type`."""
     rlhf_type = cfg.rlhf.get('rlhf_type')
     for section, key in GKD_ONLY:
         value = getattr(cfg, section).get(key) if section == 'rlhf' else getattr(cfg.custom, key)
@@ -43,20 +61,12 @@ def check_rlhf(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
         return
     if rlhf_type == 'gkd':
         _check_gkd(cfg, where, errors)
-        return
-    for (section, key), value in GRPO_DEFAULTS.items():
-        getattr(cfg, section).setdefault(key, value)
-    _check_grpo(cfg, where, errors)
+    else:
+        _check_grpo(cfg, where, errors)
 
 
 def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], errors: list[str]) -> None:
-    from ..trainers.visual_kd import parse_visual_kd
-
     rlhf = cfg.rlhf
-    # The teacher is the same architecture as the student unless said otherwise; ms-swift cannot tell qwen3_vl from
-    # its embedding / reranker variants by the checkpoint alone.
-    if cfg.model.get('model_type'):
-        rlhf.setdefault('teacher_model_type', cfg.model['model_type'])
     if not rlhf.get('teacher_model'):
         errors.append(f'{where(("rlhf", "rlhf_type"))}: GKD needs `rlhf.teacher_model`, the frozen teacher (usually '
                       'the base checkpoint the run starts from)')
@@ -71,7 +81,6 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
     weight = rlhf.get('llm_kd_weight')
     if weight is not None and weight < 0:
         errors.append(f'{where(("rlhf", "llm_kd_weight"))}: must be >= 0 (0 removes the logits KD term)')
-    errors.extend(f'{where(("custom", "visual_kd"))}: {p}' for p in parse_visual_kd(cfg.custom.visual_kd)[1])
 
 
 def _model_config(path: str) -> dict[str, Any] | None:
@@ -84,8 +93,6 @@ def gkd_model_problems(cfg: 'ProjectConfig') -> list[str]:
 
     Read from the checkpoints' `config.json` and tokenizer files, so a hub id (not downloaded yet) is not checked.
     """
-    from ..trainers.visual_kd import parse_visual_kd
-
     student, teacher = cfg.model['model'], cfg.rlhf.get('teacher_model')
     problems = []
     student_cfg, teacher_cfg = _model_config(student), _model_config(teacher) if teacher else None
@@ -97,7 +104,7 @@ def gkd_model_problems(cfg: 'ProjectConfig') -> list[str]:
                             f'than the student {student} (vocab_size {sizes[1]} vs {sizes[0]}); the logits KD '
                             'compares token distributions, so both need the same tokenizer')
     vision = (student_cfg or {}).get('vision_config', {})
-    for component in parse_visual_kd(cfg.custom.visual_kd)[0] if student_cfg else []:
+    for component in cfg.visual_kd if student_cfg else []:
         if component == 'deepstack' and not vision.get('deepstack_visual_indexes'):
             problems.append(f'{cfg.source}: `custom.visual_kd.deepstack`: the model {student} '
                             f'({student_cfg.get("model_type")}) has no DeepStack mergers; disable the component')
@@ -118,9 +125,7 @@ def _tokenizer_vocab(path: str) -> dict[str, int] | None:
 
 
 def _check_grpo(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], errors: list[str]) -> None:
-    from .validate import world_size
-
-    rlhf, training = cfg.rlhf, cfg.training
+    rlhf = cfg.rlhf
     if cfg.custom.mode != 'summary':
         errors.append(f'{where(("custom", "mode"))}: GRPO scores summaries against each record\'s `summary`; set '
                       '`custom.mode: summary`')
@@ -136,19 +141,12 @@ def _check_grpo(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], e
     if weights is not None and len(weights) != len(funcs):
         errors.append(f'{where(("rlhf", "reward_weights"))}: {len(weights)} weights for {len(funcs)} reward '
                       'functions; give one weight per function')
-    # ms-swift's GRPO takes only `left` (or `delete`, which drops records silently). Nothing is cut in practice:
-    # before training every prompt + reference answer is checked to fit with room for `max_completion_length`.
-    truncation = cfg.template.get('truncation_strategy')
-    if truncation == 'right':
+    if cfg.template.get('truncation_strategy') == 'right':
         errors.append(f'{where(("template", "truncation_strategy"))}: GRPO supports only `left`; every prompt is '
                       'checked to fit before training, so nothing is truncated')
-    cfg.template['truncation_strategy'] = 'left'
-    micro = training.get('per_device_train_batch_size', 1)
-    accumulation = training.get('gradient_accumulation_steps') or 1
-    if training.get('effective_batch_size'):
-        accumulation = training['effective_batch_size'] // (micro * world_size())
-    generation = rlhf.get('generation_batch_size') or micro * accumulation * world_size()
-    generations = rlhf.get('num_generations', 8)
+    micro, world = cfg.micro_batch, cfg.world_size
+    generation = rlhf.get('generation_batch_size') or micro * cfg.gradient_accumulation_steps * world
+    generations = rlhf.get('num_generations', swift_fields.default('rlhf', 'num_generations'))
     key = ('rlhf', 'generation_batch_size' if rlhf.get('generation_batch_size') else 'num_generations')
     if generations < 2:
         errors.append(f'{where(("rlhf", "num_generations"))}: GRPO compares completions of one prompt; use at least 2')
@@ -156,9 +154,9 @@ def _check_grpo(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], e
         errors.append(f'{where(key)}: num_generations ({generations}) must divide the generation batch '
                       f'({generation} trajectories: `rlhf.generation_batch_size`, by default per_device_train_batch_'
                       f'size x gradient accumulation x world size)')
-    if rlhf.get('generation_batch_size') and rlhf['generation_batch_size'] % (micro * world_size()):
+    if rlhf.get('generation_batch_size') and rlhf['generation_batch_size'] % (micro * world):
         errors.append(f'{where(("rlhf", "generation_batch_size"))}: must be a multiple of per_device_train_batch_size '
-                      f'({micro}) x world size ({world_size()})')
-    if cfg.tuner.get('train_type', 'lora') == 'lora' and rlhf.get('ref_model'):
+                      f'({micro}) x world size ({world})')
+    if cfg.tuner.get('train_type', swift_fields.default('tuner', 'tuner_type')) == 'lora' and rlhf.get('ref_model'):
         errors.append(f'{where(("rlhf", "ref_model"))}: with LoRA the reference policy is the base model with the '
                       'adapter switched off, which costs no second model; remove `rlhf.ref_model` (or train `full`)')

@@ -2,16 +2,18 @@
 
 The ``model``, ``template``, ``tuner``, ``data``, ``training`` and ``rlhf`` sections take ms-swift's argument names
 verbatim (see ``swift/arguments``), so ms-swift's documentation applies to them unchanged; which section a field
-belongs to follows the ms-swift class that declares it. ``custom`` and ``deepspeed`` hold the project's own knobs,
+belongs to follows the ms-swift class that declares it (read from ``swift_fields.json``, see ``swift_fields``). ``custom`` and ``deepspeed`` hold the project's own knobs,
 declared as dataclasses below with one docstring line per field.
 """
 from __future__ import annotations
 
-import dataclasses
 import typing
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+
+from . import swift_fields
+from .types import Spec, spec_of
 
 SECTIONS = ('model', 'template', 'tuner', 'data', 'training', 'rlhf', 'custom', 'deepspeed')
 TOP_LEVEL_KEYS = SECTIONS + ('global_max_length', )
@@ -80,7 +82,7 @@ class CustomConfig:
     """Validation records; evaluation runs only when this is set."""
     fusion_config: str | dict[str, typing.Any] | None = None
     """A mixture of sources instead of `train_jsonl` / `val_jsonl`: a YAML / JSON file or the mapping inline
-    (see `src/datasets/fusion/config.py`)."""
+    (see `src/config/fusion.py`)."""
     sample_limit: int | None = None
     """Train (and validate) on the first N records of each file only, for smoke runs and debugging."""
     mode: typing.Literal['dense', 'summary'] = 'dense'
@@ -144,49 +146,14 @@ PROJECT_OWNED = {
 }
 
 
-def _own_fields(cls: type) -> set[str]:
-    """Fields a dataclass declares itself (not inherited), so each lands in exactly one section."""
-    return {name for name in vars(cls).get('__annotations__', {}) if not name.startswith('_')}
-
-
 @cache
-def swift_section_fields() -> dict[str, dict[str, dataclasses.Field]]:
-    """Section name -> {field name -> ms-swift dataclass field} for the ms-swift-backed sections."""
-    from swift.arguments import RLHFArguments, SftArguments
-    from swift.arguments.base_args.data_args import DataArguments
-    from swift.arguments.base_args.model_args import ModelArguments
-    from swift.arguments.base_args.quant_args import QuantizeArguments
-    from swift.arguments.base_args.template_args import TemplateArguments
-    from swift.arguments.tuner_args import TunerArguments
-
-    sft_fields = {f.name: f for f in dataclasses.fields(SftArguments) if f.init}
-    owners = {
-        'model': _own_fields(ModelArguments) | _own_fields(QuantizeArguments),
-        'template': _own_fields(TemplateArguments),
-        'tuner': _own_fields(TunerArguments) | {'tuner_backend', 'tuner_type', 'adapters'},
-        'data': _own_fields(DataArguments),
-    }
-    sections: dict[str, dict[str, dataclasses.Field]] = {}
-    claimed: set[str] = set()
-    for section, names in owners.items():
-        sections[section] = {n: sft_fields[n] for n in names if n in sft_fields}
-        claimed |= set(sections[section])
-    sections['training'] = {n: f for n, f in sft_fields.items() if n not in claimed}
-    sections['rlhf'] = {
-        f.name: f
-        for f in dataclasses.fields(RLHFArguments) if f.init and f.name not in sft_fields
-    }
-    return sections
-
-
-@cache
-def section_fields(section: str) -> dict[str, Any]:
-    """Every valid key of ``section`` -> its type annotation (ms-swift's or the project's)."""
+def section_fields(section: str) -> dict[str, Spec]:
+    """Every valid key of ``section`` -> its type spec (ms-swift's, from the snapshot, or the project's)."""
     if section in PROJECT_SECTIONS:
-        return typing.get_type_hints(PROJECT_SECTIONS[section])
-    fields = {name: f.type for name, f in swift_section_fields()[section].items()}
+        return {name: spec_of(t) for name, t in typing.get_type_hints(PROJECT_SECTIONS[section]).items()}
+    fields = dict(swift_fields.fields(section))
     if section == 'tuner':
-        fields[TUNER_TYPE_KEY] = str
-    fields.update({key: annotation for (sec, key), annotation in NARROWED_TYPES.items() if sec == section})
-    fields.update({key: annotation for (sec, key), annotation in PROJECT_FIELDS.items() if sec == section})
+        fields[TUNER_TYPE_KEY] = {'type': 'str'}
+    fields.update({key: spec_of(t) for (sec, key), t in NARROWED_TYPES.items() if sec == section})
+    fields.update({key: spec_of(t) for (sec, key), t in PROJECT_FIELDS.items() if sec == section})
     return fields

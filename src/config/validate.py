@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import enum
 import os
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..datasets.augmentation import parse_augmentation
-from ..datasets.builders import prompt_problems
+from . import swift_fields
+from .augmentation import AugmentationSpec, parse_augmentation
 from .errors import ConfigError
+from .fusion import FusionConfig, load_fusion_config
 from .loader import KeyPath, LoadedConfig
-from .rlhf import check_rlhf, gkd_model_problems
+from .prompts import prompt_problems
+from .rlhf import check_rlhf, gkd_model_problems, resolve_rlhf
 from .schema import (
     DEEPSPEED_PRESETS,
     FSDP_PRESETS,
@@ -35,9 +34,9 @@ from .schema import (
     DeepSpeedConfig,
     section_fields,
 )
-
-if TYPE_CHECKING:
-    from ..datasets.fusion import FusionConfig
+from .types import Spec, describe, fits, spec_of
+from .values import value_problem
+from .visual_kd import ComponentKD, parse_visual_kd
 
 
 @dataclass
@@ -56,6 +55,28 @@ class ProjectConfig:
     global_max_length: int | None = None
     fusion: FusionConfig | None = None
     """`custom.fusion_config`, loaded and validated."""
+    augmentation: AugmentationSpec | None = None
+    """`custom.augmentation`, parsed (None: no augmentation)."""
+    visual_kd: dict[str, ComponentKD] = field(default_factory=dict)
+    """`custom.visual_kd`, parsed: the distilled components that are enabled (GKD)."""
+    world_size: int = 1
+    """Processes of the run: torchrun's `WORLD_SIZE`, read once when the config is validated (1 without torchrun)."""
+
+    @property
+    def micro_batch(self) -> int:
+        """`training.per_device_train_batch_size`, or ms-swift's default."""
+        return self.training.get('per_device_train_batch_size', swift_fields.default('training',
+                                                                                     'per_device_train_batch_size'))
+
+    @property
+    def gradient_accumulation_steps(self) -> int:
+        """Micro-batches per optimizer step: from `training.effective_batch_size` (the global batch) when set, else
+        `training.gradient_accumulation_steps` or ms-swift's default."""
+        effective = self.training.get('effective_batch_size')
+        if effective is not None:
+            return effective // (self.micro_batch * self.world_size)
+        return self.training.get('gradient_accumulation_steps') or swift_fields.default(
+            'training', 'gradient_accumulation_steps') or 1
 
     @property
     def overwrite_output_dir(self) -> bool:
@@ -69,10 +90,7 @@ class ProjectConfig:
 
     def project_rlhf_settings(self) -> dict[str, Any]:
         """The project's post-training knobs, as the trainer reads them from its argument object."""
-        from ..trainers.visual_kd import parse_visual_kd
-
-        return {'llm_kd_weight': self.rlhf.get('llm_kd_weight', 1.0),
-                'visual_kd': parse_visual_kd(self.custom.visual_kd)[0],
+        return {'llm_kd_weight': self.rlhf.get('llm_kd_weight', 1.0), 'visual_kd': self.visual_kd,
                 'trainer_variant': self.custom.trainer_variant}
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,48 +104,16 @@ class ProjectConfig:
         return out
 
 
+LENGTH_KEYS = (('model', 'max_model_len'), ('template', 'max_length'))  # where `global_max_length` fans out to
+
+
 def _where(loaded: LoadedConfig, path: KeyPath) -> str:
     return f'{loaded.origin(path)}: `{".".join(path)}`'
 
 
-def _type_name(annotation: Any) -> str:
-    if typing.get_origin(annotation) is typing.Literal:
-        return 'one of ' + ', '.join(repr(a) for a in typing.get_args(annotation))
-    return getattr(annotation, '__name__', None) or str(annotation).replace('typing.', '')
-
-
-def check_type(value: Any, annotation: Any) -> bool:
-    """Whether a YAML value fits an ms-swift / project field annotation (ints pass as floats, enums by value)."""
-    if annotation is Any or annotation is None:
-        return True
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(check_type(value, a) for a in args)
-    if origin is typing.Literal:
-        return value in args
-    if annotation is type(None):
-        return value is None
-    if origin in (list, tuple, typing.List, typing.Tuple):
-        return isinstance(value, (list, tuple)) and (not args or all(check_type(v, args[0]) for v in value))
-    if origin in (dict, typing.Dict) or annotation is dict:
-        return isinstance(value, dict)
-    if isinstance(annotation, type):
-        if issubclass(annotation, enum.Enum):
-            return value in {m.value for m in annotation} or isinstance(value, annotation)
-        if annotation is bool:
-            return isinstance(value, bool)
-        if annotation is float:
-            return isinstance(value, (int, float)) and not isinstance(value, bool)
-        if annotation is int:
-            return isinstance(value, int) and not isinstance(value, bool)
-        return isinstance(value, annotation)
-    return True  # annotations this checker does not model (forward refs, callables): ms-swift checks them
-
-
-def _float_hint(value: Any, annotation: Any) -> str:
+def _float_hint(value: Any, spec: Spec) -> str:
     """YAML 1.1 reads `1e-4` (no dot) as a string; say how to write it when a float was expected."""
-    if isinstance(value, str) and check_type(1.5, annotation):
+    if isinstance(value, str) and fits(1.5, spec):
         try:
             float(value)
         except ValueError:
@@ -172,7 +158,7 @@ def validate(loaded: LoadedConfig) -> ProjectConfig:
             hint = f'; did you mean `{close[0]}`?' if close else f'; valid sections: {", ".join(TOP_LEVEL_KEYS)}'
             errors.append(f'{_where(loaded, (str(key), ))}: unknown top-level key{hint}')
 
-    cfg = ProjectConfig(source=loaded.files[-1])
+    cfg = ProjectConfig(source=loaded.files[-1], world_size=world_size())
     for section in SECTIONS:
         values = raw.get(section) or {}
         if not isinstance(values, dict):
@@ -188,9 +174,11 @@ def validate(loaded: LoadedConfig) -> ProjectConfig:
                 errors.append(f'{_where(loaded, path)}: not settable here: {PROJECT_OWNED[path]}')
             elif key not in known:
                 errors.append(f'{_where(loaded, path)}: unknown key{_suggest(str(key), section)}')
-            elif not check_type(value, known[key]):
-                errors.append(f'{_where(loaded, path)}: expected {_type_name(known[key])}, got {value!r}'
+            elif not fits(value, known[key]):
+                errors.append(f'{_where(loaded, path)}: expected {describe(known[key])}, got {value!r}'
                               f'{_float_hint(value, known[key])}')
+            elif (problem := value_problem(section, str(key), value, known[key])) is not None:
+                errors.append(f'{_where(loaded, path)}: {problem}')
             else:
                 clean[key] = _resolve_path(value, loaded.origin(path), path) if path in PATH_KEYS else value
         if section in PROJECT_SECTIONS:
@@ -198,12 +186,11 @@ def validate(loaded: LoadedConfig) -> ProjectConfig:
         else:
             setattr(cfg, section, clean)
 
-    for (section, key), value in PROJECT_DEFAULTS.items():
-        getattr(cfg, section).setdefault(key, value)
     _check_lengths(loaded, cfg, errors)
     _check_cross_fields(loaded, cfg, errors)
     if errors:
         raise ConfigError(errors)
+    _resolve(cfg)
     return cfg
 
 
@@ -212,22 +199,33 @@ def _check_lengths(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) 
     length = loaded.data.get('global_max_length')
     if length is None:
         return
-    if not check_type(length, int) or length <= 0:
+    if not fits(length, {'type': 'int'}) or length <= 0:
         errors.append(f'{_where(loaded, ("global_max_length", ))}: expected a positive int, got {length!r}')
         return
     cfg.global_max_length = length
-    for section, key in (('model', 'max_model_len'), ('template', 'max_length')):
+    for section, key in LENGTH_KEYS:
         current = getattr(cfg, section).get(key)
         if current is not None and current != length:
             errors.append(f'{_where(loaded, (section, key))} = {current} conflicts with `global_max_length` = '
                           f'{length} ({loaded.origin(("global_max_length", ))}); set only `global_max_length`')
-        getattr(cfg, section)[key] = length
+
+
+def _resolve(cfg: ProjectConfig) -> None:
+    """Fill the project's defaults and derived values into a config that passed every check."""
+    for (section, key), value in PROJECT_DEFAULTS.items():
+        getattr(cfg, section).setdefault(key, value)
+    if cfg.global_max_length is not None:
+        for section, key in LENGTH_KEYS:
+            getattr(cfg, section)[key] = cfg.global_max_length
+    resolve_rlhf(cfg)
 
 
 def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
     _check_data_sources(loaded, cfg, errors)
-    _, problems = parse_augmentation(cfg.custom.augmentation)
+    cfg.augmentation, problems = parse_augmentation(cfg.custom.augmentation)
     errors.extend(f'{_where(loaded, ("custom", "augmentation"))}: {p}' for p in problems)
+    cfg.visual_kd, problems = parse_visual_kd(cfg.custom.visual_kd)
+    errors.extend(f'{_where(loaded, ("custom", "visual_kd"))}: {p}' for p in problems)
     prompt_maps = [('prompts', cfg.custom.prompts or {})]
     variants = cfg.custom.summary_prompt_variants
     where = _where(loaded, ('custom', 'summary_prompt_variants'))
@@ -242,7 +240,7 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
     for key, value in (cfg.custom.video or {}).items():
         if key not in VIDEO_ENV:
             errors.append(f'{_where(loaded, ("custom", "video", key))}: unknown key; valid: {", ".join(VIDEO_ENV)}')
-        elif not check_type(value, VIDEO_ENV[key][1]) or value <= 0:
+        elif not fits(value, spec_of(VIDEO_ENV[key][1])) or value <= 0:
             errors.append(f'{_where(loaded, ("custom", "video", key))}: expected a positive '
                           f'{VIDEO_ENV[key][1].__name__}, got {value!r}')
     _check_scale_out(loaded, cfg, errors)
@@ -265,10 +263,6 @@ def _check_data_sources(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
         if getattr(custom, key) is not None:
             errors.append(f'{_where(loaded, ("custom", key))}: with `custom.fusion_config` the sources name their own '
                           f'files; remove `custom.{key}`')
-    from ..datasets.fusion import (
-        load_fusion_config,  # imported here: the fusion package imports `ConfigError`
-    )
-
     try:
         cfg.fusion = load_fusion_config(custom.fusion_config, loaded.origin(('custom', 'fusion_config')).parent)
     except ConfigError as exc:
@@ -295,7 +289,7 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
 
 
 def world_size() -> int:
-    """Processes in this run: torchrun's WORLD_SIZE, 1 for a plain `python -m src.sft`."""
+    """Processes in this run: torchrun's WORLD_SIZE, 1 for a plain `python -m src.sft` (read once, by `validate`)."""
     return int(os.environ.get('WORLD_SIZE', '1'))
 
 
@@ -304,13 +298,13 @@ def _check_scale_out(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]
     training = cfg.training
     ebs = training.get('effective_batch_size')
     if ebs is not None:
-        micro = training.get('per_device_train_batch_size', 1)
+        micro, world = cfg.micro_batch, cfg.world_size
         where = _where(loaded, ('training', 'effective_batch_size'))
         if training.get('gradient_accumulation_steps') is not None:
             errors.append(f'{where}: set either `effective_batch_size` or `gradient_accumulation_steps`, not both')
-        elif ebs <= 0 or ebs % (micro * world_size()):
+        elif ebs <= 0 or ebs % (micro * world):
             errors.append(f'{where}: {ebs} is not a positive multiple of per_device_train_batch_size ({micro}) x '
-                          f'world size ({world_size()}) = {micro * world_size()}')
+                          f'world size ({world}) = {micro * world}')
     if training.get('llm_lr') is not None and training.get('learning_rate') is None and (
             training.get('vit_lr') is None or training.get('aligner_lr') is None):
         errors.append(f'{_where(loaded, ("training", "llm_lr"))}: with `llm_lr`, set `learning_rate` (the default of '

@@ -72,7 +72,7 @@ def _template_for(config_path: str):
     from swift.template import get_template
 
     from ..config import load_and_validate
-    from ..tiny_model import ensure_tiny_model
+    from ..testing.tiny_model import ensure_tiny_model
 
     cfg = load_and_validate(config_path)
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))

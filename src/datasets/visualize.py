@@ -16,7 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..config import ConfigError, load_and_validate
-from .augmentation import parse_augmentation, sample_rng
+from .augmentation import augmenter_for, sample_rng
 from .builders import first_image, image_input, load_image
 from .contract import RecordError, is_chat_record
 from .dense_caption import DenseCaptionDataset
@@ -32,7 +32,7 @@ def visualize(jsonl: str | Path, n: int, out: str | Path | None = None, config: 
     augmenter, seed, coord_format = None, 0, 'norm1000'
     if config is not None:
         cfg = load_and_validate(config)
-        augmenter, _ = parse_augmentation(cfg.custom.augmentation)  # validated with the config
+        augmenter = augmenter_for(cfg.augmentation)
         seed, coord_format = cfg.training.get('seed', 42), cfg.custom.coord_format
     dataset = DenseCaptionDataset(jsonl, None, n)  # only read here: no template needed
     folder = Path(out) if out else dataset.path.with_name(dataset.path.stem + '_vis')

@@ -13,7 +13,7 @@ from swift.utils import get_logger, is_master
 
 from ..config import ProjectConfig
 from ..datasets import DenseCaptionDataset
-from ..datasets.augmentation import parse_augmentation
+from ..datasets.augmentation import augmenter_for
 from ..datasets.builders import BuildSettings
 from ..datasets.fusion import FusionDataset, FusionEvalDataset
 from ..datasets.swift_rows import SWIFT_VAL, write_swift_rows
@@ -54,16 +54,15 @@ class ProjectSft(SwiftSft):
         settings = BuildSettings.from_custom(custom)
         fusion = self.cfg.fusion
         if fusion is not None:
-            train = FusionDataset(fusion, self.template, settings, custom.augmentation, custom.sample_limit)
+            train = FusionDataset(fusion, self.template, settings, self.cfg.augmentation, custom.sample_limit)
             val = None
             if fusion.eval_sources:
                 val = FusionEvalDataset(fusion, self.template, settings, custom.sample_limit)
             logger.info(f'fusion ({fusion.origin}), samples per epoch: {train.counts()}; evaluated sources: '
                         f'{fusion.eval_sources or "none"}')
         else:
-            augmenter, _ = parse_augmentation(custom.augmentation)  # validated with the config
-            train = DenseCaptionDataset(custom.train_jsonl, self.template, custom.sample_limit, settings, augmenter,
-                                        seed=self.args.seed)
+            train = DenseCaptionDataset(custom.train_jsonl, self.template, custom.sample_limit, settings,
+                                        augmenter_for(self.cfg.augmentation), seed=self.args.seed)
             val = None
             if custom.val_jsonl:  # evaluation sees the records as they are: no augmentation
                 val = DenseCaptionDataset(custom.val_jsonl, self.template, custom.sample_limit, settings)

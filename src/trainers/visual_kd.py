@@ -14,56 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-COMPONENTS = ('vit', 'aligner', 'deepstack')
-DISTANCES = ('mse', 'cosine')
+from ..config.visual_kd import ComponentKD
+
 _BLOCK = re.compile(r'(?:^|\.)visual\.blocks\.(\d+)$')
 _PATTERNS = {
     'aligner': re.compile(r'(?:^|\.)visual\.merger$'),
     'deepstack': re.compile(r'(?:^|\.)visual\.deepstack_merger_list\.\d+$'),
 }
-
-
-@dataclass(frozen=True)
-class ComponentKD:
-    """One distilled component (`custom.visual_kd.<component>`)."""
-
-    weight: float = 1.0
-    distance: str = 'mse'
-
-
-def parse_visual_kd(spec: Any) -> tuple[dict[str, ComponentKD], list[str]]:
-    """`custom.visual_kd` -> (enabled components, problems naming the component and key)."""
-    if not spec:
-        return {}, []
-    if not isinstance(spec, dict):
-        return {}, [f'must be a mapping of component ({", ".join(COMPONENTS)}) to {{enabled, weight, distance}}']
-    enabled, problems = {}, []
-    for name, entry in spec.items():
-        if name not in COMPONENTS:
-            problems.append(f'unknown component `{name}`; valid: {", ".join(COMPONENTS)}')
-            continue
-        if not isinstance(entry, dict):
-            problems.append(f'`{name}`: must be a mapping with `enabled`, `weight`, `distance`')
-            continue
-        problems += [f'`{name}`: unknown key `{k}`; valid: enabled, weight, distance' for k in entry
-                     if k not in ('enabled', 'weight', 'distance')]
-        weight, distance = entry.get('weight', 1.0), entry.get('distance', 'mse')
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
-            problems.append(f'`{name}.weight`: must be a number >= 0, got {weight!r}')
-        if distance not in DISTANCES:
-            problems.append(f'`{name}.distance`: unknown distance {distance!r}; valid: {", ".join(DISTANCES)}')
-        if not isinstance(entry.get('enabled', True), bool):
-            problems.append(f'`{name}.enabled`: must be true or false')
-        elif entry.get('enabled', True) and not problems:
-            enabled[name] = ComponentKD(float(weight), distance)
-    return (enabled if not problems else {}), problems
 
 
 def feature_distance(student: torch.Tensor, teacher: torch.Tensor, distance: str) -> torch.Tensor:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from src.config import ConfigError, check_inputs_exist, load_and_validate
-from src.tiny_model import build_tiny_model
+from src.testing.tiny_model import build_tiny_model
 
 
 def _problems(make_config, parent: str = 'gkd.yaml', **sections) -> str:

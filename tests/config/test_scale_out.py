@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from src.config import ConfigError, load_and_validate
-from src.config.swift_args import sft_argument_kwargs
+from src.trainers.swift_args import sft_argument_kwargs
 from tests.conftest import write_yaml
 
 BASE = {'model': {'model': '/tmp/some-model'}, 'custom': {'train_jsonl': 'train.jsonl', 'build_tiny_model': True}}

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from src.config import load_and_validate
-from src.datasets.fusion import load_fusion_config
+from src.config.fusion import load_fusion_config
 from tests.conftest import REPO
 
 MIXTURES = sorted((REPO / 'configs' / 'dataset_mix').glob('*.yaml'))

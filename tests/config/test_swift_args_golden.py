@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from src.config import load_and_validate
-from src.config.swift_args import sft_argument_kwargs, video_environment
-from src.datasets.augmentation import parse_augmentation
 from src.datasets.builders import BuildSettings
+from src.trainers.swift_args import sft_argument_kwargs, video_environment
 from tests.conftest import REPO
 
 GOLDEN = Path(__file__).with_name('golden_swift_args.json')
@@ -44,7 +43,7 @@ def _resolved() -> dict[str, dict]:
         if cfg.rlhf.get('rlhf_type'):
             record['<project rlhf settings>'] = cfg.project_rlhf_settings()
         record['<datasets>'] = {'build': BuildSettings.from_custom(cfg.custom),
-                                'augmentation': parse_augmentation(cfg.custom.augmentation)[0],
+                                'augmentation': cfg.augmentation,
                                 'video_env': video_environment(cfg)}
         out[str(path.relative_to(REPO))] = _portable(record)
     return out

@@ -73,3 +73,10 @@ def test_registered_with_ms_swift_by_name():
     funcs, names = resolve_reward_funcs(['summary_format', 'summary_content_f1'], args=object())
     assert names == ['summary_format', 'summary_content_f1']
     assert funcs[1]([REF], solution=[REF]) == [1.0] and 'summary_parse' in orms
+
+
+def test_the_config_knows_every_reward_by_name():
+    from src.config.rlhf import REWARDS as CONFIG_REWARDS
+    from src.rewards.summary import REWARDS
+
+    assert CONFIG_REWARDS == tuple(REWARDS)

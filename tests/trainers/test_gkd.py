@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from src.config import load_and_validate
-from src.config.swift_args import to_sft_arguments
+from src.config.visual_kd import ComponentKD
 from src.trainers.rlhf_pipeline import ProjectRlhf
-from src.trainers.visual_kd import ComponentKD, VisualKDLoss
+from src.trainers.swift_args import to_sft_arguments
+from src.trainers.visual_kd import VisualKDLoss
 from tests.conftest import REPO, SMOKE_DATA, write_yaml
 
 pytestmark = pytest.mark.slow  # trains or runs a command end to end

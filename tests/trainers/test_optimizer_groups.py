@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from src.config import load_and_validate
-from src.config.swift_args import to_sft_arguments
 from src.trainers.sft_pipeline import ProjectSft
+from src.trainers.swift_args import to_sft_arguments
 
 pytestmark = pytest.mark.slow  # trains or runs a command end to end
 

@@ -1,13 +1,5 @@
-"""``custom.augmentation`` -> an ``Augmenter`` that transforms an image and its record's geometry together.
-
-    custom:
-      augmentation:
-        rotate_box_to: bbox        # or poly: a rotated box becomes the polygon of its corners
-        ops:
-          - {name: hflip, prob: 0.5}
-          - {name: rotate, prob: 0.3, max_deg: 10}
-          - {name: crop, prob: 0.3, min_scale: 0.7}
-          - {name: color_jitter, prob: 0.5, brightness: 0.2}
+"""An ``Augmenter`` transforms an image and its record's geometry together, as a parsed ``custom.augmentation``
+(``src/config/augmentation.py``) says.
 
 The geometric ops drawn for a sample compose into one affine map, so the image is resampled once and every
 coordinate follows exactly the same map; colour ops run afterwards in their listed order. Each sample draws from
@@ -15,25 +7,15 @@ its own generator seeded by (run seed, epoch, record index), so a run is reprodu
 """
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from ...config.augmentation import AugmentationSpec, OpSpec
 from .geometry import transform_object, warp_image
 from .ops import COLOR_OPS, GEOMETRIC_OPS
-
-ALL_OPS = {**GEOMETRIC_OPS, **COLOR_OPS}
-ROTATE_BOX_TO = ('bbox', 'poly')
-
-
-@dataclass
-class OpSpec:
-    name: str
-    prob: float
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,41 +55,9 @@ class Augmenter:
         return image, {**record, 'width': size[0], 'height': size[1], 'objects': objects}, dropped
 
 
-def _params(name: str) -> dict[str, inspect.Parameter]:
-    return {k: p for k, p in inspect.signature(ALL_OPS[name]).parameters.items() if k not in ('size', 'image', 'rng')}
-
-
-def parse_augmentation(spec: Any) -> tuple[Augmenter | None, list[str]]:
-    """Build the augmenter from the YAML mapping; returns (augmenter or None, problems naming the op and key)."""
-    if not spec:
-        return None, []
-    if not isinstance(spec, dict):
-        return None, ['must be a mapping with `ops` (and optionally `rotate_box_to`, `fill`)']
-    problems = [f'unknown key `{k}` (valid: ops, rotate_box_to, fill)' for k in spec
-                if k not in ('ops', 'rotate_box_to', 'fill')]
-    rotate_box_to = spec.get('rotate_box_to', 'bbox')
-    if rotate_box_to not in ROTATE_BOX_TO:
-        problems.append(f'rotate_box_to: must be one of {ROTATE_BOX_TO}, got {rotate_box_to!r}')
-    ops = []
-    for i, entry in enumerate(spec.get('ops') or []):
-        name = entry.get('name') if isinstance(entry, dict) else None
-        if name not in ALL_OPS:
-            problems.append(f'ops[{i}]: unknown op {name!r}; valid ops: {", ".join(ALL_OPS)}')
-            continue
-        prob = entry.get('prob', 1.0)
-        if not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
-            problems.append(f'ops[{i}] ({name}).prob: must be a number in [0, 1], got {prob!r}')
-        valid = _params(name)
-        params = {k: v for k, v in entry.items() if k not in ('name', 'prob')}
-        for key, value in params.items():
-            if key not in valid:
-                problems.append(f'ops[{i}] ({name}): unknown parameter `{key}`; valid: {", ".join(valid) or "none"}')
-            elif not isinstance(value, (int, float)) or isinstance(value, bool):
-                problems.append(f'ops[{i}] ({name}).{key}: must be a number, got {value!r}')
-        ops.append(OpSpec(name, float(prob) if isinstance(prob, (int, float)) else 0.0, params))
-    if problems:
-        return None, problems
-    return Augmenter(ops, rotate_box_to, int(spec.get('fill', 0))), []
+def augmenter_for(spec: AugmentationSpec | None) -> Augmenter | None:
+    """The augmenter of a parsed `augmentation` config (None: no augmentation)."""
+    return None if spec is None else Augmenter(list(spec.ops), spec.rotate_box_to, spec.fill)
 
 
 PROMPT_STREAM = 1

@@ -62,15 +62,6 @@ class BuildSettings:
         return self.prompts.get(self.mode, DEFAULT_PROMPTS[self.mode])
 
 
-def prompt_problems(prompts: Any) -> list[str]:
-    """Problems of a prompt mapping (``custom.prompts``, a per-dataset or per-source override): keyed by mode."""
-    if not isinstance(prompts, dict):
-        return [f'must be a mapping from mode ({", ".join(DEFAULT_PROMPTS)}) to prompt text']
-    return [f'`{mode}`: prompts are keyed by mode, one of {", ".join(DEFAULT_PROMPTS)}' if mode not in DEFAULT_PROMPTS
-            else f'`{mode}`: must be text' for mode, text in prompts.items()
-            if mode not in DEFAULT_PROMPTS or not isinstance(text, str)]
-
-
 def image_input(entry: Any, base_dir: Path) -> str:
     """What the template gets for an ``images`` entry: an absolute path, a URL, or a PNG data URL for inline bytes."""
     if isinstance(entry, dict):

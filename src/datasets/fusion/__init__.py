@@ -7,9 +7,6 @@ from __future__ import annotations
 from ...lazy_exports import lazy_getattr
 
 _EXPORTS = {
-    'FusionConfig': '.config',
-    'FusionSource': '.config',
-    'load_fusion_config': '.config',
     'FusionDataset': '.online',
     'FusionEvalDataset': '.online',
     'epoch_schedule': '.schedule',

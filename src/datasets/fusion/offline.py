@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ...config.fusion import FusionConfig
 from ..contract import RecordError
 from ..jsonl_index import JsonlIndex
-from .config import FusionConfig
 from .schedule import epoch_schedule
 
 CHUNK_SAMPLES = 20_000  # samples per unit of work (and per progress-bar update)

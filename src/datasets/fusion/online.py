@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import ConcatDataset, Dataset
 
-from ..augmentation import Augmenter, parse_augmentation
+from ...config.augmentation import AugmentationSpec
+from ...config.fusion import KEEP_AUGMENTATION, FusionConfig, FusionSource
+from ..augmentation import Augmenter, augmenter_for
 from ..builders import BuildSettings
 from ..dense_caption import DenseCaptionDataset
-from .config import KEEP_AUGMENTATION, FusionConfig, FusionSource
 from .schedule import epoch_schedule
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class FusionDataset(Dataset):
     """The training mixture of a ``FusionConfig``: ``sum(quotas)`` samples per epoch, redrawn each epoch."""
 
     def __init__(self, fusion: FusionConfig, template: 'Template', settings: BuildSettings,
-                 augmentation: dict[str, Any] | None = None, sample_limit: int | None = None):
+                 augmentation: AugmentationSpec | None = None, sample_limit: int | None = None):
         self.fusion = fusion
         self.sources = [
             DenseCaptionDataset(s.train_jsonl, template, sample_limit, source_settings(settings, s),
@@ -97,7 +98,6 @@ def source_settings(settings: BuildSettings, source: FusionSource) -> BuildSetti
     return dataclasses.replace(settings, prompts={**settings.prompts, **source.prompts})
 
 
-def source_augmenter(augmentation: dict[str, Any] | None, source: FusionSource) -> Augmenter | None:
+def source_augmenter(augmentation: AugmentationSpec | None, source: FusionSource) -> Augmenter | None:
     """The source's own augmentation when it sets one (null turns it off), else the run's ``custom.augmentation``."""
-    spec = augmentation if source.augmentation is KEEP_AUGMENTATION else source.augmentation
-    return parse_augmentation(spec)[0]  # validated with the config
+    return augmenter_for(augmentation if source.augmentation is KEEP_AUGMENTATION else source.augmentation)

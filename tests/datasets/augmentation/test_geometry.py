@@ -3,16 +3,23 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from src.datasets.augmentation import parse_augmentation, sample_rng
+from src.config.augmentation import parse_augmentation
+from src.datasets.augmentation import augmenter_for, sample_rng
 from src.datasets.augmentation.geometry import transform_object, transform_points
 
 GEOMETRIC = ['hflip', 'vflip', 'rotate', 'scale', 'crop', 'resize_by_scale', 'pad_to_multiple']
 
 
+def build(raw):
+    """(the augmenter of a raw `augmentation` mapping, its problems)."""
+    spec, problems = parse_augmentation(raw)
+    return augmenter_for(spec), problems
+
+
 def _random_chain(rng: np.random.Generator):
     names = rng.choice(GEOMETRIC, size=int(rng.integers(1, 5)), replace=True)
     spec = {'ops': [{'name': str(n), 'prob': 1.0} for n in names], 'rotate_box_to': 'poly'}
-    augmenter, problems = parse_augmentation(spec)
+    augmenter, problems = build(spec)
     assert problems == []
     return augmenter
 
@@ -78,7 +85,7 @@ def test_a_drawn_marker_lands_where_its_coordinates_say(seed: int):
 
 
 def test_crop_drops_objects_that_leave_the_image_and_counts_them():
-    augmenter, _ = parse_augmentation({'ops': [{'name': 'crop', 'min_scale': 0.5, 'max_scale': 0.5}]})
+    augmenter, _ = build({'ops': [{'name': 'crop', 'min_scale': 0.5, 'max_scale': 0.5}]})
     record = {'width': 100, 'height': 100, 'objects': [
         {'desc': 'everywhere', 'bbox_2d': [0, 0, 100, 100]},
         {'desc': 'corner-a', 'bbox_2d': [0, 0, 4, 4]},
@@ -108,7 +115,7 @@ def test_line_leaving_the_image_is_clipped_at_the_border():
 
 
 def test_same_seed_same_augmentation_other_epoch_differs():
-    augmenter, _ = parse_augmentation({'ops': [{'name': 'rotate', 'max_deg': 30}, {'name': 'color_jitter'}]})
+    augmenter, _ = build({'ops': [{'name': 'rotate', 'max_deg': 30}, {'name': 'color_jitter'}]})
     image = Image.new('RGB', (64, 64), (120, 60, 30))
     record = {'width': 64, 'height': 64, 'objects': [{'desc': 'a', 'bbox_2d': [20, 20, 40, 40]}]}
     a = augmenter(image, record, sample_rng(1, 0, 3))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from src.config import ConfigError, check_inputs_exist, load_and_validate
-from src.datasets.fusion import load_fusion_config
+from src.config.fusion import load_fusion_config
 from tests.conftest import SMOKE_DATA, write_yaml
 
 

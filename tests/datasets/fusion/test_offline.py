@@ -6,8 +6,11 @@ import json
 import subprocess
 import sys
 
+from src.config.augmentation import parse_augmentation
+from src.config.fusion import load_fusion_config
 from src.datasets import BuildSettings, DenseCaptionDataset
-from src.datasets.fusion import FusionDataset, load_fusion_config
+from src.datasets.augmentation import augmenter_for
+from src.datasets.fusion import FusionDataset
 from src.datasets.fusion.offline import write_mixture
 from tests.conftest import REPO, write_jsonl, write_yaml
 
@@ -59,11 +62,11 @@ def test_online_and_offline_encode_the_same_augmented_samples(tmp_path, template
     write_jsonl(tmp_path / 'src' / 'shapes.jsonl', records * 3)
     fusion = load_fusion_config(write_yaml(tmp_path / 'mix.yaml', {'seed': 4, 'sources': [
         {'name': 'shapes', 'train_jsonl': 'src/shapes.jsonl', 'ratio': 2.0}]}), tmp_path)
-    augmentation = {'ops': [{'name': 'hflip', 'prob': 0.5}, {'name': 'rotate', 'prob': 1.0, 'max_deg': 15}]}
+    augmentation, _ = parse_augmentation(
+        {'ops': [{'name': 'hflip', 'prob': 0.5}, {'name': 'rotate', 'prob': 1.0, 'max_deg': 15}]})
     write_mixture(fusion, tmp_path / 'mix.jsonl', progress=False)
-    from src.datasets.augmentation import parse_augmentation
     online = FusionDataset(fusion, template, BuildSettings(), augmentation)
-    offline = DenseCaptionDataset(tmp_path / 'mix.jsonl', template, augmenter=parse_augmentation(augmentation)[0],
+    offline = DenseCaptionDataset(tmp_path / 'mix.jsonl', template, augmenter=augmenter_for(augmentation),
                                   seed=fusion.seed)
     for i in range(len(online)):
         a, b = online[i], offline[i]

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...config.errors import ConfigError
-from ...config.yaml_file import read_text, read_yaml
-from ..augmentation import parse_augmentation
-from ..builders import prompt_problems
+from .augmentation import AugmentationSpec, parse_augmentation
+from .errors import ConfigError
+from .prompts import prompt_problems
+from .yaml_file import read_text, read_yaml
 
 DOMAINS = ('target', 'source')
 SOURCE_KEYS = ('name', 'train_jsonl', 'val_jsonl', 'ratio', 'count', 'domain', 'prompts', 'augmentation')
@@ -55,7 +55,8 @@ class FusionSource:
     """Samples per epoch as a fixed number (instead of `ratio`)."""
     domain: str = 'target'
     prompts: dict[str, str] = field(default_factory=dict)
-    augmentation: Any = KEEP_AUGMENTATION
+    augmentation: AugmentationSpec | None | object = KEEP_AUGMENTATION
+    """The source's own augmentation (None: none), or ``KEEP_AUGMENTATION``: the run's ``custom.augmentation``."""
 
     def quota(self, records: int) -> int:
         """Samples this source contributes to every epoch, given how many records its file has."""
@@ -84,7 +85,7 @@ class FusionConfig:
             if s.prompts:
                 entry['prompts'] = s.prompts
             if s.augmentation is not KEEP_AUGMENTATION:
-                entry['augmentation'] = s.augmentation
+                entry['augmentation'] = s.augmentation.to_dict() if s.augmentation else None
             sources.append(entry)
         return {'seed': self.seed, 'eval_sources': self.eval_sources, 'sources': sources}
 
@@ -195,7 +196,8 @@ def _parse_source(entry: Any, base_dir: Path, where: str, errors: list[str]) -> 
     errors.extend(f'{where}: `prompts`: {p}' for p in prompt_problems(prompts))
     augmentation = entry.get('augmentation', KEEP_AUGMENTATION)
     if augmentation is not KEEP_AUGMENTATION:
-        errors.extend(f'{where}: `augmentation`: {p}' for p in parse_augmentation(augmentation)[1])
+        augmentation, problems = parse_augmentation(augmentation)
+        errors.extend(f'{where}: `augmentation`: {p}' for p in problems)
     return FusionSource(name, paths['train_jsonl'], paths['val_jsonl'],
                         float(ratio) if isinstance(ratio, (int, float)) else None,
                         count if isinstance(count, int) else None, domain,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..trainers.callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS  # importing registers them in callbacks_map
-from .schema import TUNER_TYPE_KEY, VIDEO_ENV
-from .validate import ProjectConfig, world_size
+from ..config import ProjectConfig
+from ..config.schema import TUNER_TYPE_KEY, VIDEO_ENV
+from .callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS  # importing registers them in callbacks_map
 
 if TYPE_CHECKING:
     from swift.arguments import SftArguments
@@ -36,10 +36,8 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
         kwargs['val_dataset'] = PLACEHOLDER_DATASET
     if cfg.deepspeed.enabled:
         kwargs['deepspeed'] = cfg.deepspeed.config
-    effective = kwargs.pop('effective_batch_size', None)
-    if effective is not None:
-        kwargs['gradient_accumulation_steps'] = effective // (kwargs.get('per_device_train_batch_size', 1) *
-                                                              world_size())
+    if kwargs.pop('effective_batch_size', None) is not None:
+        kwargs['gradient_accumulation_steps'] = cfg.gradient_accumulation_steps
     llm_lr = kwargs.pop('llm_lr', None)
     if llm_lr is not None:
         # ms-swift's multimodal optimizer gives the LLM `learning_rate`; ViT and aligner keep theirs (default: the

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoConfig, AutoProcessor
 
-from src.tiny_model import QWEN_ADDED_TOKENS, QWEN_SPECIAL_TOKENS
+from src.testing.tiny_model import QWEN_ADDED_TOKENS, QWEN_SPECIAL_TOKENS
 from tests.conftest import REPO
 
 # Ids of the real Qwen2.5-VL / Qwen3-VL tokenizer, which ms-swift's templates rely on.

@@ -1,0 +1,1 @@
+"""Test infrastructure: the tiny random Qwen-VL checkpoints that tests and smoke configs train offline."""
