@@ -61,6 +61,7 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     # Heavy imports only once the config is known to be good.
     from swift.utils import is_master
 
+    from .swift_seams import set_tensorboard_dir, set_video_sampling
     from .testing.tiny_model import ensure_tiny_model
     from .trainers.run_dir import claim_output_dir
     from .trainers.sft_pipeline import ProjectSft
@@ -68,11 +69,9 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
 
     run_log.start()
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
-    os.environ.update(video_environment(cfg))
+    set_video_sampling(video_environment(cfg))
     args = to_sft_arguments(cfg)
-    # ms-swift hands the TensorBoard directory to transformers through this variable with `setdefault`, so a second
-    # run in the same process (tests, notebooks) would write into the first run's directory.
-    os.environ['TENSORBOARD_LOGGING_DIR'] = args.logging_dir
+    set_tensorboard_dir(args.logging_dir)
     if cfg.rlhf.get('rlhf_type'):
         from .trainers.rlhf_pipeline import ProjectRlhf as pipeline_cls
     else:

@@ -8,10 +8,12 @@ model loads.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import swift_fields
+from .visual_kd import ComponentKD
 
 if TYPE_CHECKING:
     from .validate import ProjectConfig
@@ -21,8 +23,26 @@ SUPPORTED = ('grpo', 'gkd')
 REWARDS = ('summary_format', 'summary_header', 'summary_parse', 'summary_dataset', 'summary_objects_total',
            'summary_content_f1', 'summary_content')
 GKD_ONLY = {('custom', 'visual_kd'), ('custom', 'trainer_variant'), ('rlhf', 'llm_kd_weight')}
-# ms-swift GKD features this project's trainer does not take: visual KD needs a local teacher's features.
-GKD_UNSUPPORTED = {'teacher_model_server': 'a teacher served over an API'}
+# ms-swift GKD features the project's trainer does not take (its `compute_loss` skips these branches of ms-swift's:
+# src/swift_seams.py); visual KD and the monitor need a local teacher's features and logits.
+GKD_UNSUPPORTED = {
+    ('rlhf', 'teacher_model_server'): 'a teacher served over an API',
+    ('rlhf', 'offload_teacher_model'): 'a teacher offloaded to CPU between steps',
+    ('training', 'use_liger_kernel'): "Liger's fused JSD loss",
+}
+MONITOR = 'gkd_monitor'
+
+
+@dataclass(frozen=True)
+class GKDSettings:
+    """What the project's GKD trainer adds to ms-swift's, handed to it as one constructor argument."""
+
+    llm_kd_weight: float = 1.0
+    """`rlhf.llm_kd_weight`: the weight of the logits JSD term (0 removes it and its metric)."""
+    visual_kd: dict[str, ComponentKD] = field(default_factory=dict)
+    """`custom.visual_kd`: the distilled visual components."""
+    monitor: bool = False
+    """`custom.trainer_variant: gkd_monitor`: log `sft_loss`, `llm_kd_loss`, `vision_kd_loss`, `token_acc`."""
 # Where the project's GRPO default departs from ms-swift's (temperature 0.9, 512 tokens), and why: a summary is a
 # fixed format, so sampling stays close to greedy, and a dense scene's summary can be long.
 GRPO_DEFAULTS = {('training', 'temperature'): 0.3, ('rlhf', 'max_completion_length'): 2048}
@@ -70,10 +90,10 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
     if not rlhf.get('teacher_model'):
         errors.append(f'{where(("rlhf", "rlhf_type"))}: GKD needs `rlhf.teacher_model`, the frozen teacher (usually '
                       'the base checkpoint the run starts from)')
-    for key, what in GKD_UNSUPPORTED.items():
-        if rlhf.get(key) is not None:
-            errors.append(f'{where(("rlhf", key))}: {what} is not supported here; visual KD and the monitor need a '
-                          'local teacher model (`rlhf.teacher_model`)')
+    for (section, key), what in GKD_UNSUPPORTED.items():
+        if getattr(cfg, section).get(key):
+            errors.append(f'{where((section, key))}: {what} is not supported with GKD here: the project\'s GKD loss '
+                          'takes the local teacher\'s logits and visual features at every step (`rlhf.teacher_model`)')
     topk = rlhf.get('gkd_logits_topk')
     if topk is not None and (not isinstance(topk, int) or isinstance(topk, bool) or topk <= 0):
         errors.append(f'{where(("rlhf", "gkd_logits_topk"))}: must be a positive integer (the teacher logits kept per '

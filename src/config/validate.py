@@ -17,7 +17,7 @@ from .errors import ConfigError
 from .fusion import FusionConfig, load_fusion_config
 from .loader import KeyPath, LoadedConfig
 from .prompts import prompt_problems
-from .rlhf import check_rlhf, gkd_model_problems, resolve_rlhf
+from .rlhf import MONITOR, GKDSettings, check_rlhf, gkd_model_problems, resolve_rlhf
 from .schema import (
     DEEPSPEED_PRESETS,
     FSDP_PRESETS,
@@ -88,10 +88,12 @@ class ProjectConfig:
         """Whether the run evaluates: `custom.val_jsonl`, or fusion sources to evaluate."""
         return bool(self.custom.val_jsonl or (self.fusion is not None and self.fusion.eval_sources))
 
-    def project_rlhf_settings(self) -> dict[str, Any]:
-        """The project's post-training knobs, as the trainer reads them from its argument object."""
-        return {'llm_kd_weight': self.rlhf.get('llm_kd_weight', 1.0), 'visual_kd': self.visual_kd,
-                'trainer_variant': self.custom.trainer_variant}
+    @property
+    def gkd(self) -> GKDSettings:
+        """The project's GKD knobs, as the GKD trainer takes them."""
+        weight = self.rlhf.get('llm_kd_weight')
+        return GKDSettings(GKDSettings.llm_kd_weight if weight is None else float(weight), self.visual_kd,
+                           self.custom.trainer_variant == MONITOR)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as YAML-ready data (what `resolved_config.yaml` holds)."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from ..swift_seams import max_length_error, template_limits
 from .augmentation import Augmenter, sample_rng
 from .augmentation.pipeline import PROMPT_STREAM
 from .builders import BUILDERS, BuildSettings, image_input, load_image
@@ -106,13 +107,11 @@ class DenseCaptionDataset(Dataset):
         ``draw`` keys the augmentation: a mixture passes the sample's position in the epoch, so a record drawn twice
         in one epoch is augmented twice, and the offline mixture file (where line = position) matches epoch 0.
         """
-        from swift.template.base import MaxLengthError
-
         record = self.record(idx)
         inputs, dropped = self._inputs(idx, record, draw)
         try:
             encoded = self.template.encode(inputs, return_length=True)
-        except MaxLengthError:
+        except max_length_error():
             raise RecordError(f'{self.where(idx)}: encoded length {self.encoded_length(inputs)} tokens exceeds '
                               f'max_length {self.template.max_length}; raise `global_max_length`, lower the image '
                               'resolution (template.max_pixels) or shorten the record') from None
@@ -127,12 +126,8 @@ class DenseCaptionDataset(Dataset):
 
     def encoded_length(self, inputs: dict[str, Any]) -> int:
         """The token length of ``inputs`` with truncation off, to report how far over the limit a record is."""
-        max_length = self.template.max_length
-        self.template.max_length = None
-        try:
+        with template_limits(self.template, max_length=None):
             return self.template.encode(inputs, return_length=True)['length']
-        finally:
-            self.template.max_length = max_length
 
     def check_all(self) -> None:
         """Encode every record once (with a progress bar); the first failure raises before training starts."""

@@ -173,7 +173,6 @@ REWARDS: dict[str, Callable[..., list[float]]] = {name: _batched(name, score) fo
 
 def register() -> None:
     """Make the rewards available to ms-swift by name (``rlhf.reward_funcs: [summary_format, ...]``)."""
-    from swift.rewards import orms
+    from ..swift_seams import register_rewards
 
-    for name, reward in REWARDS.items():
-        orms[name] = lambda args=None, _reward=reward, **kwargs: _reward
+    register_rewards(REWARDS)

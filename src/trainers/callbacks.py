@@ -1,10 +1,9 @@
-"""Trainer callbacks the project adds to ms-swift's trainer, registered in ms-swift's ``callbacks_map``."""
+"""Trainer callbacks the project adds to ms-swift's trainer, registered by name (``swift_seams.register_callbacks``)."""
 from __future__ import annotations
 
-from swift.callbacks import callbacks_map
 from swift.callbacks.base import TrainerCallback
 
-from .swift_seams import prefixed
+from ..swift_seams import prefixed, register_callbacks
 
 PREFIXED_LOG_KEYS = 'prefixed_log_keys'
 DATASET_EPOCH = 'dataset_epoch'
@@ -49,5 +48,4 @@ class DatasetEpochCallback(TrainerCallback):
             dataset.epoch = int(state.epoch or 0)
 
 
-callbacks_map[PREFIXED_LOG_KEYS] = PrefixedLogKeysCallback
-callbacks_map[DATASET_EPOCH] = DatasetEpochCallback
+register_callbacks({PREFIXED_LOG_KEYS: PrefixedLogKeysCallback, DATASET_EPOCH: DatasetEpochCallback})

@@ -1,7 +1,8 @@
 """GKD with the project's additions: a weight on the logits KD term, visual feature KD, and the KL+CE monitor.
 
 ms-swift's ``GKDTrainer`` does the rollout side (dataset or on-policy completions, encoding, the frozen teacher);
-this subclass replaces only ``compute_loss`` so that the loss is
+this subclass replaces only ``compute_loss`` (which of ms-swift's branches it keeps and which it refuses:
+``src/swift_seams.py``) so that the loss is
 
     loss = sft_alpha * sft_loss + llm_kd_loss + vision_kd_loss
     llm_kd_loss    = llm_kd_weight * JSD_beta(student, teacher)      (ms-swift's generalised JSD, per token)
@@ -22,24 +23,19 @@ from swift.rlhf_trainers import GKDTrainer
 from swift.rlhf_trainers.gkd_loss import DataSource, TeacherOutput
 from swift.trainers import disable_gradient_checkpointing
 
+from ..config.rlhf import GKDSettings
+from ..swift_seams import NoResample
 from .visual_kd import VisualKDLoss, capture
 
-MONITOR = 'gkd_monitor'
 
-
-class ProjectGKDTrainer(GKDTrainer):
+class ProjectGKDTrainer(NoResample, GKDTrainer):
     """ms-swift's ``GKDTrainer`` with ``rlhf.llm_kd_weight``, ``custom.visual_kd`` and the monitor metrics."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, gkd: GKDSettings = GKDSettings(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.llm_kd_weight = float(getattr(self.args, 'llm_kd_weight', 1.0))
-        self.visual_kd = VisualKDLoss(getattr(self.args, 'visual_kd', None) or {})
-        self.monitor = getattr(self.args, 'trainer_variant', None) == MONITOR
-
-    def resample_encode_failed_inputs(self, inputs, *args, **kwargs):
-        """ms-swift swaps a row that fails to encode for a random other one; every record was checked before
-        training (``custom.encode_check``), so a failure left should surface instead."""
-        return inputs
+        self.llm_kd_weight = gkd.llm_kd_weight
+        self.visual_kd = VisualKDLoss(gkd.visual_kd)
+        self.monitor = gkd.monitor
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         model_inputs, teacher_inputs = inputs['model_inputs'], inputs['teacher_model_inputs']

@@ -10,10 +10,10 @@ from swift.pipelines.train.rlhf import SwiftRLHF
 
 from ..datasets.rollout import RolloutDataset
 from ..rewards import register
+from ..swift_seams import project_run, template_limits
 from .gkd import ProjectGKDTrainer
 from .grpo import ProjectGRPOTrainer
 from .sft_pipeline import ProjectSft
-from .swift_seams import project_run
 
 TRAINERS = {'grpo': ProjectGRPOTrainer, 'gkd': ProjectGKDTrainer}
 
@@ -26,21 +26,18 @@ class ProjectRlhf(ProjectSft, SwiftRLHF):
         # (GRPO; GKD with lmbda > 0 or seq_kd) it leaves room for the longest completion, so that nothing is cut.
         args, template = self.args, self.template
         generates = args.rlhf_type == 'grpo' or args.lmbda > 0 or args.seq_kd
-        limits = template.truncation_strategy, template.max_length
-        template.truncation_strategy = 'raise'
-        if generates:
-            template.max_length = limits[1] - args.max_completion_length
-        try:
+        room = args.max_completion_length if generates else 0
+        with template_limits(template, truncation_strategy='raise', max_length=template.max_length - room if room else template.max_length):
             train, val = super()._build_datasets(encode_check)
-        finally:
-            template.truncation_strategy, template.max_length = limits
         return [RolloutDataset(train), RolloutDataset(val) if val is not None else None]
+
+    def _get_trainer_kwargs(self):
+        kwargs = super()._get_trainer_kwargs()
+        if self.args.rlhf_type == 'gkd':
+            kwargs['gkd'] = self.cfg.gkd
+        return kwargs
 
     def run(self):
         register()
-        # The project's knobs travel on the argument objects, where the trainer (and any tool) reads them.
-        for key, value in self.cfg.project_rlhf_settings().items():
-            setattr(self.args, key, value)
-            setattr(self.args.training_args, key, value)
         with project_run(self.args.rlhf_type, TRAINERS[self.args.rlhf_type]):
             return super().run()

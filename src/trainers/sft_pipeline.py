@@ -17,8 +17,8 @@ from ..datasets.augmentation import augmenter_for
 from ..datasets.builders import BuildSettings
 from ..datasets.fusion import FusionDataset, FusionEvalDataset
 from ..datasets.swift_rows import SWIFT_VAL, write_swift_rows
+from ..swift_seams import project_run
 from .debug_report import describe_batch, trainable_summary
-from .swift_seams import project_run
 from .telemetry import TelemetrySeq2SeqTrainer
 
 logger = get_logger()

@@ -29,7 +29,7 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
         kwargs['target_regex'] = DUMMY_TARGET_MODULES
     if TUNER_TYPE_KEY in kwargs:
         kwargs['tuner_type'] = kwargs.pop(TUNER_TYPE_KEY)
-    kwargs.pop('llm_kd_weight', None)  # the project's; set on the argument object by the pipeline
+    kwargs.pop('llm_kd_weight', None)  # the project's; reaches the GKD trainer as `GKDSettings` (cfg.gkd)
     kwargs.pop('overwrite_output_dir', None)  # the project's; acted on before the run starts (src/sft.py)
     kwargs['dataset'] = PLACEHOLDER_DATASET
     if cfg.has_validation:

@@ -54,8 +54,12 @@ def test_kd_knobs_outside_gkd_and_unsupported_teacher_api(make_config, tiny_mode
     text = _problems(make_config, 'lora.yaml', custom={'trainer_variant': 'gkd_monitor',
                                                        'visual_kd': {'aligner': {'enabled': True}}})
     assert '`custom.trainer_variant`: applies to GKD only' in text and '`custom.visual_kd`: applies to GKD' in text
-    text = _problems(make_config, rlhf={'teacher_model': str(tiny_model), 'teacher_model_server': 'http://x:8000'})
-    assert 'a teacher served over an API is not supported here' in text
+    text = _problems(make_config, rlhf={'teacher_model': str(tiny_model), 'teacher_model_server': 'http://x:8000',
+                                        'offload_teacher_model': True}, training={'use_liger_kernel': True})
+    for key, what in (('rlhf.teacher_model_server', 'a teacher served over an API'),
+                      ('rlhf.offload_teacher_model', 'a teacher offloaded to CPU between steps'),
+                      ('training.use_liger_kernel', "Liger's fused JSD loss")):
+        assert f"`{key}`: {what} is not supported with GKD here: the project's GKD loss takes the local" in text
     text = _problems(make_config, rlhf={'teacher_model': str(tiny_model), 'gkd_logits_topk': 0})
     assert '`rlhf.gkd_logits_topk`' in text and 'must be a positive integer' in text
 
@@ -64,4 +68,4 @@ def test_valid_gkd_config_keeps_relative_teacher_paths_local(make_config, tiny_m
     cfg = load_and_validate(make_config('gkd.yaml', rlhf={'teacher_model': str(tiny_model)}))
     check_inputs_exist(cfg)
     assert Path(cfg.rlhf['teacher_model']) == tiny_model
-    assert cfg.project_rlhf_settings()['visual_kd'].keys() == {'aligner', 'deepstack'}
+    assert cfg.gkd.visual_kd.keys() == {'aligner', 'deepstack'}

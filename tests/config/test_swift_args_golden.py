@@ -41,7 +41,7 @@ def _resolved() -> dict[str, dict]:
         cfg = load_and_validate(path)
         record = sft_argument_kwargs(cfg)
         if cfg.rlhf.get('rlhf_type'):
-            record['<project rlhf settings>'] = cfg.project_rlhf_settings()
+            record['<project gkd settings>'] = cfg.gkd
         record['<datasets>'] = {'build': BuildSettings.from_custom(cfg.custom),
                                 'augmentation': cfg.augmentation,
                                 'video_env': video_environment(cfg)}

@@ -1,0 +1,179 @@
+"""Every place the project reaches into ms-swift's (or transformers') internals, gathered in one module.
+
+ms-swift 4.6 offers no public hook for what the project changes, so each seam below names what it touches and why.
+``tests/test_swift_seams.py`` checks that every name listed in ``PATCHED`` and every method signature in
+``OVERRIDDEN`` is still what the pinned versions have (ms-swift 4.6.0, transformers 5.19.0), so an upgrade that
+moves one fails there with one clear message instead of silently changing behaviour.
+
+Subclass overrides of ms-swift's private methods live with their classes and are listed in ``OVERRIDDEN``:
+
+- ``SwiftSft._prepare_dataset`` (``src/trainers/sft_pipeline.py``): the project's datasets instead of ms-swift's
+  dataset loading;
+- ``SwiftRLHF._get_trainer_kwargs`` (``src/trainers/rlhf_pipeline.py``): the project's GKD settings reach the
+  trainer as a constructor argument;
+- ``SwiftMixin._get_data_collator`` (``src/trainers/telemetry.py``): the collator that carries per-dataset labels;
+- ``GKDTrainer.compute_loss`` (``src/trainers/gkd.py``): replaced, not extended (ms-swift's returns one loss and no
+  features; the project needs the student's visual features and each term). The replacement keeps ms-swift's local
+  teacher path (full-vocabulary or top-k JSD through ``_compute_jsd_loss``, ``logits_to_keep``, the teacher as the
+  student with its adapter off) and skips three of its branches, which validation refuses instead
+  (``GKD_UNSUPPORTED`` in ``src/config/rlhf.py``): the Liger fused JSD (`training.use_liger_kernel`), a teacher
+  offloaded to CPU between steps (`rlhf.offload_teacher_model`) and a teacher served over an API
+  (`rlhf.teacher_model_server`);
+- ``resample_encode_failed_inputs`` of ``GKDTrainer`` and ``GRPOTrainer``: ``NoResample`` below.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from typing import Any, Iterator
+
+PREFIXES = ('train/', 'eval/', 'test/')
+LOGGING_JSONL = 'logging.jsonl'
+
+# module -> the attributes the project reads, writes or wraps there.
+PATCHED = {
+    'swift.trainers': ('TrainerFactory', ),
+    'swift.trainers.patcher': ('append_to_jsonl', ),
+    'swift.pipelines.train.sft': ('append_to_jsonl', 'SwiftSft'),
+    'swift.pipelines.train.rlhf': ('SwiftRLHF', ),
+    'swift.callbacks': ('callbacks_map', ),
+    'swift.rewards': ('orms', ),
+    'swift.template.base': ('MaxLengthError', ),
+    'swift.rlhf_trainers': ('GKDTrainer', 'GRPOTrainer'),
+    'swift.rlhf_trainers.gkd_loss': ('DataSource', 'TeacherOutput'),
+    'transformers.integrations.integration_utils': ('rewrite_logs', ),
+}
+# (module, class, method) -> the parameters the project's override or call relies on.
+OVERRIDDEN = {
+    ('swift.pipelines.train.sft', 'SwiftSft', '_prepare_dataset'): ('self', ),
+    ('swift.pipelines.train.rlhf', 'SwiftRLHF', '_get_trainer_kwargs'): ('self', ),
+    ('swift.trainers.mixin', 'SwiftMixin', '_get_data_collator'): ('self', 'args', 'template'),
+    ('swift.rlhf_trainers', 'GKDTrainer', 'compute_loss'): ('self', 'model', 'inputs', 'return_outputs',
+                                                             'num_items_in_batch'),
+    ('swift.rlhf_trainers', 'GKDTrainer', '_compute_jsd_loss'): ('self', 'student_logits', 'teacher_output',
+                                                                  'labels'),
+    ('swift.rlhf_trainers', 'GKDTrainer', 'prepare_logits_to_keep'): ('self', 'inputs'),
+    ('swift.rlhf_trainers', 'GKDTrainer', 'resample_encode_failed_inputs'): ('self', 'inputs', 'max_resample_rounds',
+                                                                               'strip_response'),
+    ('swift.rlhf_trainers', 'GRPOTrainer', 'resample_encode_failed_inputs'): ('self', 'inputs', 'max_resample_rounds',
+                                                                               'strip_response'),
+}
+
+
+def prefixed(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``logging.jsonl`` row with every key under ``train/``, ``eval/`` or ``test/``: the rule transformers applies
+    to TensorBoard's scalars (``eval_x`` -> ``eval/x``, anything else -> ``train/x``), also for ms-swift's progress
+    fields and run summary; the summary's ``log_history`` rows are renamed the same way."""
+    from transformers.integrations.integration_utils import rewrite_logs
+
+    done = {k: v for k, v in row.items() if k.startswith(PREFIXES)}
+    out = {**rewrite_logs({k: v for k, v in row.items() if k not in done}), **done}
+    history = out.get('train/log_history')
+    if isinstance(history, list):
+        out['train/log_history'] = [prefixed(h) if isinstance(h, dict) else h for h in history]
+    return out
+
+
+@contextlib.contextmanager
+def prefixed_logging_jsonl() -> Iterator[None]:
+    """While a run trains, ms-swift's ``logging.jsonl`` writers (its progress callback and the end-of-run summary)
+    write ``prefixed`` rows. Both call ``swift.utils.append_to_jsonl`` through their module's own name for it."""
+    modules = [importlib.import_module(name) for name in ('swift.trainers.patcher', 'swift.pipelines.train.sft')]
+    original = modules[0].append_to_jsonl
+
+    def append(path, obj, *args, **kwargs):
+        if str(path).endswith(LOGGING_JSONL) and isinstance(obj, dict):
+            obj = prefixed(obj)
+        return original(path, obj, *args, **kwargs)
+
+    saved = [(m, m.append_to_jsonl) for m in modules]
+    for module in modules:
+        module.append_to_jsonl = append
+    try:
+        yield
+    finally:
+        for module, function in saved:
+            module.append_to_jsonl = function
+
+
+@contextlib.contextmanager
+def trainer_class_for_run(task: str, trainer_cls: type) -> Iterator[None]:
+    """Have ms-swift's ``TrainerFactory`` build ``trainer_cls`` for ``task`` during one run, then restore its own.
+
+    ms-swift picks the trainer class by task name from ``TrainerFactory.TRAINER_MAPPING`` (dotted paths)."""
+    from swift.trainers import TrainerFactory
+
+    mapping = TrainerFactory.TRAINER_MAPPING
+    original = mapping[task]
+    mapping[task] = f'{trainer_cls.__module__}.{trainer_cls.__qualname__}'
+    try:
+        yield
+    finally:
+        mapping[task] = original
+
+
+@contextlib.contextmanager
+def project_run(task: str, trainer_cls: type) -> Iterator[None]:
+    """Both seams of a training run: the project's trainer class and prefixed ``logging.jsonl`` rows."""
+    with trainer_class_for_run(task, trainer_cls), prefixed_logging_jsonl():
+        yield
+
+
+def register_callbacks(callbacks: dict[str, type]) -> None:
+    """Make trainer callbacks available by name in `training.callbacks` (ms-swift's ``callbacks_map``)."""
+    from swift.callbacks import callbacks_map
+
+    callbacks_map.update(callbacks)
+
+
+def register_rewards(rewards: dict[str, Any]) -> None:
+    """Make reward functions available by name in `rlhf.reward_funcs` (ms-swift's ``orms``, which holds factories
+    called with the arguments object)."""
+    from swift.rewards import orms
+
+    for name, reward in rewards.items():
+        orms[name] = lambda args=None, _reward=reward, **kwargs: _reward
+
+
+class NoResample:
+    """Mixin for ms-swift's GKD / GRPO trainers: never swap a record that fails to encode for a random other one.
+
+    Every record was encoded once before training (``custom.encode_check``); a failure left is an error that must
+    surface, not a silent change of the training data."""
+
+    def resample_encode_failed_inputs(self, inputs, *args, **kwargs):
+        return inputs
+
+
+def max_length_error() -> type[Exception]:
+    """The exception ms-swift's template raises for an over-length record with `truncation_strategy: raise`."""
+    from swift.template.base import MaxLengthError
+
+    return MaxLengthError
+
+
+@contextlib.contextmanager
+def template_limits(template: Any, **limits: Any) -> Iterator[Any]:
+    """Change ``truncation_strategy`` / ``max_length`` of an ms-swift template for a block, then restore them (the
+    template has no per-call setting)."""
+    saved = {key: getattr(template, key) for key in limits}
+    for key, value in limits.items():
+        setattr(template, key, value)
+    try:
+        yield template
+    finally:
+        for key, value in saved.items():
+            setattr(template, key, value)
+
+
+def set_video_sampling(environment: dict[str, str]) -> None:
+    """qwen-vl-utils reads its video sampling settings (`FPS`, `FPS_MAX_FRAMES`, ...) from the environment once per
+    process, when ms-swift first loads the processor; set them before that."""
+    os.environ.update(environment)
+
+
+def set_tensorboard_dir(path: str) -> None:
+    """ms-swift hands the TensorBoard directory to transformers (>= 5.15) through `TENSORBOARD_LOGGING_DIR` with
+    `setdefault`, so a second run in the same process (tests, notebooks) would write into the first run's; set it."""
+    os.environ['TENSORBOARD_LOGGING_DIR'] = path
