@@ -65,11 +65,11 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     from .testing.tiny_model import ensure_tiny_model
     from .trainers.run_dir import claim_output_dir
     from .trainers.sft_pipeline import ProjectSft
-    from .trainers.swift_args import to_sft_arguments, video_environment
+    from .trainers.swift_args import to_sft_arguments
 
     run_log.start()
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
-    set_video_sampling(video_environment(cfg))
+    set_video_sampling(cfg.video.environment())
     args = to_sft_arguments(cfg)
     set_tensorboard_dir(args.logging_dir)
     if cfg.rlhf.get('rlhf_type'):

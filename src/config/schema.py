@@ -120,10 +120,6 @@ class DeepSpeedConfig:
     """An ms-swift preset (`zero0`..`zero3`, `zero2_offload`, `zero3_offload`) or a path to a DeepSpeed JSON."""
 
 
-# `custom.video` keys -> the environment variables ms-swift / qwen-vl-utils read when the processor is loaded.
-VIDEO_ENV = {'fps': ('FPS', float), 'min_frames': ('FPS_MIN_FRAMES', int), 'max_frames': ('FPS_MAX_FRAMES', int),
-             'min_pixels': ('VIDEO_MIN_PIXELS', int), 'max_pixels': ('VIDEO_MAX_PIXELS', int)}
-
 PROJECT_SECTIONS = {'custom': CustomConfig, 'deepspeed': DeepSpeedConfig}
 
 # Knobs that no longer exist, with what to do instead. Matched on the key name in any section.

@@ -29,13 +29,13 @@ from .schema import (
     REMOVED_KEYS,
     SECTIONS,
     TOP_LEVEL_KEYS,
-    VIDEO_ENV,
     CustomConfig,
     DeepSpeedConfig,
     section_fields,
 )
-from .types import Spec, describe, fits, spec_of
+from .types import Spec, describe, fits
 from .values import value_problem
+from .video import VideoSampling, parse_video
 from .visual_kd import ComponentKD, parse_visual_kd
 
 
@@ -59,6 +59,8 @@ class ProjectConfig:
     """`custom.augmentation`, parsed (None: no augmentation)."""
     visual_kd: dict[str, ComponentKD] = field(default_factory=dict)
     """`custom.visual_kd`, parsed: the distilled components that are enabled (GKD)."""
+    video: VideoSampling = field(default_factory=VideoSampling)
+    """`custom.video`, parsed: how video records are sampled."""
     world_size: int = 1
     """Processes of the run: torchrun's `WORLD_SIZE`, read once when the config is validated (1 without torchrun)."""
 
@@ -239,12 +241,8 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
     for key, prompts in prompt_maps:
         errors.extend(f'{_where(loaded, ("custom", key.split(".")[0]))}: `custom.{key}`: {p}'
                       for p in prompt_problems(prompts))
-    for key, value in (cfg.custom.video or {}).items():
-        if key not in VIDEO_ENV:
-            errors.append(f'{_where(loaded, ("custom", "video", key))}: unknown key; valid: {", ".join(VIDEO_ENV)}')
-        elif not fits(value, spec_of(VIDEO_ENV[key][1])) or value <= 0:
-            errors.append(f'{_where(loaded, ("custom", "video", key))}: expected a positive '
-                          f'{VIDEO_ENV[key][1].__name__}, got {value!r}')
+    cfg.video, problems = parse_video(cfg.custom.video)
+    errors.extend(f'{_where(loaded, ("custom", "video"))}: {p}' for p in problems)
     _check_scale_out(loaded, cfg, errors)
     if cfg.custom.sample_limit is not None and cfg.custom.sample_limit <= 0:
         errors.append(f'{_where(loaded, ("custom", "sample_limit"))}: must be a positive number of records')

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..config import ProjectConfig
-from ..config.schema import TUNER_TYPE_KEY, VIDEO_ENV
+from ..config.schema import TUNER_TYPE_KEY
 from .callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS  # importing registers them in callbacks_map
 
 if TYPE_CHECKING:
@@ -49,14 +49,6 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
         kwargs['optimizer'] = 'multimodal'
     kwargs['callbacks'] = list(kwargs.get('callbacks', [])) + [PREFIXED_LOG_KEYS, DATASET_EPOCH]
     return kwargs
-
-
-def video_environment(cfg: ProjectConfig) -> dict[str, str]:
-    """`custom.video` as the environment variables through which ms-swift configures qwen-vl-utils' sampling.
-
-    They are read once per process, when the processor is first loaded, so they are set before that.
-    """
-    return {VIDEO_ENV[key][0]: str(value) for key, value in (cfg.custom.video or {}).items()}
 
 
 def to_sft_arguments(cfg: ProjectConfig) -> 'SftArguments':

@@ -12,7 +12,7 @@ import pytest
 
 from src.config import load_and_validate
 from src.datasets.builders import BuildSettings
-from src.trainers.swift_args import sft_argument_kwargs, video_environment
+from src.trainers.swift_args import sft_argument_kwargs
 from tests.conftest import REPO
 
 GOLDEN = Path(__file__).with_name('golden_swift_args.json')
@@ -44,7 +44,7 @@ def _resolved() -> dict[str, dict]:
             record['<project gkd settings>'] = cfg.gkd
         record['<datasets>'] = {'build': BuildSettings.from_custom(cfg.custom),
                                 'augmentation': cfg.augmentation,
-                                'video_env': video_environment(cfg)}
+                                'video_env': cfg.video.environment()}
         out[str(path.relative_to(REPO))] = _portable(record)
     return out
 

@@ -52,3 +52,15 @@ def test_valid_edges_pass(tmp_path: Path):
 def test_bounds_read_as_written():
     assert [str(b) for b in (Bound(0, low_inclusive=False), Bound(0, 1, high_inclusive=False), Bound(1, also=(-1, )))] \
         == ['> 0', 'in [0, 1)', '>= 1 or -1']
+
+
+def test_video_sampling_is_checked_and_becomes_the_environment_qwen_vl_utils_reads(tmp_path: Path):
+    cfg = load_and_validate(_config(tmp_path, custom={'video': {'fps': 2, 'max_frames': 16}}))
+    assert cfg.video.environment() == {'FPS': '2.0', 'FPS_MAX_FRAMES': '16'}
+    problems = _problems(_config(tmp_path, custom={'video': {'fps': 0, 'max_frame': 4, 'min_pixels': 1.5}}))
+    where = f'{tmp_path / "cfg.yaml"}: `custom.video`'
+    assert problems == [f'{where}: `fps`: expected a positive float, got 0',
+                        f'{where}: `max_frame`: unknown key; valid: fps, min_frames, max_frames, min_pixels, max_pixels',
+                        f'{where}: `min_pixels`: expected a positive int, got 1.5']
+    [problem] = _problems(_config(tmp_path, custom={'video': {'min_frames': 8, 'max_frames': 4}}))
+    assert problem == f'{where}: `min_frames` (8) is above `max_frames` (4)'
