@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, ProjectConfig, check_inputs_exist, load_and_validate
+from .config.remote_code import remote_code_notices
 from .datasets.contract import RecordError
 from .trainers.run_log import RunLog
 
@@ -61,14 +62,23 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     # Heavy imports only once the config is known to be good.
     from swift.utils import is_master
 
-    from .swift_seams import set_tensorboard_dir, set_video_sampling
+    from .swift_seams import remote_code_only_for
     from .testing.tiny_model import ensure_tiny_model
+
+    run_log.start()
+    ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
+    for notice in remote_code_notices(cfg):
+        print(notice, file=sys.stderr, flush=True)
+    with remote_code_only_for(cfg.trusted_model_folders()):
+        return _train(cfg, debug, run_log, is_master())
+
+
+def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> Any:
+    from .swift_seams import set_tensorboard_dir, set_video_sampling
     from .trainers.run_dir import claim_output_dir
     from .trainers.sft_pipeline import ProjectSft
     from .trainers.swift_args import to_sft_arguments
 
-    run_log.start()
-    ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
     set_video_sampling(cfg.video.environment())
     args = to_sft_arguments(cfg)
     set_tensorboard_dir(args.logging_dir)
@@ -79,7 +89,7 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     if debug:
         return pipeline_cls(args, cfg).debug()
     lock = None
-    if is_master():  # one process guards the folder; a refusal ends the others through torchrun
+    if master:  # one process guards the folder; a refusal ends the others through torchrun
         lock = claim_output_dir(args.output_dir, args.resume_from_checkpoint, cfg.overwrite_output_dir)
         log_file = run_log.to_file(args.output_dir)
         print(f'training into {args.output_dir} (arguments, model and data details: {log_file})', file=sys.stderr,

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 PREFIXES = ('train/', 'eval/', 'test/')
 LOGGING_JSONL = 'logging.jsonl'
@@ -43,7 +44,14 @@ PATCHED = {
     'swift.rlhf_trainers': ('GKDTrainer', 'GRPOTrainer'),
     'swift.rlhf_trainers.gkd_loss': ('DataSource', 'TeacherOutput'),
     'transformers.integrations.integration_utils': ('rewrite_logs', ),
+    'transformers.dynamic_module_utils': ('resolve_trust_remote_code', ),
+    'swift.model.register': ('ModelLoader', ),
 }
+# transformers' auto classes, each of which imports `resolve_trust_remote_code` under its own name.
+AUTO_MODULES = tuple(f'transformers.models.auto.{name}' for name in (
+    'configuration_auto', 'tokenization_auto', 'processing_auto', 'image_processing_auto', 'video_processing_auto',
+    'feature_extraction_auto', 'auto_factory'))
+PATCHED.update({module: ('resolve_trust_remote_code', ) for module in AUTO_MODULES})
 # (module, class, method) -> the parameters the project's override or call relies on.
 OVERRIDDEN = {
     ('swift.pipelines.train.sft', 'SwiftSft', '_prepare_dataset'): ('self', ),
@@ -165,6 +173,52 @@ def template_limits(template: Any, **limits: Any) -> Iterator[Any]:
     finally:
         for key, value in saved.items():
             setattr(template, key, value)
+
+
+class _TrustWarningFilter(logging.Filter):
+    """Drops ms-swift's 'Loading ... with trust_remote_code=True' warnings, which are not true under the guard."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return 'with trust_remote_code=True' not in record.getMessage()
+
+
+@contextlib.contextmanager
+def remote_code_only_for(trusted: Iterable[str]) -> Iterator[None]:
+    """While models load, no checkpoint runs code of its own unless its folder is in ``trusted``.
+
+    transformers imports a checkpoint's `auto_map` modules only when `trust_remote_code` resolves true, and ms-swift's
+    loader asks for it on every load (``ModelLoader.default_trust_remote_code = True``; ``_get_model_info`` reads the
+    config with `trust_remote_code=True` hard-coded). This wraps transformers' own decision point,
+    ``resolve_trust_remote_code``, so that it resolves false for any other folder: a native architecture then loads
+    with its native classes, and anything else fails instead of running code. The configs are checked before this
+    (``src/config/remote_code.py``), so a local checkpoint that asks for its code is refused with a message first."""
+    import transformers.dynamic_module_utils as dynamic
+    from swift.model.register import ModelLoader
+
+    allowed = {os.path.realpath(p) for p in trusted}
+    original = dynamic.resolve_trust_remote_code
+
+    def resolve(trust_remote_code, model_name, has_local_code, has_remote_code, *args, **kwargs):
+        if has_remote_code and os.path.realpath(str(model_name)) not in allowed:
+            trust_remote_code = False
+        return original(trust_remote_code, model_name, has_local_code, has_remote_code, *args, **kwargs)
+
+    modules = [dynamic] + [importlib.import_module(name) for name in AUTO_MODULES]
+    saved = [(module, module.resolve_trust_remote_code) for module in modules]
+    default = ModelLoader.default_trust_remote_code
+    quiet = _TrustWarningFilter()
+    for module in modules:
+        module.resolve_trust_remote_code = resolve
+    ModelLoader.default_trust_remote_code = bool(allowed)
+    if not allowed:
+        logging.getLogger('swift').addFilter(quiet)
+    try:
+        yield
+    finally:
+        for module, function in saved:
+            module.resolve_trust_remote_code = function
+        ModelLoader.default_trust_remote_code = default
+        logging.getLogger('swift').removeFilter(quiet)
 
 
 def set_video_sampling(environment: dict[str, str]) -> None:

@@ -47,6 +47,10 @@ PROJECT_FIELDS: dict[tuple[str, str], Any] = {
     # Replace the run an output_dir already holds (its checkpoints, logs and events); without it such a folder is
     # refused at start (src/trainers/run_dir.py). transformers 5 dropped its own flag of this name.
     ('training', 'overwrite_output_dir'): bool,
+    # Run Python code a checkpoint ships (its `auto_map`): the model (and GRPO reference model), the GKD teacher.
+    # Off by default; Qwen-VL checkpoints never need it (src/config/remote_code.py).
+    ('model', 'trust_remote_code'): bool,
+    ('rlhf', 'teacher_trust_remote_code'): bool,
 }
 
 # Model paths that may also be hub ids (`Org/Name`), kept as written when no such local path exists.

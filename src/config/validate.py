@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .fusion import FusionConfig, load_fusion_config
 from .loader import KeyPath, LoadedConfig
 from .prompts import prompt_problems
+from .remote_code import remote_code_problems
 from .rlhf import MONITOR, GKDSettings, check_rlhf, gkd_model_problems, resolve_rlhf
 from .schema import (
     DEEPSPEED_PRESETS,
@@ -84,6 +85,20 @@ class ProjectConfig:
     def overwrite_output_dir(self) -> bool:
         """`training.overwrite_output_dir`: replace the run the output directory already holds."""
         return bool(self.training.get('overwrite_output_dir', False))
+
+    def model_folders(self) -> list[tuple[str, str, bool]]:
+        """(path or hub id, opt-in key, opted in) of every model the run loads: the model, the GRPO reference model
+        and the GKD teacher."""
+        trusted = bool(self.model.get('trust_remote_code'))
+        folders = [(self.model.get('model'), 'model.trust_remote_code', trusted),
+                   (self.rlhf.get('ref_model'), 'model.trust_remote_code', trusted),
+                   (self.rlhf.get('teacher_model'), 'rlhf.teacher_trust_remote_code',
+                    bool(self.rlhf.get('teacher_trust_remote_code')))]
+        return [(str(path), key, opted) for path, key, opted in folders if path]
+
+    def trusted_model_folders(self) -> list[str]:
+        """The model folders whose own code may run (their opt-in key is true)."""
+        return [path for path, _, trusted in self.model_folders() if trusted]
 
     @property
     def has_validation(self) -> bool:
@@ -284,6 +299,8 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
         errors += cfg.fusion.missing_files()
     if cfg.rlhf.get('rlhf_type') == 'gkd':
         errors += gkd_model_problems(cfg)
+    for path, key, trusted in cfg.model_folders():
+        errors += remote_code_problems(path, key, trusted)
     if errors:
         raise ConfigError(errors)
 

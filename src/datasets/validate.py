@@ -71,13 +71,19 @@ def _template_for(config_path: str):
     from swift.model import get_processor
     from swift.template import get_template
 
-    from ..config import load_and_validate
+    from ..config import ConfigError, load_and_validate
+    from ..config.remote_code import remote_code_problems
+    from ..swift_seams import remote_code_only_for
     from ..testing.tiny_model import ensure_tiny_model
 
     cfg = load_and_validate(config_path)
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
     settings = BuildSettings.from_custom(cfg.custom)
-    processor = get_processor(cfg.model['model'], model_type=cfg.model.get('model_type'))
+    trusted = bool(cfg.model.get('trust_remote_code'))
+    if problems := remote_code_problems(cfg.model['model'], 'model.trust_remote_code', trusted):
+        raise ConfigError(problems)
+    with remote_code_only_for([cfg.model['model']] if trusted else []):
+        processor = get_processor(cfg.model['model'], model_type=cfg.model.get('model_type'))
     template = get_template(processor, max_length=None, max_pixels=cfg.template.get('max_pixels'))
     template.set_mode('train')
     return settings, template, cfg.template.get('max_length')
@@ -116,7 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings, template, max_length = BuildSettings(), None, None
     if args.config:
-        settings, template, max_length = _template_for(args.config)
+        from ..config import ConfigError
+
+        try:
+            settings, template, max_length = _template_for(args.config)
+        except ConfigError as exc:
+            print(f'error: {exc}', file=sys.stderr)
+            return 2
     records, bad, total = validate_file(args.jsonl, settings, template, max_length)
     print(f'{args.jsonl}: {records} records, {bad} with problems, {total} problems in all')
     return 1 if total else 0

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import ProjectConfig
+from ..config import ConfigError, ProjectConfig
+from ..config.remote_code import remote_code_problems
 from .errors import EvalError
 
 if TYPE_CHECKING:
@@ -40,15 +41,23 @@ def load_engine(cfg: ProjectConfig, checkpoint: Path, batch_size: int) -> 'Trans
     from swift.arguments import InferArguments
     from swift.infer_engine import TransformersEngine
 
+    from ..swift_seams import remote_code_only_for
+    from ..trainers.swift_args import swift_kwargs
+
     adapter = checkpoint_kind(checkpoint) == 'adapter'
-    kwargs = {**cfg.model, **cfg.template}
+    kwargs = swift_kwargs(cfg, ('model', 'template'))
     if not adapter:
         kwargs['model'] = str(checkpoint)
-    # load_args=False: the config is the one source of settings, not the args.json ms-swift saved beside the weights.
-    args = InferArguments(**kwargs, load_args=False)
-    model, processor = args.get_model_processor()
-    return TransformersEngine(model, template=args.get_template(processor),
-                              adapters=[str(checkpoint)] if adapter else None, max_batch_size=batch_size)
+    trusted = bool(cfg.model.get('trust_remote_code'))
+    if problems := remote_code_problems(kwargs['model'], 'model.trust_remote_code', trusted):
+        raise ConfigError(problems)
+    with remote_code_only_for([kwargs['model']] if trusted else []):
+        # load_args=False: the config is the one source of settings, not the args.json ms-swift saved beside the
+        # weights.
+        args = InferArguments(**kwargs, load_args=False)
+        model, processor = args.get_model_processor()
+        return TransformersEngine(model, template=args.get_template(processor),
+                                  adapters=[str(checkpoint)] if adapter else None, max_batch_size=batch_size)
 
 
 def generate(engine: 'TransformersEngine', samples: list['EvalSample'],

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..config import ProjectConfig
-from ..config.schema import TUNER_TYPE_KEY
+from ..config.schema import PROJECT_FIELDS, TUNER_TYPE_KEY
 from .callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS  # importing registers them in callbacks_map
 
 if TYPE_CHECKING:
@@ -20,25 +20,31 @@ EMPTY_TARGET_REGEX = '^$'
 DUMMY_TARGET_MODULES = 'dummy-target-modules'  # peft.utils.constants.DUMMY_TARGET_MODULES
 
 
+def swift_kwargs(cfg: ProjectConfig, sections: tuple[str, ...]) -> dict[str, Any]:
+    """The ms-swift fields of ``sections`` flattened into keyword arguments, without the keys the project adds to
+    those sections (`effective_batch_size`, `llm_lr`, `llm_kd_weight`, `overwrite_output_dir`, `trust_remote_code`,
+    ...), which the project acts on itself."""
+    kwargs: dict[str, Any] = {}
+    for section in sections:
+        kwargs.update({k: v for k, v in getattr(cfg, section).items() if (section, k) not in PROJECT_FIELDS})
+    return kwargs
+
+
 def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
     """The keyword arguments for ``SftArguments``: the ms-swift sections flattened, plus the project's mapping."""
-    kwargs: dict[str, Any] = {}
-    for section in ('model', 'template', 'tuner', 'data', 'training', 'rlhf'):
-        kwargs.update(getattr(cfg, section))
+    kwargs = swift_kwargs(cfg, ('model', 'template', 'tuner', 'data', 'training', 'rlhf'))
     if kwargs.get('target_regex') == EMPTY_TARGET_REGEX:
         kwargs['target_regex'] = DUMMY_TARGET_MODULES
     if TUNER_TYPE_KEY in kwargs:
         kwargs['tuner_type'] = kwargs.pop(TUNER_TYPE_KEY)
-    kwargs.pop('llm_kd_weight', None)  # the project's; reaches the GKD trainer as `GKDSettings` (cfg.gkd)
-    kwargs.pop('overwrite_output_dir', None)  # the project's; acted on before the run starts (src/sft.py)
     kwargs['dataset'] = PLACEHOLDER_DATASET
     if cfg.has_validation:
         kwargs['val_dataset'] = PLACEHOLDER_DATASET
     if cfg.deepspeed.enabled:
         kwargs['deepspeed'] = cfg.deepspeed.config
-    if kwargs.pop('effective_batch_size', None) is not None:
+    if cfg.training.get('effective_batch_size') is not None:
         kwargs['gradient_accumulation_steps'] = cfg.gradient_accumulation_steps
-    llm_lr = kwargs.pop('llm_lr', None)
+    llm_lr = cfg.training.get('llm_lr')
     if llm_lr is not None:
         # ms-swift's multimodal optimizer gives the LLM `learning_rate`; ViT and aligner keep theirs (default: the
         # configured learning_rate).
