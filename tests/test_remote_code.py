@@ -99,6 +99,7 @@ def test_with_the_opt_in_the_run_trains_and_says_which_files_run(planted, make_c
     assert (tmp_path / 'trusted' / 'checkpoint-1' / 'adapter_model.safetensors').is_file()
 
 
+@pytest.mark.slow
 def test_the_validator_and_eval_refuse_it_too(planted, tmp_path: Path):
     folder, marker = planted
     config = write_yaml(tmp_path / 'cfg.yaml', {'extends': str(REPO / 'configs' / 'smoke' / 'lora.yaml'),
