@@ -326,6 +326,10 @@ def _check_scale_out(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]
             training.get('vit_lr') is None or training.get('aligner_lr') is None):
         errors.append(f'{_where(loaded, ("training", "llm_lr"))}: with `llm_lr`, set `learning_rate` (the default of '
                       '`vit_lr` and `aligner_lr`) or both `vit_lr` and `aligner_lr`')
+    if training.get('ddp_backend') and cfg.world_size == 1:
+        errors.append(f'{_where(loaded, ("training", "ddp_backend"))}: applies to multi-process runs, and this one has '
+                      'one process (WORLD_SIZE unset); launch it with `NPROC_PER_NODE=2 scripts/train.sh CONFIG` (or '
+                      'torchrun), or remove the key (CPU runs pick gloo by themselves)')
     fsdp = training.get('fsdp')
     if cfg.deepspeed.enabled:
         preset = cfg.deepspeed.config

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import ProjectConfig
 from ..config.schema import PROJECT_FIELDS, TUNER_TYPE_KEY
+from ..swift_seams import cpu_process_group
 from .callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS  # importing registers them in callbacks_map
 
 if TYPE_CHECKING:
@@ -54,6 +55,10 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
         kwargs['learning_rate'] = llm_lr
         kwargs['optimizer'] = 'multimodal'
     kwargs['callbacks'] = list(kwargs.get('callbacks', [])) + [PREFIXED_LOG_KEYS, DATASET_EPOCH]
+    import torch
+
+    for key, value in cpu_process_group(cfg.world_size, torch.cuda.is_available()).items():
+        kwargs.setdefault(key, value)
     return kwargs
 
 

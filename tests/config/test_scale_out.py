@@ -71,3 +71,23 @@ def test_invalid_distributed_combinations_fail_before_launch(tmp_path: Path, sec
 def test_deepspeed_preset_maps_to_ms_swift(tmp_path: Path):
     kwargs = sft_argument_kwargs(_cfg(tmp_path, deepspeed={'enabled': True, 'config': 'zero3'}))
     assert kwargs['deepspeed'] == 'zero3'
+
+
+def test_ddp_backend_in_a_single_process_run_is_an_error(tmp_path, monkeypatch):
+    from src.config import ConfigError, load_and_validate
+    from tests.config.test_validate import _config
+
+    monkeypatch.delenv('WORLD_SIZE', raising=False)
+    with pytest.raises(ConfigError, match=r'`training.ddp_backend`: applies to multi-process runs, and this one has one '
+                                          r'process \(WORLD_SIZE unset\); launch it with `NPROC_PER_NODE=2 '
+                                          r'scripts/train.sh CONFIG`'):
+        load_and_validate(_config(tmp_path, training={'ddp_backend': 'gloo'}))
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    load_and_validate(_config(tmp_path, training={'ddp_backend': 'gloo'}))
+
+
+def test_cpu_processes_form_one_data_parallel_group():
+    from src.swift_seams import cpu_process_group
+
+    assert cpu_process_group(2, cuda=False) == {'use_cpu': True, 'ddp_backend': 'gloo'}
+    assert cpu_process_group(2, cuda=True) == {} and cpu_process_group(1, cuda=False) == {}

@@ -110,7 +110,7 @@ def test_two_processes_on_cpu_train_and_write_one_checkpoint(make_config, tmp_pa
 
     # The best checkpoint is chosen on token accuracy, a metric ms-swift reduces across ranks: a rank that decided
     # differently would hang the run at the next collective.
-    config = make_config('lora.yaml', name='ddp', training={'ddp_backend': 'gloo', 'metric_for_best_model': 'token_acc',
+    config = make_config('lora.yaml', name='ddp', training={'metric_for_best_model': 'token_acc',
                                                             'greater_is_better': True})
     base = {k: v for k, v in os.environ.items() if k not in CLEAR}
     env = {**base, 'PYTHON': sys.executable, 'NPROC_PER_NODE': '2', 'MASTER_PORT': '29533'}

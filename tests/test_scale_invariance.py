@@ -1,0 +1,93 @@
+"""The same global batch gives the same step, whether it is split as 1 x 4, 2 processes x 2, or 1 x 2 x accumulation 2.
+
+Each run trains one step through `scripts/train.sh` (`NPROC_PER_NODE=2` for the two-process split, gloo on CPU) and
+every key of the first `logging.jsonl` rows (training and evaluation) is compared. LoRA dropout is off: its masks
+are drawn per process and per micro-batch, so with it the gradients differ by design.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+SPLITS = {'1x4': (1, 4, 1), '2x2': (2, 2, 1), '1x2x2': (1, 2, 2)}  # processes, micro-batch, accumulation
+# Keys that measure the machine, not the math.
+TIMING = ('runtime', 'per_second', 'speed', 'elapsed_time', 'remaining_time', 'memory', 'total_flos')
+TOLERANCE = 1e-4
+
+
+def _run(make_config, parent: str, name: str, split: str, **sections) -> list[dict]:
+    processes, micro, accumulation = SPLITS[split]
+    training = {'per_device_train_batch_size': micro, 'gradient_accumulation_steps': accumulation,
+                'per_device_eval_batch_size': 4 // processes,  # one global evaluation batch of 4 in every split
+                'max_steps': 1, 'save_strategy': 'no', 'eval_strategy': 'steps', 'eval_steps': 1,
+                'train_dataloader_shuffle': False, 'report_to': [], **sections.pop('training', {})}
+    config = make_config(parent, name=f'{name}_{split}', training=training,
+                         tuner={'lora_dropout': 0.0, **sections.pop('tuner', {})}, **sections)
+    env = {k: v for k, v in os.environ.items() if k not in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
+    env.update(PYTHON=sys.executable, NPROC_PER_NODE=str(processes), MASTER_PORT=str(29600 + hash(name) % 300))
+    done = subprocess.run([str(REPO / 'scripts' / 'train.sh'), str(config)], cwd=REPO, env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = Path(str(config).removesuffix('.yaml'))
+    return [json.loads(line) for line in (out / 'logging.jsonl').read_text().splitlines()]
+
+
+def _table(runs: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    """The math keys (numbers, timing aside) of each split's step-1 training and evaluation rows."""
+    table = {}
+    for split, rows in runs.items():
+        train = next(r for r in rows if 'train/loss' in r)
+        evaluation = next((r for r in rows if 'eval/loss' in r), {})
+        table[split] = {k: v for k, v in {**train, **evaluation}.items()
+                        if isinstance(v, (int, float)) and not any(t in k for t in TIMING)}
+    return table
+
+
+def _assert_same(table: dict[str, dict[str, float]], splits: tuple[str, ...]) -> None:
+    reference = table[splits[0]]
+    for split in splits[1:]:
+        assert table[split].keys() == reference.keys(), split
+        for key, value in table[split].items():
+            assert value == pytest.approx(reference[key], rel=TOLERANCE, abs=1e-7), f'{split}: {key}'
+
+
+def _compare(runs: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    """Every math key of the step-1 rows agrees across all three splits; returns them."""
+    table = _table(runs)
+    _assert_same(table, tuple(SPLITS))
+    return table
+
+
+def test_sft_lora_with_per_dataset_telemetry_and_eval(make_config):
+    table = _compare({split: _run(make_config, 'fusion.yaml', 'lora', split) for split in SPLITS})
+    reference = table['1x4']
+    assert {'train/loss', 'train/grad_norm', 'train/token_acc', 'eval/loss', 'eval/token_acc'} <= reference.keys()
+    assert any(k.endswith('_loss') and k not in ('train/loss', 'eval/loss') for k in reference), 'per-source keys'
+    print(json.dumps(table, indent=1))
+
+
+def test_sft_full(make_config):
+    _compare({split: _run(make_config, 'full.yaml', 'full', split, custom={'val_jsonl': None},
+                          training={'eval_strategy': 'no'}) for split in SPLITS})
+
+
+def test_gkd_terms_and_their_sum(make_config, tiny_model: Path):
+    """GKD's terms are means per micro-batch (its loss does not take the global token count yet): two processes and
+    two accumulation steps agree with each other, and the logged terms add up to the loss; one batch of 4 differs in
+    the fourth digit (docs/training/scale.md)."""
+    table = _table({split: _run(make_config, 'gkd.yaml', 'gkd', split, rlhf={'teacher_model': str(tiny_model)},
+                                custom={'val_jsonl': None}, training={'eval_strategy': 'no'}) for split in SPLITS})
+    _assert_same(table, ('2x2', '1x2x2'))
+    for values in table.values():
+        parts = sum(values.get(f'train/{k}', 0.0) for k in ('sft_loss', 'llm_kd_loss', 'vision_kd_loss'))
+        assert values['train/loss'] == pytest.approx(parts, rel=1e-5)
+        assert values['train/loss'] == pytest.approx(table['1x4']['train/loss'], rel=1e-3)
