@@ -58,6 +58,7 @@ def make_data(root: Path, records: int, size: tuple[int, int] = (WIDTH, HEIGHT),
     from PIL import Image
 
     from src.datasets.builders import render_objects
+    from src.datasets.builders.coords import Coords
 
     width, height = size
     low, high = objects_per_record
@@ -92,7 +93,7 @@ def make_data(root: Path, records: int, size: tuple[int, int] = (WIDTH, HEIGHT),
             image = str(images / f'{i % DISTINCT_IMAGES:03d}.jpg')
             f_ours.write(json.dumps({'images': [image], 'width': width, 'height': height, 'objects': objects,
                                      'dataset': 'bench'}) + '\n')
-            answer = render_objects(objects, width, height, 'norm1000')
+            answer = render_objects(objects, width, height, Coords())
             f_theirs.write(json.dumps({'messages': [{'role': 'user', 'content': f'<image>{PROMPT}'},
                                                     {'role': 'assistant', 'content': answer}],
                                        'images': [image]}) + '\n')

@@ -56,6 +56,7 @@ def make_data(root: Path) -> Path:
     from PIL import Image
 
     from src.datasets.builders import render_objects
+    from src.datasets.builders.coords import Coords
 
     images = root / 'images'
     images.mkdir(parents=True, exist_ok=True)
@@ -69,7 +70,7 @@ def make_data(root: Path) -> Path:
                        for k in range(8)]
             f.write(json.dumps({'messages': [
                 {'role': 'user', 'content': '<image>List every object in the image as JSON.'},
-                {'role': 'assistant', 'content': render_objects(objects, 256, 192, 'norm1000')}],
+                {'role': 'assistant', 'content': render_objects(objects, 256, 192, Coords())}],
                 'images': [str(image)]}) + '\n')
     return path
 

@@ -16,7 +16,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from src.datasets.builders.coords import to_model_coords
+from src.datasets.builders.coords import Coords
 
 from .common import Skip, convert, parser, relative_image, stream_json_array
 
@@ -40,7 +40,7 @@ def convert_ref(ref: dict[str, Any], boxes: dict, images: dict, images_dir: Path
     if not path.is_file():
         raise Skip(f'image file not found: {path}')
     x, y, w, h = ann
-    box = to_model_coords([x, y, x + w, y + h], image['width'], image['height'], 'norm1000')
+    box = Coords('norm1000').to_model([x, y, x + w, y + h], image['width'], image['height'])
     records = []
     for sentence in ref.get('sentences') or []:
         text = (sentence.get('sent') or '').strip()

@@ -57,6 +57,8 @@ def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None =
 
 def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     cfg = load_and_validate(config_path, base_config)
+    for warning in cfg.warnings:
+        print(f'warning: {warning}', file=sys.stderr, flush=True)
     check_inputs_exist(cfg)
 
     # Heavy imports only once the config is known to be good.

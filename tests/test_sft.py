@@ -223,3 +223,17 @@ def test_two_runs_in_one_process_each_get_their_own_tensorboard_events(make_conf
         main(make_config('lora.yaml', name=name, custom={'val_jsonl': None},
                          training={'max_steps': 1, 'save_steps': 1, 'eval_strategy': 'no'}))
         assert list((tmp_path / name / 'runs').glob('events.out.tfevents.*')), name
+
+
+def test_a_coordinate_convention_against_the_model_is_a_warning_on_screen(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, SMOKE_CONFIGS, write_yaml
+
+    config = write_yaml(tmp_path / 'x.yaml', {'extends': str(SMOKE_CONFIGS / 'qwen2_5_vl_lora.yaml'),
+                                              'custom': {'coord_format': 'norm1000', 'train_jsonl': 'missing.jsonl'}})
+    done = subprocess.run([sys.executable, '-m', 'src.sft', '--config', str(config)], cwd=REPO, capture_output=True,
+                          text=True)
+    assert "warning: " in done.stderr and "'norm1000' is not the convention the base model was trained on " \
+        "('model_pixel')" in done.stderr

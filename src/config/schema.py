@@ -91,8 +91,10 @@ class CustomConfig:
     """Train (and validate) on the first N records of each file only, for smoke runs and debugging."""
     mode: typing.Literal['dense', 'summary'] = 'dense'
     """How geometry records become answers: `dense` lists objects with geometry, `summary` answers `summary`."""
-    coord_format: typing.Literal['norm1000', 'pixel'] = 'norm1000'
-    """Coordinates in the answers: integers 0-1000 relative to the image (Qwen3-VL) or pixels."""
+    coord_format: typing.Optional[typing.Literal['norm1000', 'model_pixel', 'pixel']] = None
+    """Coordinates in the answers; unset, the base model's own convention (ms-swift's template for it): `norm1000`,
+    integers 0-1000 of the image (Qwen3-VL), or `model_pixel`, pixels of the image the model receives (Qwen2.5-VL).
+    `pixel` writes the record's own pixels."""
     prompts: dict[str, str] | None = None
     """User prompt per mode (`dense`, `summary`); unset modes use the built-in prompt."""
     dataset_prompts: dict[str, dict[str, str]] | None = None

@@ -43,6 +43,17 @@ def supported_tuners() -> list[str]:
     return snapshot()['tuners']
 
 
+def template_of(model_type: str | None, template: str | None) -> str | None:
+    """The ms-swift template a run uses: `template.template`, else the model type's default."""
+    return template or snapshot()['model_templates'].get(model_type or '')
+
+
+def norm_bbox(template: str | None) -> str | None:
+    """How ms-swift's template writes boxes: `norm1000` (Qwen3-VL: 0-1000 of the image) or `none` (Qwen2.5-VL:
+    pixels of the image the model receives); None for an unknown template."""
+    return snapshot()['norm_bbox'].get(template or '')
+
+
 def named_choices(section: str, name: str) -> list[str]:
     """The values a free-form field of ms-swift takes (model types, templates, LR schedulers), empty if unlisted."""
     return snapshot()['choices'].get(f'{section}.{name}', [])
@@ -109,8 +120,13 @@ def generate() -> dict[str, Any]:
         'training.lr_scheduler_type': [s.value for s in SchedulerType],
         'training.eval_strategy': [s.value for s in IntervalStrategy],
     }
+    templates = {  # model type -> its default template (ms-swift's model meta)
+        name: meta.template or next((g.template for g in meta.model_groups if g.template), None)
+        for name, meta in sorted(MODEL_MAPPING.items())}
     return {'ms_swift': swift.__version__, 'transformers': transformers.__version__,
-            'tuners': sorted(get_supported_tuners()), 'choices': choices, 'sections': sections}
+            'tuners': sorted(get_supported_tuners()), 'choices': choices, 'sections': sections,
+            'model_templates': templates,
+            'norm_bbox': {name: meta.template_cls.norm_bbox for name, meta in sorted(TEMPLATE_MAPPING.items())}}
 
 
 def write(path: Path = SNAPSHOT) -> Path:

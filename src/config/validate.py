@@ -16,6 +16,7 @@ from .augmentation import AugmentationSpec, parse_augmentation
 from .errors import ConfigError
 from .fusion import FusionConfig, load_fusion_config
 from .loader import KeyPath, LoadedConfig
+from .model_type import model_type_of
 from .prompts import prompt_problems
 from .remote_code import remote_code_problems
 from .rlhf import MONITOR, GKDSettings, check_rlhf, gkd_model_problems, resolve_rlhf
@@ -64,6 +65,20 @@ class ProjectConfig:
     """`custom.video`, parsed: how video records are sampled."""
     world_size: int = 1
     """Processes of the run: torchrun's `WORLD_SIZE`, read once when the config is validated (1 without torchrun)."""
+    warnings: list[str] = field(default_factory=list)
+    """What is allowed but probably not meant; the entrypoints print these."""
+
+    @property
+    def family_coord_format(self) -> str:
+        """The coordinate convention of the base model: `model_pixel` where ms-swift's template for it writes pixels
+        (`norm_bbox: none`, Qwen2.5-VL), else `norm1000`."""
+        template = swift_fields.template_of(model_type_of(self.model), self.template.get('template'))
+        return 'model_pixel' if swift_fields.norm_bbox(template) == 'none' else 'norm1000'
+
+    @property
+    def coord_format(self) -> str:
+        """`custom.coord_format`, or the base model's convention when it is unset."""
+        return self.custom.coord_format or self.family_coord_format
 
     @property
     def micro_batch(self) -> int:
@@ -256,6 +271,10 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
     for key, prompts in prompt_maps:
         errors.extend(f'{_where(loaded, ("custom", key.split(".")[0]))}: `custom.{key}`: {p}'
                       for p in prompt_problems(prompts))
+    if cfg.custom.coord_format not in (None, cfg.family_coord_format):
+        cfg.warnings.append(f'{_where(loaded, ("custom", "coord_format"))}: {cfg.custom.coord_format!r} is not the '
+                            f'convention the base model was trained on ({cfg.family_coord_format!r}); remove the key '
+                            'to follow the model')
     cfg.video, problems = parse_video(cfg.custom.video)
     errors.extend(f'{_where(loaded, ("custom", "video"))}: {p}' for p in problems)
     _check_scale_out(loaded, cfg, errors)

@@ -5,7 +5,7 @@
 Writes one PNG per record and an ``index.html`` listing them into ``--out`` (default ``<FILE>_vis/`` beside the
 file). With ``--config``, geometry records first go through that config's ``custom.augmentation`` with the draw
 training makes for them in epoch ``E`` (seed ``training.seed``), so the pictures show what the model is trained on;
-chat records' answers are read in the config's ``custom.coord_format`` (default ``norm1000``).
+chat records' answers are read in the config's coordinate convention (without a config, ``norm1000``).
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from ..config import ConfigError, load_and_validate
 from .augmentation import augmenter_for, sample_rng
-from .builders import first_image, image_input, load_image
+from .builders import coords_of, first_image, image_input, load_image
+from .builders.coords import Coords
 from .contract import RecordError, is_chat_record
 from .dense_caption import DenseCaptionDataset
 
@@ -29,11 +30,11 @@ def visualize(jsonl: str | Path, n: int, out: str | Path | None = None, config: 
     from ..eval.gallery import GalleryItem, write_gallery
     from ..eval.parse import parse_dense, record_objects
 
-    augmenter, seed, coord_format = None, 0, 'norm1000'
+    augmenter, seed, coords = None, 0, Coords()
     if config is not None:
         cfg = load_and_validate(config)
         augmenter = augmenter_for(cfg.augmentation)
-        seed, coord_format = cfg.training.get('seed', 42), cfg.custom.coord_format
+        seed, coords = cfg.training.get('seed', 42), coords_of(cfg)
     dataset = DenseCaptionDataset(jsonl, None, n)  # only read here: no template needed
     folder = Path(out) if out else dataset.path.with_name(dataset.path.stem + '_vis')
     folder.mkdir(parents=True, exist_ok=True)
@@ -48,7 +49,7 @@ def visualize(jsonl: str | Path, n: int, out: str | Path | None = None, config: 
                 raise RecordError(f'{dataset.where(idx)}: no image to draw')
             image = load_image(source)
             answer = inputs['messages'][-1]['content']
-            objects = parse_dense(answer, image.width, image.height, coord_format).objects
+            objects = parse_dense(answer, image.width, image.height, coords).objects
         else:
             image = load_image(image_input(record['images'][0], dataset.path.parent))
             if augmenter is not None:
@@ -67,7 +68,7 @@ def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m src.datasets.visualize', description=__doc__.split('\n')[0])
     parser.add_argument('jsonl', help='the JSONL file to draw')
     parser.add_argument('--n', type=int, default=20, help='how many records, from the top (default 20)')
-    parser.add_argument('--config', help='apply this config\'s augmentation and coord_format')
+    parser.add_argument('--config', help='apply this config\'s augmentation and coordinate convention')
     parser.add_argument('--epoch', type=int, default=0, help='the epoch whose augmentation draw is shown')
     parser.add_argument('--out', help='output folder (default: <FILE>_vis/ beside the file)')
     flags = parser.parse_args(argv)

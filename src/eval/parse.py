@@ -1,7 +1,7 @@
 """Read a dense-caption answer back into objects in pixels; never raises.
 
 The model answers as it was trained (``src/datasets/builders``): a JSON list of ``{"desc", "bbox_2d" | "poly" |
-"line"}`` in the run's ``coord_format``. Generation may wrap it in a code fence, stop half way or write an entry that
+"line"}`` in the run's coordinate convention. Generation may wrap it in a code fence, stop half way or write an entry that
 is not an object with one geometry. A text with no readable JSON list is a parse failure (every ground-truth object a
 miss); an unreadable entry inside a readable list stays a prediction without geometry, so it counts as a false
 positive and never matches.
@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..datasets.builders.coords import from_model_coords
+from ..datasets.builders.coords import Coords
 from ..datasets.contract import GEOMETRY_KEYS, MIN_COORDS, number_list
 
 INVALID_DESC = '<invalid>'
@@ -37,24 +37,25 @@ class DenseAnswer:
     """Entries of the list that are not ``{"desc", <one geometry>}`` with numeric coordinates of the right length."""
 
 
-def _entry(value: Any, width: int, height: int, coord_format: str) -> Obj | None:
+def _entry(value: Any, width: int, height: int, coords: Coords) -> Obj | None:
     if not isinstance(value, dict):
         return None
     desc = value.get('desc')
     kinds = [k for k in GEOMETRY_KEYS if k in value]
     if not isinstance(desc, str) or not desc.strip() or len(kinds) != 1:
         return None
-    coords = value[kinds[0]]
+    values = value[kinds[0]]
     # The contract's shape rules, but not its placement rules: a box outside the image or with x2 <= x1 is still a
     # prediction (clipped, or scoring IoU 0), not an unreadable entry.
-    if (not number_list(coords) or len(coords) < MIN_COORDS[kinds[0]] or len(coords) % 2
-            or (kinds[0] == 'bbox_2d' and len(coords) != 4)):
+    if (not number_list(values) or len(values) < MIN_COORDS[kinds[0]] or len(values) % 2
+            or (kinds[0] == 'bbox_2d' and len(values) != 4)):
         return None
-    return Obj(desc, kinds[0], tuple(from_model_coords(coords, width, height, coord_format)))
+    return Obj(desc, kinds[0], tuple(coords.from_model(values, width, height)))
 
 
-def parse_dense(text: Any, width: int, height: int, coord_format: str = 'norm1000') -> DenseAnswer:
-    """The objects of a dense answer, in pixels of a ``width`` x ``height`` image.
+def parse_dense(text: Any, width: int, height: int, coords: Coords = Coords()) -> DenseAnswer:
+    """The objects of a dense answer, in pixels of a ``width`` x ``height`` image (``coords``: the convention the
+    answer is written in).
 
     >>> parse_dense('[{"desc": "car", "bbox_2d": [0, 0, 500, 500]}]', 200, 100).objects
     (Obj(desc='car', kind='bbox_2d', coords=(0.0, 0.0, 100.0, 50.0)),)
@@ -72,7 +73,7 @@ def parse_dense(text: Any, width: int, height: int, coord_format: str = 'norm100
         return DenseAnswer()
     objects, invalid = [], 0
     for entry in value:
-        obj = _entry(entry, width, height, coord_format)
+        obj = _entry(entry, width, height, coords)
         if obj is None:
             invalid += 1
             desc = entry.get('desc') if isinstance(entry, dict) else None

@@ -6,6 +6,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..datasets.builders import load_image
+from ..datasets.builders.coords import Coords
 from .draw import GT_COLOR, PRED_COLOR, draw_objects, hex_color, side_by_side
 from .gallery import GalleryItem, write_gallery
 from .metrics import DenseScore, SummaryScore
@@ -28,7 +29,7 @@ def _details(score: DenseScore | SummaryScore) -> dict[str, str]:
             'invalid entries': str(score.invalid)}
 
 
-def picture(sample: EvalSample, prediction: str, score: DenseScore | SummaryScore, mode: str, coord_format: str):
+def picture(sample: EvalSample, prediction: str, score: DenseScore | SummaryScore, mode: str, coords: Coords):
     image = load_image(sample.image)
     if mode == 'summary':
         return side_by_side([
@@ -36,7 +37,7 @@ def picture(sample: EvalSample, prediction: str, score: DenseScore | SummaryScor
             (f'prediction (content F1 {score.score:.2f})', draw_objects(image, (), PRED_COLOR),
              _clip(prediction).split('\n')),
         ])
-    predicted = parse_dense(prediction, sample.width, sample.height, coord_format)
+    predicted = parse_dense(prediction, sample.width, sample.height, coords)
     verdict = f'F1@0.5 {score.score:.2f}' if predicted.parsed else 'PARSE FAILURE'
     return side_by_side([
         ('ground truth', draw_objects(image, sample.objects, GT_COLOR), [f'{len(sample.objects)} objects']),
@@ -46,14 +47,14 @@ def picture(sample: EvalSample, prediction: str, score: DenseScore | SummaryScor
 
 
 def write_pictures(folder: Path, samples: list[EvalSample], predictions: list[str],
-                   scores: list[DenseScore | SummaryScore], count: int, mode: str, coord_format: str) -> Path:
+                   scores: list[DenseScore | SummaryScore], count: int, mode: str, coords: Coords) -> Path:
     """PNGs of the ``count`` lowest-scoring samples and ``folder/index.html``; returns the page's path."""
     worst = sorted(range(len(samples)), key=lambda i: scores[i].score)[:count]
     folder.mkdir(parents=True, exist_ok=True)
     items = []
     for rank, i in enumerate(tqdm(worst, desc='drawing', unit='img'), 1):
         name = f'{rank:04d}.png'
-        picture(samples[i], predictions[i], scores[i], mode, coord_format).save(folder / name)
+        picture(samples[i], predictions[i], scores[i], mode, coords).save(folder / name)
         items.append(GalleryItem(name, f'{samples[i].dataset}: {samples[i].where}', scores[i].score,
                                  _details(scores[i]), predictions[i]))
     legend = {'ground truth': hex_color(GT_COLOR), 'prediction': hex_color(PRED_COLOR)}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, load_and_validate
+from ..datasets.builders import coords_of
 from ..datasets.contract import RecordError
 from .errors import EvalError
 from .generate import checkpoint_kind, generate, load_engine
@@ -69,6 +70,8 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
          predictions: str | Path | None = None) -> dict[str, Any]:
     """Run the evaluation; returns the report (also written to ``<output>/eval_report.json``)."""
     cfg = load_and_validate(config)
+    for warning in cfg.warnings:
+        print(f'warning: {warning}', file=sys.stderr, flush=True)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_dir():
         raise EvalError(f'--checkpoint {checkpoint}: folder not found')
@@ -76,7 +79,7 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
         checkpoint_kind(checkpoint)
     samples = load_samples(cfg, limit)
     out = Path(output) if output else checkpoint / 'eval'
-    mode, coord_format = cfg.custom.mode, cfg.custom.coord_format
+    mode, coords = cfg.custom.mode, coords_of(cfg)
 
     if predictions:
         texts, reasons = read_predictions(Path(predictions), samples)
@@ -93,7 +96,7 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
     if mode == 'summary':
         scores = [score_summary(text, s.reference) for s, text in zip(samples, texts)]
     else:
-        scores = [score_dense(parse_dense(text, s.width, s.height, coord_format), s.objects, s.width, s.height)
+        scores = [score_dense(parse_dense(text, s.width, s.height, coords), s.objects, s.width, s.height)
                   for s, text in zip(samples, texts)]
     report = build_report(mode, samples, texts, reasons, scores)
     report.update(config=str(cfg.source), checkpoint=str(checkpoint.resolve()))
@@ -103,7 +106,7 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
     if visualize:
         from .pictures import write_pictures
 
-        page = write_pictures(out / 'pictures', samples, texts, scores, visualize, mode, coord_format)
+        page = write_pictures(out / 'pictures', samples, texts, scores, visualize, mode, coords)
         print(f'pictures: {page}', flush=True)
     return report
 

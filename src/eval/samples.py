@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import ProjectConfig
-from ..datasets.builders import BuildSettings, first_image, load_image
+from ..datasets.builders import BuildSettings, coords_of, first_image, load_image
+from ..datasets.builders.coords import Coords
 from ..datasets.contract import RecordError, is_chat_record
 from ..datasets.dense_caption import DenseCaptionDataset
 from ..datasets.fusion import FusionEvalDataset
@@ -37,7 +38,7 @@ class EvalSample:
 
 def eval_datasets(cfg: ProjectConfig, limit: int | None = None) -> list[DenseCaptionDataset]:
     """The datasets training validates on; their records are only read, never encoded, so no template is needed."""
-    settings = BuildSettings.from_custom(cfg.custom)
+    settings = BuildSettings.from_config(cfg)
     if cfg.fusion is not None and cfg.fusion.eval_sources:
         return list(FusionEvalDataset(cfg.fusion, None, settings, limit).datasets)
     if not cfg.custom.val_jsonl:
@@ -51,11 +52,11 @@ def load_samples(cfg: ProjectConfig, limit: int | None = None) -> list[EvalSampl
     samples = []
     for dataset in eval_datasets(cfg, limit):
         for idx in range(len(dataset)):
-            samples.append(_sample(dataset, idx, cfg.custom.mode, cfg.custom.coord_format))
+            samples.append(_sample(dataset, idx, cfg.custom.mode, coords_of(cfg)))
     return samples[:limit]
 
 
-def _sample(dataset: DenseCaptionDataset, idx: int, mode: str, coord_format: str) -> EvalSample:
+def _sample(dataset: DenseCaptionDataset, idx: int, mode: str, coords: Coords) -> EvalSample:
     where = dataset.where(idx)
     record = dataset.record(idx)
     inputs = dataset.inputs(idx)  # validated: a broken record raises with its file and line
@@ -80,9 +81,9 @@ def _sample(dataset: DenseCaptionDataset, idx: int, mode: str, coord_format: str
             raise RecordError(f'{where}: the reference summary does not follow the summary format '
                               f'(docs/training/grpo.md): {answer["content"]!r:.120}')
     elif is_chat_record(record):
-        parsed = parse_dense(answer['content'], width, height, coord_format)
+        parsed = parse_dense(answer['content'], width, height, coords)
         if not parsed.parsed or parsed.invalid:
             raise RecordError(f'{where}: the assistant answer is not a dense answer (a JSON list of {{"desc", '
-                              f'<geometry>}} in {coord_format} coordinates): {answer["content"]!r:.120}')
+                              f'<geometry>}} in {coords.format} coordinates): {answer["content"]!r:.120}')
         objects = parsed.objects
     return EvalSample(where, label, {**inputs, 'messages': request}, answer['content'], image, width, height, objects)

@@ -51,7 +51,7 @@ class ProjectSft(SwiftSft):
 
     def _build_datasets(self, encode_check: bool | None = None):
         custom = self.cfg.custom
-        settings = BuildSettings.from_custom(custom)
+        settings = BuildSettings.from_config(self.cfg)
         fusion = self.cfg.fusion
         if fusion is not None:
             train = FusionDataset(fusion, self.template, settings, self.cfg.augmentation, custom.sample_limit)

@@ -42,7 +42,7 @@ def _resolved() -> dict[str, dict]:
         record = sft_argument_kwargs(cfg)
         if cfg.rlhf.get('rlhf_type'):
             record['<project gkd settings>'] = cfg.gkd
-        record['<datasets>'] = {'build': BuildSettings.from_custom(cfg.custom),
+        record['<datasets>'] = {'build': BuildSettings.from_config(cfg),
                                 'augmentation': cfg.augmentation,
                                 'video_env': cfg.video.environment()}
         out[str(path.relative_to(REPO))] = _portable(record)

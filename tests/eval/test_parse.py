@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from src.datasets.builders.coords import from_model_coords, to_model_coords
+from src.datasets.builders.coords import Coords
 from src.eval.parse import INVALID_DESC, Obj, parse_dense
 
 
@@ -43,13 +43,14 @@ def test_bad_entries_stay_as_predictions_without_geometry():
 
 
 def test_pixel_answers_and_out_of_range_values_are_clipped_to_the_image():
-    assert parse_dense('[{"desc": "a", "bbox_2d": [-5, 3, 140, 60]}]', 100, 50, 'pixel').objects[0].coords == \
+    assert parse_dense('[{"desc": "a", "bbox_2d": [-5, 3, 140, 60]}]', 100, 50, Coords('pixel')).objects[0].coords == \
         (0.0, 3.0, 100.0, 50.0)
 
 
 def test_model_coords_round_trip():
     pixels = [12.0, 30.0, 640.0, 480.0]
-    back = from_model_coords(to_model_coords(pixels, 640, 480, 'norm1000'), 640, 480, 'norm1000')
+    norm1000 = Coords('norm1000')
+    back = norm1000.from_model(norm1000.to_model(pixels, 640, 480), 640, 480)
     assert back == pytest.approx(pixels, abs=640 / 1000)
     with pytest.raises(ValueError, match='unknown coord_format'):
-        from_model_coords([0, 0], 1, 1, 'xyxy')
+        Coords('xyxy')

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from PIL import Image
 
 from ..contract import image_path
-from .coords import to_model_coords
+from .coords import Coords
 
 DEFAULT_PROMPTS = {
     'dense': ('List every object in the image as JSON: '
@@ -29,19 +29,20 @@ DEFAULT_PROMPTS = {
 
 @dataclass
 class BuildSettings:
-    """What a builder needs from the config (``custom.mode``, ``custom.coord_format``, prompts)."""
+    """What a builder needs from the config (``custom.mode``, the coordinate convention, prompts)."""
 
     mode: str = 'dense'
-    coord_format: str = 'norm1000'
+    coords: Coords = Coords()
     prompts: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PROMPTS))
     dataset_prompts: dict[str, dict[str, str]] = field(default_factory=dict)
     summary_variants: tuple[str, ...] = ()
     """Summary prompts a sample draws from (``custom.summary_prompt_variants``); empty: ``prompts['summary']``."""
 
     @classmethod
-    def from_custom(cls, custom: Any) -> 'BuildSettings':
-        """The settings a config's ``custom`` section (``CustomConfig``) asks for."""
-        return cls(custom.mode, custom.coord_format, {**DEFAULT_PROMPTS, **(custom.prompts or {})},
+    def from_config(cls, cfg: Any) -> 'BuildSettings':
+        """The settings a validated config (``ProjectConfig``) asks for."""
+        custom = cfg.custom
+        return cls(custom.mode, coords_of(cfg), {**DEFAULT_PROMPTS, **(custom.prompts or {})},
                    custom.dataset_prompts or {}, tuple(custom.summary_prompt_variants or ()))
 
     def for_sample(self, rng: Any) -> 'BuildSettings':
@@ -94,17 +95,22 @@ def load_image(value: str) -> Image.Image:
         return image.convert('RGB')
 
 
-def render_objects(objects: list[dict[str, Any]], width: int, height: int, coord_format: str) -> str:
-    """The dense-caption answer: objects in order, each ``{"desc", <geometry>}`` with converted coordinates."""
+def coords_of(cfg: Any) -> Coords:
+    """The coordinate convention of a validated config: its (or its base model's) format and `template.max_pixels`."""
+    return Coords(cfg.coord_format, cfg.template.get('max_pixels'))
+
+
+def render_objects(objects: list[dict[str, Any]], width: int, height: int, coords: Coords) -> str:
+    """The dense-caption answer: objects in order, each ``{"desc", <geometry>}`` in the model's coordinates."""
     rendered = []
     for obj in objects:
         kind = next(k for k in ('bbox_2d', 'poly', 'line') if k in obj)
-        rendered.append({'desc': obj['desc'], kind: to_model_coords(obj[kind], width, height, coord_format)})
+        rendered.append({'desc': obj['desc'], kind: coords.to_model(obj[kind], width, height)})
     return json.dumps(rendered, ensure_ascii=False)
 
 
 def build_dense(record: dict[str, Any], image: Any, settings: BuildSettings) -> dict[str, Any]:
-    answer = render_objects(record.get('objects', []), record['width'], record['height'], settings.coord_format)
+    answer = render_objects(record.get('objects', []), record['width'], record['height'], settings.coords)
     return _messages(image, settings.prompt(record), answer)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import Image
 
 from src.datasets.builders import BuildSettings, build_dense, build_summary, image_input
-from src.datasets.builders.coords import to_model_coords
+from src.datasets.builders.coords import Coords
 
 RECORD = {'images': ['a.png'], 'width': 200, 'height': 100, 'dataset': 'roads',
           'objects': [{'desc': '车辆', 'bbox_2d': [0, 50, 100, 100]}, {'desc': 'lane', 'line': [0, 0, 200, 100]},
@@ -27,7 +27,7 @@ def test_dense_answer_lists_objects_in_norm1000_with_unicode_kept():
 
 
 def test_pixel_coordinates_are_rounded_pixels():
-    assert to_model_coords([0.4, 50.6, 100, 99.5], 200, 100, 'pixel') == [0, 51, 100, 100]
+    assert Coords('pixel').to_model([0.4, 50.6, 100, 99.5], 200, 100) == [0, 51, 100, 100]
 
 
 def test_prompts_come_from_config_with_per_dataset_override():
