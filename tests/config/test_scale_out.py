@@ -91,3 +91,19 @@ def test_cpu_processes_form_one_data_parallel_group():
 
     assert cpu_process_group(2, cuda=False) == {'use_cpu': True, 'ddp_backend': 'gloo'}
     assert cpu_process_group(2, cuda=True) == {} and cpu_process_group(1, cuda=False) == {}
+
+
+def test_accelerate_still_needs_use_cpu_for_a_cpu_process_group(monkeypatch):
+    """The upstream behaviour `swift_seams.cpu_process_group` corrects (accelerate 1.15): under torchrun on a machine
+    without CUDA, a state made without `cpu=True` is not distributed at all. When this fails, accelerate handles CPUs
+    by itself: remove the correction rather than doubling it."""
+    import torch
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    if torch.cuda.is_available():
+        pytest.skip('the correction is for machines without CUDA')
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    assert PartialState._prepare_backend(None, cpu=False)[1] == DistributedType.NO
+    assert PartialState._prepare_backend(None, cpu=True) == ('gloo', DistributedType.MULTI_CPU)
