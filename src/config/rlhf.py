@@ -94,6 +94,10 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
         if getattr(cfg, section).get(key):
             errors.append(f'{where((section, key))}: {what} is not supported with GKD here: the project\'s GKD loss '
                           'takes the local teacher\'s logits and visual features at every step (`rlhf.teacher_model`)')
+    if rlhf.get('seq_kd'):
+        errors.append(f'{where(("rlhf", "seq_kd"))}: teacher-generated targets are not implemented in ms-swift '
+                      f'{swift_fields.snapshot()["ms_swift"]} (it stops with NotImplementedError once the models have '
+                      'loaded); set `seq_kd: false` (forward-only KD), or `lmbda` > 0 to train on student samples')
     topk = rlhf.get('gkd_logits_topk')
     if topk is not None and (not isinstance(topk, int) or isinstance(topk, bool) or topk <= 0):
         errors.append(f'{where(("rlhf", "gkd_logits_topk"))}: must be a positive integer (the teacher logits kept per '

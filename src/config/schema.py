@@ -2,8 +2,9 @@
 
 The ``model``, ``template``, ``tuner``, ``data``, ``training`` and ``rlhf`` sections take ms-swift's argument names
 verbatim (see ``swift/arguments``), so ms-swift's documentation applies to them unchanged; which section a field
-belongs to follows the ms-swift class that declares it (read from ``swift_fields.json``, see ``swift_fields``). ``custom`` and ``deepspeed`` hold the project's own knobs,
-declared as dataclasses below with one docstring line per field.
+belongs to follows the ms-swift class that declares it (read from ``swift_fields.json``, see ``swift_fields``).
+``custom`` and ``deepspeed`` hold the project's own knobs, declared as dataclasses below with one docstring line per
+field.
 """
 from __future__ import annotations
 
@@ -128,6 +129,13 @@ class DeepSpeedConfig:
 
 PROJECT_SECTIONS = {'custom': CustomConfig, 'deepspeed': DeepSpeedConfig}
 
+# What the project writes into these fields itself; the same value in YAML (the playbook's snippets carry it) is
+# accepted as a no-op, any other value is an error (`PROJECT_OWNED`).
+PLACEHOLDERS = {('data', 'dataset'): ['dummy'], ('data', 'val_dataset'): ['dummy']}
+
+# Playbook spellings of ms-swift fields that live in another section: (section, key) -> where the value goes.
+ALIASES = {('rlhf', 'temperature'): ('training', 'temperature')}
+
 # Knobs that no longer exist, with what to do instead. Matched on the key name in any section.
 REMOVED_KEYS: dict[str, str] = {
     'packing': 'packing was removed; batches are padded. Delete the key.',
@@ -141,8 +149,10 @@ REMOVED_KEYS: dict[str, str] = {
 
 # ms-swift fields the project sets itself; setting them in YAML would be ignored, so it is an error.
 PROJECT_OWNED = {
-    ('data', 'dataset'): 'the training records come from `custom.train_jsonl`',
-    ('data', 'val_dataset'): 'the validation records come from `custom.val_jsonl`',
+    ('data', 'dataset'): 'the training records come from `custom.train_jsonl` (the playbook\'s placeholder '
+                         '`dataset: ["dummy"]` is accepted and changes nothing)',
+    ('data', 'val_dataset'): 'the validation records come from `custom.val_jsonl` (the placeholder `["dummy"]` is '
+                             'accepted and changes nothing)',
     ('tuner', 'tuner_type'): f'spell it `tuner.{TUNER_TYPE_KEY}`',
     ('training', 'deepspeed'): 'use the `deepspeed` section (`enabled: true`, `config: zero2`)',
 }

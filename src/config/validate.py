@@ -21,10 +21,12 @@ from .prompts import prompt_problems
 from .remote_code import remote_code_problems
 from .rlhf import MONITOR, GKDSettings, check_rlhf, gkd_model_problems, resolve_rlhf
 from .schema import (
+    ALIASES,
     DEEPSPEED_PRESETS,
     FSDP_PRESETS,
     MODEL_KEYS,
     PATH_KEYS,
+    PLACEHOLDERS,
     PROJECT_DEFAULTS,
     PROJECT_OWNED,
     PROJECT_SECTIONS,
@@ -204,8 +206,12 @@ def validate(loaded: LoadedConfig) -> ProjectConfig:
             path = (section, str(key))
             if key in REMOVED_KEYS:
                 errors.append(f'{_where(loaded, path)}: {REMOVED_KEYS[key]}')
+            elif path in PLACEHOLDERS and value == PLACEHOLDERS[path]:
+                continue  # the value the project sets itself
             elif path in PROJECT_OWNED:
                 errors.append(f'{_where(loaded, path)}: not settable here: {PROJECT_OWNED[path]}')
+            elif path in ALIASES:
+                _take_alias(loaded, cfg, path, value, errors)
             elif key not in known:
                 errors.append(f'{_where(loaded, path)}: unknown key{_suggest(str(key), section)}')
             elif not fits(value, known[key]):
@@ -226,6 +232,22 @@ def validate(loaded: LoadedConfig) -> ProjectConfig:
         raise ConfigError(errors)
     _resolve(cfg)
     return cfg
+
+
+def _take_alias(loaded: LoadedConfig, cfg: ProjectConfig, path: KeyPath, value: Any, errors: list[str]) -> None:
+    """Put the value of a playbook spelling (`rlhf.temperature`) where ms-swift reads it (`training.temperature`)."""
+    section, key = ALIASES[path]
+    spec = section_fields(section)[key]
+    target = getattr(cfg, section)
+    if not fits(value, spec):
+        errors.append(f'{_where(loaded, path)}: expected {describe(spec)}, got {value!r}')
+    elif (problem := value_problem(section, key, value, spec)) is not None:
+        errors.append(f'{_where(loaded, path)}: {problem}')
+    elif key in target and target[key] != value:
+        errors.append(f'{_where(loaded, path)} = {value!r} and {_where(loaded, (section, key))} = {target[key]!r} '
+                      f'are the same setting (`{section}.{key}`); keep one')
+    else:
+        target[key] = value
 
 
 def _check_lengths(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:

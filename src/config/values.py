@@ -37,7 +37,8 @@ class Bound:
         if self.high is None:
             text = f'{">=" if self.low_inclusive else ">"} {self.low:g}'
         else:
-            text = f'in {"[" if self.low_inclusive else "("}{self.low:g}, {self.high:g}{"]" if self.high_inclusive else ")"}'
+            opening, closing = '[' if self.low_inclusive else '(', ']' if self.high_inclusive else ')'
+            text = f'in {opening}{self.low:g}, {self.high:g}{closing}'
         return text + ''.join(f' or {a:g}' for a in self.also)
 
 

@@ -49,6 +49,7 @@ def parse_video(spec: Any) -> tuple[VideoSampling, list[str]]:
             problems.append(f'`{key}`: expected a positive {kind.__name__}, got {value!r}')
             continue
         values[key] = kind(value)
-    if spec.get('min_frames') and spec.get('max_frames') and not problems and values['min_frames'] > values['max_frames']:
+    frames = values.get('min_frames'), values.get('max_frames')
+    if not problems and None not in frames and frames[0] > frames[1]:
         problems.append(f'`min_frames` ({values["min_frames"]}) is above `max_frames` ({values["max_frames"]})')
     return (VideoSampling() if problems else VideoSampling(**values)), problems

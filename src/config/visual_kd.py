@@ -2,6 +2,7 @@
 
     custom:
       visual_kd:
+        enabled: true                                    # false turns every component off (the playbook's switch)
         aligner: {enabled: true, weight: 1.0, distance: mse}
         deepstack: {weight: 0.5, distance: cosine}
 
@@ -31,9 +32,14 @@ def parse_visual_kd(spec: Any) -> tuple[dict[str, ComponentKD], list[str]]:
     if not isinstance(spec, dict):
         return {}, [f'must be a mapping of component ({", ".join(COMPONENTS)}) to {{enabled, weight, distance}}']
     enabled, problems = {}, []
+    switch = spec.get('enabled', True)
+    if not isinstance(switch, bool):
+        problems.append(f'`enabled`: must be true or false, got {switch!r}')
     for name, entry in spec.items():
+        if name == 'enabled':
+            continue
         if name not in COMPONENTS:
-            problems.append(f'unknown component `{name}`; valid: {", ".join(COMPONENTS)}')
+            problems.append(f'unknown component `{name}`; valid: enabled, {", ".join(COMPONENTS)}')
             continue
         if not isinstance(entry, dict):
             problems.append(f'`{name}`: must be a mapping with `enabled`, `weight`, `distance`')
@@ -49,4 +55,4 @@ def parse_visual_kd(spec: Any) -> tuple[dict[str, ComponentKD], list[str]]:
             problems.append(f'`{name}.enabled`: must be true or false')
         elif entry.get('enabled', True) and not problems:
             enabled[name] = ComponentKD(float(weight), distance)
-    return (enabled if not problems else {}), problems
+    return (enabled if not problems and switch is True else {}), problems

@@ -33,8 +33,9 @@ class _StrictLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: SafeLoader reports it below
                 continue
             if first is not None:
-                self.duplicates.append((line, f'{self.name}:{line}: `{key}` is set twice in one mapping (first at '
-                                              f'line {first}); YAML would keep only the second. Merge the two into one'))
+                message = (f'{self.name}:{line}: `{key}` is set twice in one mapping (first at line {first}); YAML '
+                           'would keep only the second. Merge the two into one')
+                self.duplicates.append((line, message))
             else:
                 seen[key] = line
         return super().construct_mapping(node, deep=deep)

@@ -26,8 +26,8 @@ class ProjectRlhf(ProjectSft, SwiftRLHF):
         # (GRPO; GKD with lmbda > 0 or seq_kd) it leaves room for the longest completion, so that nothing is cut.
         args, template = self.args, self.template
         generates = args.rlhf_type == 'grpo' or args.lmbda > 0 or args.seq_kd
-        room = args.max_completion_length if generates else 0
-        with template_limits(template, truncation_strategy='raise', max_length=template.max_length - room if room else template.max_length):
+        max_length = template.max_length - args.max_completion_length if generates else template.max_length
+        with template_limits(template, truncation_strategy='raise', max_length=max_length):
             train, val = super()._build_datasets(encode_check)
         return [RolloutDataset(train), RolloutDataset(val) if val is not None else None]
 

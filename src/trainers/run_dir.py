@@ -88,9 +88,9 @@ def acquire(output_dir: Path) -> RunLock:
             except (OSError, json.JSONDecodeError):
                 holder = {}
             if holder.get('host', me['host']) != me['host']:
-                raise ConfigError([f'{output_dir} is in use by a run on host {holder["host"]} (PID {holder.get("pid")}, '
-                                   f'started {holder.get("started")}); give this run another `training.output_dir`, '
-                                   f'or delete {path} if that run is gone']) from None
+                raise ConfigError([f'{output_dir} is in use by a run on host {holder["host"]} (PID '
+                                   f'{holder.get("pid")}, started {holder.get("started")}); give this run another '
+                                   f'`training.output_dir`, or delete {path} if that run is gone']) from None
             if _alive(holder):
                 raise ConfigError([f'{output_dir} is in use by a running training (PID {holder["pid"]}, started '
                                    f'{holder.get("started")}); wait for it to finish or give this run another '

@@ -28,7 +28,7 @@ def test_unknown_distance_component_and_negative_weights(make_config, tiny_model
                      custom={'visual_kd': {'aligner': {'distance': 'l1'}, 'neck': {'enabled': True},
                                            'vit': {'weight': -2}}})
     assert "`aligner.distance`: unknown distance 'l1'; valid: mse, cosine" in text
-    assert 'unknown component `neck`; valid: vit, aligner, deepstack' in text
+    assert 'unknown component `neck`; valid: enabled, vit, aligner, deepstack' in text
     assert '`vit.weight`: must be a number >= 0' in text
     assert '`rlhf.llm_kd_weight`: must be >= 0' in text
 

@@ -91,7 +91,8 @@ def test_a_duplicate_in_a_parent_is_found_too(tmp_path: Path):
 def test_a_file_that_is_not_utf8_names_the_byte(tmp_path: Path):
     path = tmp_path / 'latin1.yaml'
     path.write_bytes('custom:\n  prompts: {dense: "Décris"}\n'.encode('latin-1'))
-    with pytest.raises(ConfigError, match=rf'^1 problem in the config:\n  - {path}:2: not UTF-8 text \(byte 29: 0xe9\); '
+    with pytest.raises(ConfigError, match=rf'^1 problem in the config:\n  - {path}:2: not UTF-8 text '
+                                          r'\(byte 29: 0xe9\); '
                                           'save the file as UTF-8$'):
         load_config(path)
     path.write_bytes('training: {}\n'.encode('utf-16'))

@@ -78,7 +78,8 @@ def test_ddp_backend_in_a_single_process_run_is_an_error(tmp_path, monkeypatch):
     from tests.config.test_validate import _config
 
     monkeypatch.delenv('WORLD_SIZE', raising=False)
-    with pytest.raises(ConfigError, match=r'`training.ddp_backend`: applies to multi-process runs, and this one has one '
+    with pytest.raises(ConfigError, match=r'`training.ddp_backend`: applies to multi-process runs, and this one has '
+                                          r'one '
                                           r'process \(WORLD_SIZE unset\); launch it with `NPROC_PER_NODE=2 '
                                           r'scripts/train.sh CONFIG`'):
         load_and_validate(_config(tmp_path, training={'ddp_backend': 'gloo'}))

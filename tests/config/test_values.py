@@ -60,7 +60,8 @@ def test_video_sampling_is_checked_and_becomes_the_environment_qwen_vl_utils_rea
     problems = _problems(_config(tmp_path, custom={'video': {'fps': 0, 'max_frame': 4, 'min_pixels': 1.5}}))
     where = f'{tmp_path / "cfg.yaml"}: `custom.video`'
     assert problems == [f'{where}: `fps`: expected a positive float, got 0',
-                        f'{where}: `max_frame`: unknown key; valid: fps, min_frames, max_frames, min_pixels, max_pixels',
+                        f'{where}: `max_frame`: unknown key; valid: fps, min_frames, max_frames, min_pixels, '
+                        'max_pixels',
                         f'{where}: `min_pixels`: expected a positive int, got 1.5']
     [problem] = _problems(_config(tmp_path, custom={'video': {'min_frames': 8, 'max_frames': 4}}))
     assert problem == f'{where}: `min_frames` (8) is above `max_frames` (4)'

@@ -65,13 +65,15 @@ def pad_to_multiple(size: Size, rng: np.random.Generator, multiple: int = 32) ->
     return np.eye(3), (math.ceil(w / multiple) * multiple, math.ceil(h / multiple) * multiple)
 
 
-def color_jitter(image: Image.Image, rng: np.random.Generator, brightness: float = 0.2, contrast: float = 0.2,
-                 saturation: float = 0.2) -> Image.Image:
-    """Scale brightness, contrast and saturation by factors drawn from [1 - x, 1 + x]."""
+def color_jitter(image: Image.Image, rng: np.random.Generator, brightness: float | list[float] = 0.2,
+                 contrast: float | list[float] = 0.2, saturation: float | list[float] = 0.2) -> Image.Image:
+    """Scale brightness, contrast and saturation by factors drawn from [1 - x, 1 + x] for a number x, or from
+    [low, high] for a pair (the playbook's `brightness: [0.85, 1.15]`)."""
     for enhancer, amount in ((ImageEnhance.Brightness, brightness), (ImageEnhance.Contrast, contrast),
                              (ImageEnhance.Color, saturation)):
-        if amount:
-            image = enhancer(image).enhance(rng.uniform(max(0.0, 1 - amount), 1 + amount))
+        low, high = amount if isinstance(amount, (list, tuple)) else (max(0.0, 1 - amount), 1 + amount)
+        if (low, high) != (1, 1):
+            image = enhancer(image).enhance(rng.uniform(low, high))
     return image
 
 

@@ -63,3 +63,12 @@ def test_the_config_schema_lists_every_op_with_its_own_parameters_and_defaults()
             params = {k: p.default for k, p in inspect.signature(function).parameters.items()
                       if k not in ('size', 'image', 'rng')}
             assert schema[name] == params, name
+
+
+def test_a_colour_range_draws_factors_inside_it():
+    from src.datasets.augmentation.ops import color_jitter
+
+    image = Image.new('RGB', (8, 8), (100, 100, 100))
+    values = [np.asarray(color_jitter(image, np.random.default_rng(s), brightness=[1.5, 1.6], contrast=0,
+                                      saturation=0))[0, 0, 0] for s in range(20)]
+    assert all(150 <= v <= 160 for v in values) and len(set(values)) > 1

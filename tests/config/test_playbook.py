@@ -1,0 +1,76 @@
+"""The playbook's YAML snippets (docs: ../shared/spec, copied here with the smoke paths) work as written as overlays
+on the smoke configs, or are refused before any model loads with a message that says what to write instead."""
+from pathlib import Path
+
+import pytest
+
+from src.config import ConfigError, load_and_validate
+from tests.conftest import SMOKE_CONFIGS, write_yaml
+
+
+def _overlay(tmp_path: Path, parent: str, snippet: dict, **extra) -> Path:
+    return write_yaml(tmp_path / 'snippet.yaml', {'extends': str(SMOKE_CONFIGS / parent), **snippet, **extra})
+
+
+def test_augmentation_faq_snippet(tmp_path: Path):
+    snippet = {'custom': {'augmentation': {'enabled': True, 'ops': [
+        {'name': 'hflip', 'params': {'prob': 0.3}},
+        {'name': 'rotate', 'params': {'max_deg': 15.0, 'prob': 0.3}},
+        {'name': 'color_jitter', 'params': {'brightness': [0.85, 1.15], 'prob': 0.3}},
+        {'name': 'pad_to_multiple', 'params': {'multiple': 32}}]}}}
+    cfg = load_and_validate(_overlay(tmp_path, 'dense_augment.yaml', snippet))
+    ops = {op.name: op for op in cfg.augmentation.ops}
+    assert (ops['hflip'].prob, ops['rotate'].params, ops['color_jitter'].params) == (
+        0.3, {'max_deg': 15.0}, {'brightness': [0.85, 1.15]})
+    assert ops['pad_to_multiple'].prob == 1.0
+    off = _overlay(tmp_path, 'dense_augment.yaml', {'custom': {'augmentation': {**snippet['custom']['augmentation'],
+                                                                                'enabled': False}}})
+    assert load_and_validate(off).augmentation is None, '`enabled: false` turns it off'
+
+
+def test_augmentation_spelling_mistakes_are_named(tmp_path: Path):
+    bad = {'custom': {'augmentation': {'ops': [
+        {'name': 'color_jitter', 'prob': 0.5, 'params': {'prob': 0.3, 'brightness': [1.2, 0.8]}}]}}}
+    with pytest.raises(ConfigError) as exc:
+        load_and_validate(_overlay(tmp_path, 'dense_augment.yaml', bad))
+    assert exc.value.problems[0].endswith('ops[0] (color_jitter): `prob` is set both beside `name` and in `params`; '
+                                          'keep one')
+    assert exc.value.problems[1].endswith('ops[0] (color_jitter).brightness: a range must be [low, high] with 0 <= '
+                                          'low <= high, got [1.2, 0.8]')
+
+
+@pytest.mark.parametrize('snippet,enabled', [
+    ({'enabled': True, 'vit': {'enabled': False}, 'aligner': {'enabled': True, 'weight': 0.1, 'distance': 'mse'},
+      'deepstack': {'enabled': True, 'weight': 0.1, 'distance': 'mse'}}, {'aligner', 'deepstack'}),
+    ({'enabled': False, 'aligner': {'enabled': True, 'weight': 0.1}}, set()),
+])
+def test_visual_kd_snippets(tmp_path: Path, snippet: dict, enabled: set[str]):
+    cfg = load_and_validate(_overlay(tmp_path, 'gkd.yaml', {'custom': {'visual_kd': snippet},
+                                                            'rlhf': {'llm_kd_weight': 0.0}}))
+    assert set(cfg.gkd.visual_kd) == enabled and cfg.gkd.llm_kd_weight == 0.0
+
+
+def test_gkd_block_with_temperature(tmp_path: Path):
+    snippet = {'rlhf': {'rlhf_type': 'gkd', 'teacher_model': '/abs/path/to/teacher', 'beta': 0.5, 'sft_alpha': 0.3,
+                        'lmbda': 0.5, 'max_completion_length': 256, 'temperature': 0.9},
+               'custom': {'trainer_variant': 'gkd_monitor'}}
+    cfg = load_and_validate(_overlay(tmp_path, 'lora.yaml', snippet))
+    assert cfg.training['temperature'] == 0.9, '`rlhf.temperature` is ms-swift\'s `training.temperature`'
+    clash = _overlay(tmp_path, 'lora.yaml', snippet, training={'temperature': 0.3})
+    with pytest.raises(ConfigError, match=r'`rlhf.temperature` = 0.9 and .*`training.temperature` = 0.3 are the same '
+                                          r'setting \(`training.temperature`\); keep one'):
+        load_and_validate(clash)
+
+
+def test_seq_kd_is_refused_before_anything_loads(tmp_path: Path):
+    snippet = {'rlhf': {'rlhf_type': 'gkd', 'teacher_model': '/abs/path/to/teacher', 'seq_kd': True}}
+    with pytest.raises(ConfigError, match=r'`rlhf.seq_kd`: teacher-generated targets are not implemented in ms-swift '
+                                          r'4.6.0 .*set `seq_kd: false`'):
+        load_and_validate(_overlay(tmp_path, 'lora.yaml', snippet))
+
+
+def test_the_dummy_dataset_placeholder_is_accepted_and_anything_else_refused(tmp_path: Path):
+    load_and_validate(_overlay(tmp_path, 'lora.yaml', {'data': {'dataset': ['dummy'], 'val_dataset': ['dummy']}}))
+    with pytest.raises(ConfigError, match='`data.dataset`: not settable here: the training records come from '
+                                          '`custom.train_jsonl`'):
+        load_and_validate(_overlay(tmp_path, 'lora.yaml', {'data': {'dataset': ['AI-ModelScope/coco']}}))
