@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .fusion import FusionConfig, load_fusion_config
 from .loader import KeyPath, LoadedConfig
 from .model_type import model_type_of
+from .module_names import entry_problem, unmatched, weight_module_names
 from .prompts import prompt_problems
 from .remote_code import remote_code_problems
 from .rlhf import MONITOR, GKDSettings, check_rlhf, gkd_model_problems, resolve_rlhf
@@ -300,11 +301,30 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
     cfg.video, problems = parse_video(cfg.custom.video)
     errors.extend(f'{_where(loaded, ("custom", "video"))}: {p}' for p in problems)
     _check_scale_out(loaded, cfg, errors)
+    _check_silent_no_ops(loaded, cfg, errors)
     if cfg.custom.sample_limit is not None and cfg.custom.sample_limit <= 0:
         errors.append(f'{_where(loaded, ("custom", "sample_limit"))}: must be a positive number of records')
     check_rlhf(cfg, lambda path: _where(loaded, path), errors)
     if not cfg.model.get('model'):
         errors.append(f'{loaded.files[-1]}: `model.model` is required (a model directory or hub id)')
+
+
+def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
+    """Settings that would be accepted and then do nothing."""
+    for key in ('target_modules', 'modules_to_save'):
+        entries = cfg.tuner.get(key)
+        for entry in entries if isinstance(entries, list) else []:
+            if (problem := entry_problem(entry)) is not None:
+                errors.append(f'{_where(loaded, ("tuner", key))}: {problem}')
+    if cfg.global_max_length is None and cfg.template.get('max_length') is None:
+        errors.append(f'{loaded.files[-1]}: set `global_max_length` (the longest sample in tokens: prompt, image tokens '
+                      'and answer); without it ms-swift takes the model\'s own limit (262144 for Qwen3-VL), so an '
+                      'over-long record is never caught and memory is sized for the worst case')
+    freeze_vit = cfg.tuner.get('freeze_vit', swift_fields.default('tuner', 'freeze_vit'))
+    if 'vit' in cfg.visual_kd and freeze_vit and not cfg.tuner.get('target_regex'):
+        errors.append(f'{_where(loaded, ("custom", "visual_kd"))}: `vit` distils features of a ViT that does not '
+                      'train (`tuner.freeze_vit: true`, no adapter on it): student and teacher features are identical '
+                      'and the term is always 0; set `tuner.freeze_vit: false` or disable `vit`')
 
 
 def _check_data_sources(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
@@ -342,6 +362,12 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
         errors += gkd_model_problems(cfg)
     for path, key, trusted in cfg.model_folders():
         errors += remote_code_problems(path, key, trusted)
+    modules = weight_module_names(cfg.model['model'])
+    for key in ('target_modules', 'modules_to_save') if modules else ():
+        missing = unmatched(list(cfg.tuner.get(key) or []), modules)
+        if missing:
+            errors.append(f'{cfg.source}: `tuner.{key}`: {", ".join(map(repr, missing))} match no module of '
+                          f'{cfg.model["model"]}; PEFT would skip them without a word')
     if errors:
         raise ConfigError(errors)
 

@@ -74,3 +74,41 @@ def test_the_dummy_dataset_placeholder_is_accepted_and_anything_else_refused(tmp
     with pytest.raises(ConfigError, match='`data.dataset`: not settable here: the training records come from '
                                           '`custom.train_jsonl`'):
         load_and_validate(_overlay(tmp_path, 'lora.yaml', {'data': {'dataset': ['AI-ModelScope/coco']}}))
+
+
+def test_target_modules_written_as_one_string_are_refused_with_the_list_to_write(tmp_path: Path):
+    snippet = {'tuner': {'target_modules': ['q_proj; k_proj; v_proj; o_proj', 'up_proj; gate_proj; down_proj',
+                                            'lm_head'], 'target_parameters': []}}
+    with pytest.raises(ConfigError) as exc:
+        load_and_validate(_overlay(tmp_path, 'lora.yaml', snippet))
+    assert exc.value.problems[0].endswith("`tuner.target_modules`: 'q_proj; k_proj; v_proj; o_proj' is one entry "
+                                          'holding several names, and it matches no module; write them as list '
+                                          'items: [q_proj, k_proj, v_proj, o_proj]')
+    assert len(exc.value.problems) == 2
+
+
+def test_names_that_match_no_module_of_the_checkpoint_are_refused_before_it_loads(make_config):
+    from src.config import check_inputs_exist
+
+    cfg = load_and_validate(make_config('lora.yaml', tuner={'target_modules': ['q_proj', 'qkv_proj', 'lm_head'],
+                                                            'modules_to_save': ['model.visual.deepstack_merger_list.7']}))
+    with pytest.raises(ConfigError) as exc:
+        check_inputs_exist(cfg)
+    text = str(exc.value)
+    assert "`tuner.target_modules`: 'qkv_proj' match no module of" in text and "'q_proj'" not in text
+    assert "`tuner.modules_to_save`: 'model.visual.deepstack_merger_list.7' match no module" in text
+    check_inputs_exist(load_and_validate(make_config('lora.yaml', tuner={'target_modules': ['q_proj', 'lm_head']})))
+
+
+def test_vit_kd_with_a_frozen_vit_is_refused(tmp_path: Path):
+    snippet = {'custom': {'visual_kd': {'enabled': True, 'vit': {'enabled': True, 'weight': 0.1, 'distance': 'mse'}}}}
+    with pytest.raises(ConfigError, match=r'`custom.visual_kd`: `vit` distils features of a ViT that does not train '
+                                          r'\(`tuner.freeze_vit: true`, no adapter on it\)'):
+        load_and_validate(_overlay(tmp_path, 'gkd.yaml', snippet))
+    load_and_validate(_overlay(tmp_path, 'gkd.yaml', snippet, tuner={'freeze_vit': False}))
+
+
+def test_a_config_without_a_sequence_length_is_refused(tmp_path: Path):
+    path = write_yaml(tmp_path / 'x.yaml', {'model': {'model': '/m'}, 'custom': {'train_jsonl': 'a.jsonl'}})
+    with pytest.raises(ConfigError, match=r'set `global_max_length` \(the longest sample in tokens'):
+        load_and_validate(path)

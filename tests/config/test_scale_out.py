@@ -7,7 +7,8 @@ from src.config import ConfigError, load_and_validate
 from src.trainers.swift_args import sft_argument_kwargs
 from tests.conftest import write_yaml
 
-BASE = {'model': {'model': '/tmp/some-model'}, 'custom': {'train_jsonl': 'train.jsonl', 'build_tiny_model': True}}
+BASE = {'model': {'model': '/tmp/some-model'}, 'custom': {'train_jsonl': 'train.jsonl', 'build_tiny_model': True},
+        'global_max_length': 1024}
 
 
 def _cfg(tmp_path: Path, **sections):

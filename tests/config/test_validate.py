@@ -9,11 +9,12 @@ from tests.conftest import write_yaml
 VALID = {
     'model': {'model': '/tmp/some-model', 'model_type': 'qwen3_vl'},
     'custom': {'train_jsonl': 'train.jsonl', 'build_tiny_model': True},
+    'global_max_length': 1024,
 }
 
 
 def _config(tmp_path: Path, **sections) -> Path:
-    data = {key: dict(value) for key, value in VALID.items()}
+    data = {key: dict(value) if isinstance(value, dict) else value for key, value in VALID.items()}
     for key, value in sections.items():
         if isinstance(value, dict):
             data.setdefault(key, {}).update(value)
@@ -106,7 +107,8 @@ def test_missing_train_jsonl(tmp_path: Path):
 
 
 def test_missing_inputs_are_reported_before_any_model_loads(tmp_path: Path):
-    path = write_yaml(tmp_path / 'cfg.yaml', {'model': {'model': './absent'}, 'custom': {'train_jsonl': 'x.jsonl'}})
+    path = write_yaml(tmp_path / 'cfg.yaml', {'model': {'model': './absent'}, 'custom': {'train_jsonl': 'x.jsonl'},
+                                             'global_max_length': 512})
     cfg = load_and_validate(path)  # a stage-2 config validates before stage 1 has run
     with pytest.raises(ConfigError) as err:
         check_inputs_exist(cfg)

@@ -1,0 +1,67 @@
+"""Module names that LoRA targets and `modules_to_save` name must match, checked against the checkpoint's weights.
+
+PEFT matches a `target_modules` entry against the end of each module name; an entry that matches nothing is skipped
+without a word (the playbook's `- q_proj; k_proj; v_proj; o_proj` lines are one entry each, match nothing, and the run
+trained `lm_head` alone). Here every entry must match a module of the checkpoint, read from its safetensors headers
+before anything loads; a hub id (no local weights) gets the syntax check only.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+# ms-swift's keywords that expand to module lists (swift/pipelines/train/tuner.py).
+KEYWORDS = {'all-linear', 'all-embedding', 'all-norm', 'all-router'}
+
+
+def weight_module_names(model_dir: str | Path) -> set[str] | None:
+    """Every module that owns a weight in a local checkpoint (`a.b.weight` -> `a.b`, and each prefix `a`), or None
+    when the folder has no safetensors weights to read."""
+    folder = Path(model_dir)
+    index = folder / 'model.safetensors.index.json'
+    try:
+        if index.is_file():
+            keys = set(json.loads(index.read_text(encoding='utf-8'))['weight_map'])
+        elif (folder / 'model.safetensors').is_file():
+            with open(folder / 'model.safetensors', 'rb') as f:
+                (length, ) = struct.unpack('<Q', f.read(8))
+                keys = set(json.loads(f.read(length))) - {'__metadata__'}
+        else:
+            return None
+    except (OSError, ValueError, KeyError, struct.error):
+        return None
+    modules = set()
+    for key in keys:
+        parts = key.split('.')[:-1]  # drop the parameter name
+        modules.update('.'.join(parts[:i]) for i in range(1, len(parts) + 1))
+    if _ties_embeddings(folder):  # `lm_head` shares the embedding's weight, which is saved once, under the embedding
+        modules.add('lm_head')
+    return modules
+
+
+def _ties_embeddings(folder: Path) -> bool:
+    try:
+        config = json.loads((folder / 'config.json').read_text(encoding='utf-8'))
+    except (OSError, ValueError):
+        return False
+    return bool(config.get('tie_word_embeddings') or config.get('text_config', {}).get('tie_word_embeddings'))
+
+
+def entry_problem(entry: str) -> str | None:
+    """What is wrong with the spelling of one entry (several names in one string), or None."""
+    if any(sep in entry for sep in (';', ',', ' ')):
+        names = [n for n in entry.replace(';', ' ').replace(',', ' ').split() if n]
+        return (f'{entry!r} is one entry holding several names, and it matches no module; write them as list '
+                f'items: [{", ".join(names)}]')
+    return None
+
+
+def matches(entry: str, modules: set[str]) -> bool:
+    """PEFT's rule for a string target: the module's name is the entry or ends with `.<entry>`."""
+    return any(name == entry or name.endswith('.' + entry) for name in modules)
+
+
+def unmatched(entries: list[str], modules: set[str]) -> list[str]:
+    """The entries (keywords aside) that name no module of the checkpoint."""
+    return [e for e in entries if e not in KEYWORDS and entry_problem(e) is None and not matches(e, modules)]
