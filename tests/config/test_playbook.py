@@ -90,8 +90,9 @@ def test_target_modules_written_as_one_string_are_refused_with_the_list_to_write
 def test_names_that_match_no_module_of_the_checkpoint_are_refused_before_it_loads(make_config):
     from src.config import check_inputs_exist
 
-    cfg = load_and_validate(make_config('lora.yaml', tuner={'target_modules': ['q_proj', 'qkv_proj', 'lm_head'],
-                                                            'modules_to_save': ['model.visual.deepstack_merger_list.7']}))
+    tuner = {'target_modules': ['q_proj', 'qkv_proj', 'lm_head'],
+             'modules_to_save': ['model.visual.deepstack_merger_list.7']}
+    cfg = load_and_validate(make_config('lora.yaml', tuner=tuner))
     with pytest.raises(ConfigError) as exc:
         check_inputs_exist(cfg)
     text = str(exc.value)
