@@ -9,6 +9,7 @@ the trainable parameters, then exit).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -79,8 +80,13 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
     from .swift_seams import set_tensorboard_dir, set_video_sampling
     from .trainers.run_dir import claim_output_dir
     from .trainers.sft_pipeline import ProjectSft
+    from .trainers.start_weights import start_model
     from .trainers.swift_args import to_sft_arguments
 
+    resolved = cfg
+    if start := cfg.tuner.get('resume_from_checkpoint'):  # a new stage from an earlier stage's weights
+        model = start_model(start, cfg.model['model'], int(os.environ.get('RANK', '0')))
+        cfg = dataclasses.replace(cfg, model={**cfg.model, 'model': model})
     set_video_sampling(cfg.video.environment())
     args = to_sft_arguments(cfg)
     set_tensorboard_dir(args.logging_dir)
@@ -96,7 +102,7 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
         log_file = run_log.to_file(args.output_dir)
         print(f'training into {args.output_dir} (arguments, model and data details: {log_file})', file=sys.stderr,
               flush=True)
-        write_resolved_config(cfg, args.output_dir)
+        write_resolved_config(resolved, args.output_dir)
     try:
         return pipeline_cls(args, cfg).main()
     finally:

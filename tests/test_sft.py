@@ -237,3 +237,35 @@ def test_a_coordinate_convention_against_the_model_is_a_warning_on_screen(tmp_pa
                           text=True)
     assert "warning: " in done.stderr and "'norm1000' is not the convention the base model was trained on " \
         "('model_pixel')" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_playbooks_two_stage_recipe_starts_stage2_from_stage1s_weights(make_config, tiny_model: Path,
+                                                                          tmp_path: Path):
+    """Stage 1: LoRA on the aligner only (LLM and ViT frozen). Stage 2, as the playbook writes it, with
+    `tuner.resume_from_checkpoint: <stage 1 checkpoint>`: a fresh LoRA on LLM + aligner from stage 1's weights, step 0."""
+    from peft import PeftModel
+
+    steps = {'max_steps': 2, 'save_steps': 2, 'eval_strategy': 'no', 'learning_rate': 1.0e-2}
+    main(make_config('lora.yaml', name='stage1', custom={'val_jsonl': None}, training=steps,
+                     tuner={'freeze_llm': True, 'freeze_vit': True, 'freeze_aligner': False}))
+    stage1 = tmp_path / 'stage1' / 'checkpoint-2'
+    main(make_config('lora.yaml', name='stage2', custom={'val_jsonl': None}, training=steps,
+                     tuner={'freeze_llm': False, 'freeze_vit': True, 'freeze_aligner': False,
+                            'resume_from_checkpoint': str(stage1)}))
+    stage2 = tmp_path / 'stage2' / 'checkpoint-2'
+    rows = [json.loads(line) for line in (tmp_path / 'stage2' / 'logging.jsonl').read_text().splitlines()]
+    assert rows[0]['train/global_step/max_steps'] == '1/2', 'stage 2 starts at step 0'
+
+    adapter = load_file(str(stage2 / 'adapter_model.safetensors'))
+    assert any('language_model' in k and 'lora_' in k for k in adapter), 'stage 2 trains LoRA on the LLM'
+    merged = Path(str(stage1) + '-merged')
+    assert Path(json.loads((stage2 / 'adapter_config.json').read_text())['base_model_name_or_path']) == merged
+    base = Qwen3VLForConditionalGeneration.from_pretrained(tiny_model, dtype=torch.float32).state_dict()
+    after = PeftModel.from_pretrained(Qwen3VLForConditionalGeneration.from_pretrained(merged, dtype=torch.float32),
+                                      stage2).merge_and_unload().state_dict()
+    merger = [k for k in base if k.startswith('model.visual.merger.')]
+    assert any(not torch.equal(base[k], after[k]) for k in merger), "stage 1's aligner change is kept"
+    assert any(not torch.equal(base[k], after[k]) for k in base if k.startswith('model.language_model.layers.'))
+    resolved = (tmp_path / 'stage2' / 'resolved_config.yaml').read_text()
+    assert f'resume_from_checkpoint: {stage1}' in resolved and str(merged) not in resolved, 'reruns from the config'

@@ -51,6 +51,9 @@ PROJECT_FIELDS: dict[tuple[str, str], Any] = {
     # Run Python code a checkpoint ships (its `auto_map`): the model (and GRPO reference model), the GKD teacher.
     # Off by default; Qwen-VL checkpoints never need it (src/config/remote_code.py).
     ('model', 'trust_remote_code'): bool,
+    # The playbook's stage 2: start from an earlier stage's checkpoint (its weights; step 0, a fresh optimizer). An
+    # adapter is merged into `model.model` first (src/trainers/start_weights.py). Not `training.resume_from_checkpoint`.
+    ('tuner', 'resume_from_checkpoint'): typing.Optional[str],
     ('rlhf', 'teacher_trust_remote_code'): bool,
 }
 
@@ -69,6 +72,7 @@ PATH_KEYS = {
     ('training', 'output_dir'),
     ('training', 'logging_dir'),
     ('training', 'resume_from_checkpoint'),
+    ('tuner', 'resume_from_checkpoint'),
     ('training', 'fsdp'),
     ('custom', 'train_jsonl'),
     ('custom', 'val_jsonl'),

@@ -310,7 +310,14 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
 
 
 def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
-    """Settings that would be accepted and then do nothing."""
+    """Settings that would be accepted and then do nothing, or something else."""
+    if cfg.tuner.get('resume_from_checkpoint'):
+        where = _where(loaded, ('tuner', 'resume_from_checkpoint'))
+        if cfg.training.get('resume_from_checkpoint'):
+            errors.append(f'{where}: starts a new stage from a checkpoint\'s weights (step 0), while '
+                          '`training.resume_from_checkpoint` continues an interrupted run; set one')
+        if cfg.tuner.get('adapters'):
+            errors.append(f'{where}: with `tuner.adapters` the run would start from two sets of weights; set one')
     for key in ('target_modules', 'modules_to_save'):
         entries = cfg.tuner.get(key)
         for entry in entries if isinstance(entries, list) else []:
@@ -352,6 +359,10 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
     model = Path(str(cfg.model['model']))
     if model.is_absolute() and not model.exists() and not cfg.custom.build_tiny_model:
         errors.append(f'{cfg.source}: `model.model`: directory {model} does not exist')
+    start = cfg.tuner.get('resume_from_checkpoint')
+    if start and not Path(start).is_dir():
+        errors.append(f'{cfg.source}: `tuner.resume_from_checkpoint`: checkpoint {start} does not exist (run the '
+                      'earlier stage first)')
     for key in ('train_jsonl', 'val_jsonl'):
         path = getattr(cfg.custom, key)
         if path is not None and not Path(path).is_file():

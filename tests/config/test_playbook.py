@@ -113,3 +113,11 @@ def test_a_config_without_a_sequence_length_is_refused(tmp_path: Path):
     path = write_yaml(tmp_path / 'x.yaml', {'model': {'model': '/m'}, 'custom': {'train_jsonl': 'a.jsonl'}})
     with pytest.raises(ConfigError, match=r'set `global_max_length` \(the longest sample in tokens'):
         load_and_validate(path)
+
+
+def test_the_two_resume_keys_are_not_mixed(tmp_path: Path):
+    snippet = {'tuner': {'resume_from_checkpoint': '/stage1/checkpoint-9'},
+               'training': {'resume_from_checkpoint': '/run/checkpoint-4'}}
+    with pytest.raises(ConfigError, match=r'`tuner.resume_from_checkpoint`: starts a new stage from a checkpoint\'s '
+                                          r'weights \(step 0\), while `training.resume_from_checkpoint` continues'):
+        load_and_validate(_overlay(tmp_path, 'lora.yaml', snippet))
