@@ -325,8 +325,8 @@ def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[
                 errors.append(f'{_where(loaded, ("tuner", key))}: {problem}')
     if cfg.global_max_length is None and cfg.template.get('max_length') is None:
         errors.append(f'{loaded.files[-1]}: set `global_max_length` (the longest sample in tokens: prompt, image '
-                      'tokens and answer); without it ms-swift takes the model\'s own limit (262144 for Qwen3-VL), so an '
-                      'over-long record is never caught and memory is sized for the worst case')
+                      'tokens and answer); without it ms-swift takes the model\'s own limit (262144 for Qwen3-VL), so '
+                      'an over-long record is never caught and memory is sized for the worst case')
     freeze_vit = cfg.tuner.get('freeze_vit', swift_fields.default('tuner', 'freeze_vit'))
     if 'vit' in cfg.visual_kd and freeze_vit and not cfg.tuner.get('target_regex'):
         errors.append(f'{_where(loaded, ("custom", "visual_kd"))}: `vit` distils features of a ViT that does not '

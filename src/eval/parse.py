@@ -2,9 +2,9 @@
 
 The model answers as it was trained (``src/datasets/builders``): a JSON list of ``{"desc", "bbox_2d" | "poly" |
 "line"}`` in the run's coordinate convention. Generation may wrap it in a code fence, stop half way or write an entry
-that is not an object with one geometry. A text with no readable JSON list is a parse failure (every ground-truth object a
-miss); an unreadable entry inside a readable list stays a prediction without geometry, so it counts as a false
-positive and never matches.
+that is not an object with one geometry. A text with no readable JSON list is a parse failure (every ground-truth
+object a miss); an unreadable entry inside a readable list stays a prediction without geometry, so it counts as a
+false positive and never matches.
 """
 from __future__ import annotations
 
