@@ -37,7 +37,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Tests write only under pytest's temporary directories: a file they add or change in the checkout fails the run."""
+    """Tests write only under pytest's temporary directories: a file they add or change in the checkout fails the
+    run."""
     before = session.config.stash.get(_TREE_BEFORE, None)
     if before is None:
         return

@@ -243,7 +243,8 @@ def test_a_coordinate_convention_against_the_model_is_a_warning_on_screen(tmp_pa
 def test_the_playbooks_two_stage_recipe_starts_stage2_from_stage1s_weights(make_config, tiny_model: Path,
                                                                           tmp_path: Path):
     """Stage 1: LoRA on the aligner only (LLM and ViT frozen). Stage 2, as the playbook writes it, with
-    `tuner.resume_from_checkpoint: <stage 1 checkpoint>`: a fresh LoRA on LLM + aligner from stage 1's weights, step 0."""
+    `tuner.resume_from_checkpoint: <stage 1 checkpoint>`: a fresh LoRA on LLM + aligner from stage 1's weights, step
+    0."""
     from peft import PeftModel
 
     steps = {'max_steps': 2, 'save_steps': 2, 'eval_strategy': 'no', 'learning_rate': 1.0e-2}
