@@ -11,6 +11,8 @@ import json
 import struct
 from pathlib import Path
 
+from .model_type import checkpoint_config
+
 # ms-swift's keywords that expand to module lists (swift/pipelines/train/tuner.py).
 KEYWORDS = {'all-linear', 'all-embedding', 'all-norm', 'all-router'}
 
@@ -41,10 +43,7 @@ def weight_module_names(model_dir: str | Path) -> set[str] | None:
 
 
 def _ties_embeddings(folder: Path) -> bool:
-    try:
-        config = json.loads((folder / 'config.json').read_text(encoding='utf-8'))
-    except (OSError, ValueError):
-        return False
+    config = checkpoint_config(folder) or {}
     return bool(config.get('tie_word_embeddings') or config.get('text_config', {}).get('tie_word_embeddings'))
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import swift_fields
+from .model_type import checkpoint_config
 from .visual_kd import ComponentKD
 
 if TYPE_CHECKING:
@@ -107,11 +108,6 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
         errors.append(f'{where(("rlhf", "llm_kd_weight"))}: must be >= 0 (0 removes the logits KD term)')
 
 
-def _model_config(path: str) -> dict[str, Any] | None:
-    file = Path(path) / 'config.json'
-    return json.loads(file.read_text()) if file.is_file() else None
-
-
 def gkd_model_problems(cfg: 'ProjectConfig') -> list[str]:
     """Student and teacher must share a vocabulary, and each distilled visual component must exist in the model.
 
@@ -119,7 +115,7 @@ def gkd_model_problems(cfg: 'ProjectConfig') -> list[str]:
     """
     student, teacher = cfg.model['model'], cfg.rlhf.get('teacher_model')
     problems = []
-    student_cfg, teacher_cfg = _model_config(student), _model_config(teacher) if teacher else None
+    student_cfg, teacher_cfg = checkpoint_config(student), checkpoint_config(teacher) if teacher else None
     if student_cfg and teacher_cfg:
         sizes = [c.get('text_config', c).get('vocab_size') for c in (student_cfg, teacher_cfg)]
         vocabs = [_tokenizer_vocab(p) for p in (student, teacher)]

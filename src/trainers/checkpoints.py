@@ -46,15 +46,22 @@ def _safetensors_problem(path: Path) -> str | None:
     return None
 
 
+def checkpoint_step(path: Path) -> int | None:
+    """The step a checkpoint's ``trainer_state.json`` records, or None when it is missing or unreadable."""
+    try:
+        step = json.loads((path / 'trainer_state.json').read_text()).get('global_step')
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return None
+    return step if isinstance(step, int) else None
+
+
 def checkpoint_problem(path: str | Path) -> str | None:
     """Why ``path`` cannot be resumed from, or None when it is a complete checkpoint."""
     path = Path(path)
     if not path.is_dir():
         return f'{path} is not a checkpoint folder'
-    state = path / 'trainer_state.json'
-    try:
-        step = json.loads(state.read_text()).get('global_step')
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+    step = checkpoint_step(path)
+    if step is None:
         return f'{path.name} has no readable trainer_state.json: its save did not finish'
     match = CHECKPOINT.match(path.name)
     if match and step != int(match[1]):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ConfigError
-from .checkpoints import CHECKPOINT, checkpoint_problem, complete_checkpoints, set_aside_incomplete
+from .checkpoints import CHECKPOINT, checkpoint_problem, checkpoint_step, complete_checkpoints, set_aside_incomplete
 
 logger = logging.getLogger(__name__)
 
@@ -125,13 +125,6 @@ def clear_run(output_dir: Path) -> None:
             shutil.rmtree(path)
 
 
-def _step(checkpoint: Path) -> int | None:
-    try:
-        return json.loads((checkpoint / 'trainer_state.json').read_text())['global_step']
-    except (OSError, json.JSONDecodeError, KeyError):
-        return None
-
-
 def trim_log_rows(output_dir: Path, step: int) -> int:
     """Cut ``logging.jsonl`` at its first row of a step after ``step``: that row and every later one (the rest of the
     interrupted run, its summary) were written after the checkpoint. Returns how many rows were dropped."""
@@ -179,7 +172,7 @@ def _check_reuse(output_dir: Path, resume_from: Path | None, overwrite: bool) ->
                                'resuming continues the run in output_dir; overwriting would delete it. Keep one'])
         if resume_from.parent == output_dir:
             set_aside_incomplete(output_dir)
-            dropped = trim_log_rows(output_dir, _step(resume_from) or 0)
+            dropped = trim_log_rows(output_dir, checkpoint_step(resume_from) or 0)
             if dropped:
                 logger.warning(f'{output_dir / LOG_ROWS}: dropped {dropped} rows logged after {resume_from.name} '
                                'by the interrupted run; the resumed run logs those steps again')
