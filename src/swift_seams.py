@@ -19,6 +19,13 @@ Subclass overrides of ms-swift's private methods live with their classes and are
   (``GKD_UNSUPPORTED`` in ``src/config/rlhf.py``): the Liger fused JSD (`training.use_liger_kernel`), a teacher
   offloaded to CPU between steps (`rlhf.offload_teacher_model`) and a teacher served over an API
   (`rlhf.teacher_model_server`);
+- ``GKDTrainer._prepare_batch_inputs`` (``src/trainers/gkd.py``): each micro-batch also carries its samples'
+  dataset names (``OnPolicySample.extra``, split as ms-swift's ``split_by_mini_batches`` splits) and the global
+  token and visual-feature counts of its optimizer step. ms-swift's GKD loss is a mean per micro-batch, so its step
+  changes with how the global batch is split over processes and accumulation; the project's is a mean over the
+  step's global batch and sets transformers' ``Trainer.loss_is_scaled_for_ga`` (5.19) so that transformers does not
+  divide it by the accumulation steps again. If an upgrade makes ms-swift normalise globally itself, the test of
+  ``tests/test_scale_invariance.py`` still passes with the project's loss, and this seam can go;
 - ``resample_encode_failed_inputs`` of ``GKDTrainer`` and ``GRPOTrainer``: ``NoResample`` below.
 """
 from __future__ import annotations
@@ -46,7 +53,11 @@ PATCHED = {
     'transformers.integrations.integration_utils': ('rewrite_logs', ),
     'transformers.dynamic_module_utils': ('resolve_trust_remote_code', ),
     'swift.model.register': ('ModelLoader', ),
+    'transformers.trainer': ('Trainer', ),
 }
+# class -> the class attributes the project sets on its subclasses.
+CLASS_ATTRIBUTES = {('transformers.trainer', 'Trainer'): ('loss_is_scaled_for_ga', ),
+                    ('swift.rl_core.data', 'OnPolicySample'): ('extra', )}
 # transformers' auto classes, each of which imports `resolve_trust_remote_code` under its own name.
 AUTO_MODULES = tuple(f'transformers.models.auto.{name}' for name in (
     'configuration_auto', 'tokenization_auto', 'processing_auto', 'image_processing_auto', 'video_processing_auto',
@@ -62,6 +73,8 @@ OVERRIDDEN = {
     ('swift.rlhf_trainers', 'GKDTrainer', '_compute_jsd_loss'): ('self', 'student_logits', 'teacher_output',
                                                                   'labels'),
     ('swift.rlhf_trainers', 'GKDTrainer', 'prepare_logits_to_keep'): ('self', 'inputs'),
+    ('swift.rlhf_trainers', 'GKDTrainer', '_prepare_batch_inputs'): ('self', 'samples'),
+    ('swift.rlhf_trainers', 'GKDTrainer', 'split_by_mini_batches'): ('self', 'samples'),
     ('swift.rlhf_trainers', 'GKDTrainer', 'resample_encode_failed_inputs'): ('self', 'inputs', 'max_resample_rounds',
                                                                                'strip_response'),
     ('swift.rlhf_trainers', 'GRPOTrainer', 'resample_encode_failed_inputs'): ('self', 'inputs', 'max_resample_rounds',

@@ -1,4 +1,5 @@
 """The ms-swift internals the project patches exist at the pinned version; an upgrade that moves one fails here."""
+import dataclasses
 import importlib
 import inspect
 import json
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from src.swift_seams import OVERRIDDEN, PATCHED, prefixed, prefixed_logging_jsonl, template_limits
+from src.swift_seams import CLASS_ATTRIBUTES, OVERRIDDEN, PATCHED, prefixed, prefixed_logging_jsonl, template_limits
 
 
 @pytest.mark.parametrize('module,names', sorted(PATCHED.items()))
@@ -14,6 +15,14 @@ def test_every_patched_name_exists(module: str, names: tuple[str, ...]):
     loaded = importlib.import_module(module)
     for name in names:
         assert hasattr(loaded, name), f'ms-swift moved {module}.{name}; update src/swift_seams.py'
+
+
+@pytest.mark.parametrize('where,names', sorted(CLASS_ATTRIBUTES.items()))
+def test_every_class_attribute_the_project_sets_exists(where: tuple[str, str], names: tuple[str, ...]):
+    cls = getattr(importlib.import_module(where[0]), where[1])
+    fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    for name in names:
+        assert hasattr(cls, name) or name in fields, f'{where[1]}.{name} is gone; see src/swift_seams.py'
 
 
 @pytest.mark.parametrize('where,params', sorted(OVERRIDDEN.items()))
@@ -30,10 +39,11 @@ def test_the_project_overrides_what_it_lists():
     from src.trainers.grpo import ProjectGRPOTrainer
     from src.trainers.rlhf_pipeline import ProjectRlhf
     from src.trainers.sft_pipeline import ProjectSft
-    from src.trainers.telemetry import DatasetTelemetryMixin
+    from src.trainers.telemetry import TelemetrySeq2SeqTrainer
 
     for cls, method in ((ProjectSft, '_prepare_dataset'), (ProjectRlhf, '_get_trainer_kwargs'),
-                        (DatasetTelemetryMixin, '_get_data_collator'), (ProjectGKDTrainer, 'compute_loss'),
+                        (TelemetrySeq2SeqTrainer, '_get_data_collator'), (ProjectGKDTrainer, 'compute_loss'),
+                        (ProjectGKDTrainer, '_prepare_batch_inputs'),
                         (ProjectGKDTrainer, 'resample_encode_failed_inputs'),
                         (ProjectGRPOTrainer, 'resample_encode_failed_inputs')):
         assert any(method in vars(base) for base in cls.__mro__ if base.__module__.startswith('src.')), (cls, method)

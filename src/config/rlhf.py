@@ -103,6 +103,15 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
     if topk is not None and (not isinstance(topk, int) or isinstance(topk, bool) or topk <= 0):
         errors.append(f'{where(("rlhf", "gkd_logits_topk"))}: must be a positive integer (the teacher logits kept per '
                       f'token, e.g. 64), got {topk!r}; leave it unset for the JSD over the whole vocabulary')
+    accumulation = cfg.gradient_accumulation_steps
+    generation = rlhf.get('generation_batch_size')
+    steps = rlhf.get('steps_per_generation') or (generation // (cfg.micro_batch * cfg.world_size) if generation
+                                                 else accumulation)
+    if steps % accumulation:
+        key = 'steps_per_generation' if rlhf.get('steps_per_generation') else 'generation_batch_size'
+        errors.append(f'{where(("rlhf", key))}: one generation covers {steps} micro-batches, not a multiple of '
+                      f'gradient_accumulation_steps ({accumulation}); the loss of an optimizer step is averaged over '
+                      'its micro-batches, so a generation must hold whole steps (leave both unset: one step)')
     weight = rlhf.get('llm_kd_weight')
     if weight is not None and weight < 0:
         errors.append(f'{where(("rlhf", "llm_kd_weight"))}: must be >= 0 (0 removes the logits KD term)')

@@ -117,12 +117,21 @@ class DenseCaptionDataset(Dataset):
                               'resolution (template.max_pixels) or shorten the record') from None
         except Exception as exc:  # noqa: BLE001 - e.g. an image that does not decode; name the record
             raise RecordError(f'{self.where(idx)}: could not encode the record: {type(exc).__name__}: {exc}') from exc
-        label = self.label or (record.get('_fusion_source') or record.get('dataset'))
+        label = self._label(record)
         if label:
             encoded[DATASET_LABEL] = label
         if self.augmenter is not None:
             encoded[DROPPED_OBJECTS] = dropped
         return encoded
+
+    def label_of(self, idx: int) -> str | None:
+        """The telemetry name of record ``idx`` (for trainers that encode themselves)."""
+        return self._label(self.record(idx))
+
+    def _label(self, record: Any) -> str | None:
+        if self.label or not isinstance(record, dict):
+            return self.label
+        return record.get('_fusion_source') or record.get('dataset')
 
     def encoded_length(self, inputs: dict[str, Any]) -> int:
         """The token length of ``inputs`` with truncation off, to report how far over the limit a record is."""

@@ -1,13 +1,16 @@
 """Rows for ms-swift's on-policy trainers (GRPO), which sample completions and encode them themselves.
 
 Each row is the record's template inputs (prompt and reference answer; the trainer drops the answer before
-sampling) plus ``solution``, the reference answer that ms-swift hands to every reward function.
+sampling) plus ``solution``, the reference answer that ms-swift hands to every reward function, and the record's dataset name
+(``DATASET_LABEL``) for per-dataset telemetry.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from torch.utils.data import Dataset
+
+from .dense_caption import DATASET_LABEL
 
 
 class RolloutDataset(Dataset):
@@ -29,7 +32,11 @@ class RolloutDataset(Dataset):
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         inputs = self.dataset.inputs(idx)
-        return {**inputs, 'solution': inputs['messages'][-1]['content']}
+        row = {**inputs, 'solution': inputs['messages'][-1]['content']}
+        label = self.dataset.label_of(idx)
+        if label:
+            row[DATASET_LABEL] = label
+        return row
 
     def inputs(self, idx: int) -> dict[str, Any]:
         """The template inputs of ``idx`` (prompt and reference answer)."""

@@ -1,7 +1,7 @@
 """Per-dataset telemetry: loss, token accuracy and supervised tokens of every dataset in the batch.
 
-The collator turns each sample's dataset name (its fusion source, or the record's `dataset` field) into a
-``dataset_labels`` batch field; ``compute_loss`` takes it out before the model sees the batch and, after ms-swift's
+The collator (SFT) or the micro-batch builder (GKD) turns each sample's dataset name (its fusion source, or the
+record's `dataset` field) into a ``dataset_labels`` batch field; ``compute_loss`` takes it out before the model sees the batch and, after ms-swift's
 own loss, adds every row's summed token loss, correct tokens and token count to that dataset's running sums. At
 each log step the sums are reduced across ranks and logged as ``<name>_loss`` (token mean), ``<name>_token_acc``
 and ``<name>_tokens``. Sums, not means, are kept so gradient-accumulation micro-batches and ranks weigh by tokens:
@@ -79,16 +79,16 @@ def reduce_sums(sums: dict[str, torch.Tensor], device: torch.device) -> dict[str
 
 
 class DatasetTelemetryMixin:
-    """Adds per-dataset metrics to an ms-swift trainer; put it before the trainer class in the bases."""
+    """Adds per-dataset metrics to an ms-swift trainer; put it before the trainer class in the bases.
 
-    def _get_data_collator(self, args, template):
-        return TelemetryCollator(super()._get_data_collator(args, template))
+    The batch carries ``DATASET_LABELS`` (SFT: ``TelemetryCollator``; GKD: its micro-batch builder)."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         names = inputs.pop(DATASET_LABELS, None)
         dropped = inputs.pop(DROPPED, None)
         labels = inputs.get('labels')  # ms-swift may pop it; already aligned with `logits_to_keep`
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        labels = self._supervised_labels(inputs, labels)
         mode = 'train' if self.model.training else 'eval'
         sums = self._telemetry_sums()[mode]
         logits = getattr(outputs, 'logits', None)
@@ -100,6 +100,10 @@ class DatasetTelemetryMixin:
         if dropped is not None and mode == 'train':
             sums[_DROPPED_SUM] = sums.get(_DROPPED_SUM, 0) + F.pad(dropped.detach().reshape(1), (0, len(STATS) - 1))
         return (loss, outputs) if return_outputs else loss
+
+    def _supervised_labels(self, inputs: dict[str, Any], labels: torch.Tensor | None) -> torch.Tensor | None:
+        """The labels aligned with the logits the loss returned (``labels``: the batch's, read before the loss)."""
+        return labels
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         mode = 'train' if self.model.training else 'eval'
@@ -124,3 +128,6 @@ class DatasetTelemetryMixin:
 
 class TelemetrySeq2SeqTrainer(DatasetTelemetryMixin, Seq2SeqTrainer):
     """ms-swift's SFT trainer with per-dataset telemetry."""
+
+    def _get_data_collator(self, args, template):
+        return TelemetryCollator(super()._get_data_collator(args, template))

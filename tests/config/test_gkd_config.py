@@ -69,3 +69,10 @@ def test_valid_gkd_config_keeps_relative_teacher_paths_local(make_config, tiny_m
     check_inputs_exist(cfg)
     assert Path(cfg.rlhf['teacher_model']) == tiny_model
     assert cfg.gkd.visual_kd.keys() == {'aligner', 'deepstack'}
+
+
+def test_a_generation_must_hold_whole_optimizer_steps(make_config, tiny_model):
+    text = _problems(make_config, rlhf={'teacher_model': str(tiny_model), 'steps_per_generation': 3},
+                     training={'gradient_accumulation_steps': 2})
+    assert ('`rlhf.steps_per_generation`: one generation covers 3 micro-batches, not a multiple of '
+            'gradient_accumulation_steps (2)') in text

@@ -56,8 +56,10 @@ def test_kd_terms_start_at_zero_and_grow(lora_run):
         total = row['train/sft_loss'] + row['train/llm_kd_loss'] + row['train/vision_kd_loss']
         assert row['train/loss'] == pytest.approx(total, abs=1e-5)
     [evaluation] = [r for r in rows if 'eval/loss' in r]
-    assert evaluation['eval/loss'] == pytest.approx(evaluation['eval/sft_loss'], abs=1e-6)  # CE only, no teacher
-    assert 'eval/llm_kd_loss' not in evaluation and 'eval/token_acc' in evaluation
+    assert evaluation['eval/loss'] == pytest.approx(evaluation['eval/sft_loss'], abs=1e-6)  # the loss is CE only
+    # ... but the KD terms are measured too (the playbook's monitoring checklist watches eval/llm_kd_loss)
+    assert {'eval/llm_kd_loss', 'eval/vision_kd_loss', 'eval/token_acc'} <= evaluation.keys()
+    assert evaluation['eval/llm_kd_loss'] > 1e-6 and evaluation['eval/vision_kd_loss'] > 1e-6
 
 
 def _batch(trainer):

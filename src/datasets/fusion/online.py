@@ -59,6 +59,10 @@ class FusionDataset(Dataset):
         """The template inputs of position ``idx`` of the current epoch (for trainers that encode themselves)."""
         return self.sources[self._source_ids[idx]].inputs(int(self._record_ids[idx]), draw=idx)
 
+    def label_of(self, idx: int) -> str:
+        """The source name of position ``idx`` of the current epoch."""
+        return self.sources[self._source_ids[idx]].label
+
     def where(self, idx: int) -> str:
         """``file:line`` of the record at position ``idx`` of the current epoch."""
         return self.sources[self._source_ids[idx]].where(int(self._record_ids[idx]))
@@ -85,8 +89,16 @@ class FusionEvalDataset(ConcatDataset):
         ])
 
     def inputs(self, idx: int) -> dict[str, Any]:
+        dataset, local = self._locate(idx)
+        return dataset.inputs(local)
+
+    def label_of(self, idx: int) -> str:
+        return self._locate(idx)[0].label
+
+    def _locate(self, idx: int) -> tuple[DenseCaptionDataset, int]:
+        """The source dataset of ``idx`` and its index there."""
         source = bisect.bisect_right(self.cumulative_sizes, idx)
-        return self.datasets[source].inputs(idx - (self.cumulative_sizes[source - 1] if source else 0))
+        return self.datasets[source], idx - (self.cumulative_sizes[source - 1] if source else 0)
 
     def check_all(self) -> None:
         for dataset in self.datasets:
