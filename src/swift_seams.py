@@ -26,6 +26,8 @@ Subclass overrides of ms-swift's private methods live with their classes and are
   step's global batch and sets transformers' ``Trainer.loss_is_scaled_for_ga`` (5.19) so that transformers does not
   divide it by the accumulation steps again. If an upgrade makes ms-swift normalise globally itself, the test of
   ``tests/test_scale_invariance.py`` still passes with the project's loss, and this seam can go;
+- ``GRPOTrainer._engine_infer`` (``src/trainers/grpo.py``): with `rlhf.seeded_rollouts`, one request at a time,
+  each under its own seed (ms-swift's transformers engine samples a batch from one per-process random stream);
 - ``resample_encode_failed_inputs`` of ``GKDTrainer`` and ``GRPOTrainer``: ``NoResample`` below.
 """
 from __future__ import annotations
@@ -77,6 +79,7 @@ OVERRIDDEN = {
     ('swift.rlhf_trainers', 'GKDTrainer', 'split_by_mini_batches'): ('self', 'samples'),
     ('swift.rlhf_trainers', 'GKDTrainer', 'resample_encode_failed_inputs'): ('self', 'inputs', 'max_resample_rounds',
                                                                                'strip_response'),
+    ('swift.rlhf_trainers', 'GRPOTrainer', '_engine_infer'): ('self', 'infer_requests', 'request_config', 'use_tqdm'),
     ('swift.rlhf_trainers', 'GRPOTrainer', 'resample_encode_failed_inputs'): ('self', 'inputs', 'max_resample_rounds',
                                                                                'strip_response'),
 }

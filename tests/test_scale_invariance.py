@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 SPLITS = {'1x4': (1, 4, 1), '2x2': (2, 2, 1), '1x2x2': (1, 2, 2)}  # processes, micro-batch, accumulation
 # Keys that measure the machine, not the math.
-TIMING = ('runtime', 'per_second', 'speed', 'elapsed_time', 'remaining_time', 'memory', 'total_flos')
+TIMING = ('runtime', 'per_second', 'speed', 'elapsed_time', 'remaining_time', 'memory', 'total_flos', 'step_time')
 TOLERANCE = 1e-4
 
 
@@ -108,4 +108,34 @@ def test_gkd_terms_their_sum_per_dataset_telemetry_and_eval(make_config, tmp_pat
     assert {'eval/llm_kd_loss', 'eval/vision_kd_loss', 'train/token_acc', 'eval/token_acc'} <= reference.keys()
     assert any(k.endswith('_loss') and k.split('/')[1] not in ('loss', 'sft_loss', 'llm_kd_loss', 'vision_kd_loss')
                for k in reference), 'per-source keys'
+    print(json.dumps(table, indent=1))
+
+
+# A reward in ms-swift's plugin form whose value differs between random completions (the summary rewards score a
+# random model's output 0 everywhere, which would leave every advantage, and the gradient, at 0).
+PLUGIN = """from swift.rewards import ORM, orms
+
+
+class DistinctChars(ORM):
+    def __call__(self, completions, **kwargs):
+        return [len(set(c)) / max(len(c), 1) for c in completions]
+
+
+orms['distinct_chars'] = DistinctChars
+"""
+
+
+def test_grpo_with_seeded_rollouts(make_config, tmp_path: Path):
+    """GRPO samples the same completions in every split when each is seeded by its position in the global generation
+    batch (`rlhf.seeded_rollouts`); ms-swift's default `loss_type: grpo` weighs the global batch's sequences equally,
+    so rewards and the gradient agree."""
+    plugin = tmp_path / 'plugin.py'
+    plugin.write_text(PLUGIN)
+    rlhf = {'seeded_rollouts': True, 'generation_batch_size': 4, 'reward_funcs': ['distinct_chars', 'summary_format'],
+            'reward_weights': [1.0, 1.0]}
+    table = _compare({split: _run(make_config, 'summary_grpo.yaml', 'grpo', split, rlhf=rlhf,
+                                  training={'external_plugins': [str(plugin)]}) for split in SPLITS})
+    reference = table['1x4']
+    assert reference['train/grad_norm'] > 1e-4 and reference['train/reward_std'] > 0
+    assert {'train/rewards/DistinctChars/mean', 'train/completions/mean_length'} <= reference.keys()
     print(json.dumps(table, indent=1))

@@ -45,7 +45,7 @@ def test_the_project_overrides_what_it_lists():
                         (TelemetrySeq2SeqTrainer, '_get_data_collator'), (ProjectGKDTrainer, 'compute_loss'),
                         (ProjectGKDTrainer, '_prepare_batch_inputs'),
                         (ProjectGKDTrainer, 'resample_encode_failed_inputs'),
-                        (ProjectGRPOTrainer, 'resample_encode_failed_inputs')):
+                        (ProjectGRPOTrainer, 'resample_encode_failed_inputs'), (ProjectGRPOTrainer, '_engine_infer')):
         assert any(method in vars(base) for base in cls.__mro__ if base.__module__.startswith('src.')), (cls, method)
 
 

@@ -7,6 +7,7 @@ model loads.
 """
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ SUPPORTED = ('grpo', 'gkd')
 REWARDS = ('summary_format', 'summary_header', 'summary_parse', 'summary_dataset', 'summary_objects_total',
            'summary_content_f1', 'summary_content')
 GKD_ONLY = {('custom', 'visual_kd'), ('custom', 'trainer_variant'), ('rlhf', 'llm_kd_weight')}
+GRPO_ONLY = {('rlhf', 'seeded_rollouts')}
 # ms-swift GKD features the project's trainer does not take (its `compute_loss` skips these branches of ms-swift's:
 # src/swift_seams.py); visual KD and the monitor need a local teacher's features and logits.
 GKD_UNSUPPORTED = {
@@ -67,10 +69,11 @@ def resolve_rlhf(cfg: 'ProjectConfig') -> None:
 def check_rlhf(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], errors: list[str]) -> None:
     """Validate the `rlhf` section for the chosen `rlhf_type`."""
     rlhf_type = cfg.rlhf.get('rlhf_type')
-    for section, key in GKD_ONLY:
-        value = getattr(cfg, section).get(key) if section == 'rlhf' else getattr(cfg.custom, key)
-        if value is not None and rlhf_type != 'gkd':
-            errors.append(f'{where((section, key))}: applies to GKD only (`rlhf.rlhf_type: gkd`)')
+    for only, name in ((GKD_ONLY, 'gkd'), (GRPO_ONLY, 'grpo')):
+        for section, key in only:
+            value = getattr(cfg, section).get(key) if section == 'rlhf' else getattr(cfg.custom, key)
+            if value is not None and rlhf_type != name:
+                errors.append(f'{where((section, key))}: applies to {name.upper()} only (`rlhf.rlhf_type: {name}`)')
     if rlhf_type is None:
         if cfg.rlhf:
             errors.append(f'{where(("rlhf", next(iter(cfg.rlhf))))}: the `rlhf` section applies to post-training '
@@ -153,6 +156,25 @@ def _tokenizer_vocab(path: str) -> dict[str, int] | None:
     return vocab
 
 
+def plugin_rewards(plugins: list[str], where: Callable[[tuple[str, ...]], str], errors: list[str]) -> list[str]:
+    """The reward names ms-swift plugin files register (``orms['name'] = ...``, read without running the file)."""
+    names = []
+    for plugin in plugins:
+        path = Path(plugin)
+        try:
+            tree = ast.parse(path.read_text(encoding='utf-8'), filename=str(path))
+        except (OSError, UnicodeDecodeError, SyntaxError) as exc:
+            errors.append(f'{where(("training", "external_plugins"))}: cannot read plugin {plugin}: {exc}')
+            continue
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            for target in targets:
+                if (isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant)
+                        and isinstance(target.slice.value, str) and ast.unparse(target.value).endswith('orms')):
+                    names.append(target.slice.value)
+    return names
+
+
 def _check_grpo(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], errors: list[str]) -> None:
     rlhf = cfg.rlhf
     if cfg.custom.mode != 'summary':
@@ -162,14 +184,20 @@ def _check_grpo(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], e
     if not funcs:
         errors.append(f'{where(("rlhf", "rlhf_type"))}: GRPO needs `rlhf.reward_funcs`, e.g. [summary_format, '
                       f'summary_content_f1]; available: {", ".join(REWARDS)}')
+    plugins = cfg.training.get('external_plugins') or []
+    available = list(REWARDS) + plugin_rewards(plugins, where, errors)
     for name in funcs:
-        if name not in REWARDS:
+        if name not in available:
             errors.append(f'{where(("rlhf", "reward_funcs"))}: unknown reward {name!r}; available: '
-                          f'{", ".join(REWARDS)}')
+                          f'{", ".join(available)} (a file in `training.external_plugins` adds its own with '
+                          "`orms['name'] = MyReward`, as in ms-swift)")
     weights = rlhf.get('reward_weights')
     if weights is not None and len(weights) != len(funcs):
         errors.append(f'{where(("rlhf", "reward_weights"))}: {len(weights)} weights for {len(funcs)} reward '
                       'functions; give one weight per function')
+    if rlhf.get('seeded_rollouts') and rlhf.get('use_vllm'):
+        errors.append(f'{where(("rlhf", "seeded_rollouts"))}: seeds each completion in the transformers engine; vLLM '
+                      'samples with its own per-process seeds, so unset one of the two')
     if cfg.template.get('truncation_strategy') == 'right':
         errors.append(f'{where(("template", "truncation_strategy"))}: GRPO supports only `left`; every prompt is '
                       'checked to fit before training, so nothing is truncated')

@@ -55,6 +55,9 @@ PROJECT_FIELDS: dict[tuple[str, str], Any] = {
     # adapter is merged into `model.model` first (src/trainers/start_weights.py). Not `training.resume_from_checkpoint`.
     ('tuner', 'resume_from_checkpoint'): typing.Optional[str],
     ('rlhf', 'teacher_trust_remote_code'): bool,
+    # GRPO: sample each completion from its own generator, seeded by (seed, step, position in the global generation
+    # batch), so a step does not depend on how the batch is split over processes (src/trainers/grpo.py).
+    ('rlhf', 'seeded_rollouts'): bool,
 }
 
 # Model paths that may also be hub ids (`Org/Name`), kept as written when no such local path exists.
@@ -73,6 +76,7 @@ PATH_KEYS = {
     ('training', 'logging_dir'),
     ('training', 'resume_from_checkpoint'),
     ('tuner', 'resume_from_checkpoint'),
+    ('training', 'external_plugins'),
     ('training', 'fsdp'),
     ('custom', 'train_jsonl'),
     ('custom', 'val_jsonl'),

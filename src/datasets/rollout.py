@@ -1,8 +1,8 @@
 """Rows for ms-swift's on-policy trainers (GRPO), which sample completions and encode them themselves.
 
 Each row is the record's template inputs (prompt and reference answer; the trainer drops the answer before
-sampling) plus ``solution``, the reference answer that ms-swift hands to every reward function, and the record's dataset name
-(``DATASET_LABEL``) for per-dataset telemetry.
+sampling) plus ``solution``, the reference answer that ms-swift hands to every reward function, and the record's
+dataset name (``DATASET_LABEL``) for per-dataset telemetry.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
 """Reward functions for GRPO post-training."""
-from .summary import IRRELEVANT, REWARDS, SCORERS, parse_summary, register
+from .summary import IRRELEVANT, PARSE_PENALTY, REWARDS, SCORERS, parse_summary, register
 
-__all__ = ['IRRELEVANT', 'REWARDS', 'SCORERS', 'parse_summary', 'register']
+__all__ = ['IRRELEVANT', 'PARSE_PENALTY', 'REWARDS', 'SCORERS', 'parse_summary', 'register']

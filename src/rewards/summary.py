@@ -6,9 +6,11 @@ The summary of a relevant image is a two-line header and a JSON object of object
     objects: 5
     {"car": 3, "车道线": 2}
 
-An irrelevant image is answered with the single line ``无关图片``. Every reward is 1.0 when reference and completion
-are both ``无关图片`` and 0.0 when exactly one of them is. A completion that does not parse never raises: the parts
-that cannot be read score the penalty ``PENALTY`` (0.0). Definitions as formulas: docs/training/grpo.md.
+An irrelevant image is answered with the single line ``无关图片``. Every reward judges the completion against what
+the reference calls for: ``无关图片`` earns credit (format, parse, content) only when the reference is ``无关图片``
+too, and a summary only when the reference is one. A completion that does not parse never raises: the parts that
+cannot be read score ``PENALTY`` (0.0), except in ``summary_parse``, a gate that is 0 for a readable answer and
+``PARSE_PENALTY`` (-1.0) for an unreadable one. Definitions as formulas: docs/training/grpo.md.
 
 ms-swift calls a reward as ``reward(completions, solution=[...], **row_columns)``; ``solution`` is the reference
 summary of each row. ``REWARDS`` maps the names used in ``rlhf.reward_funcs`` to the functions.
@@ -24,6 +26,8 @@ from typing import Any, Callable
 IRRELEVANT = '无关图片'
 PENALTY = 0.0
 """What a reward scores for the part of a completion it cannot parse."""
+PARSE_PENALTY = -1.0
+"""What `summary_parse` scores for a completion that cannot be read as the answer the reference calls for."""
 _DATASET = re.compile(r'^dataset: (\S.*)$')
 _TOTAL = re.compile(r'^objects: (\d+)$')
 
@@ -56,19 +60,20 @@ def parse_summary(text: str) -> Summary:
     if text == IRRELEVANT:
         return Summary(irrelevant=True, exact=True)
     lines = text.split('\n')
-    dataset = _DATASET.match(lines[0]) if lines else None
-    total = _TOTAL.match(lines[1]) if len(lines) > 1 else None
-    body = '\n'.join(lines[2:]).strip()
-    counts, trailing = None, body
+    dataset = _DATASET.match(lines[0])
+    total = _TOTAL.match(lines[1]) if dataset and len(lines) > 1 else None
+    body = '\n'.join(lines[bool(dataset) + bool(total):]).strip()  # the header lines that are there, then the JSON
+    start = body.find('{')
+    counts, around = None, body
     try:
-        value, end = json.JSONDecoder().raw_decode(body)
+        value, end = json.JSONDecoder().raw_decode(body, max(start, 0))
         if isinstance(value, dict) and all(
                 isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()):
-            counts, trailing = value, body[end:].strip()
+            counts, around = value, (body[:start] + body[end:]).strip()
     except json.JSONDecodeError:
         pass
     return Summary(False, dataset and dataset.group(1).strip(), total and int(total.group(1)), counts,
-                   bool(dataset and total and counts is not None and not trailing))
+                   bool(dataset and total and counts is not None and not around))
 
 
 def _reference(text: str) -> Summary:
@@ -89,14 +94,18 @@ def _irrelevance(completion: Summary, reference: Summary) -> float | None:
 
 
 def score_format(completion: str, reference: str) -> float:
-    """1 if the completion follows the format exactly (header, JSON counts, nothing else, or the irrelevant line)."""
-    return float(parse_summary(completion).exact)
+    """1 if the completion is exactly the kind of answer the reference is: the irrelevant line for an irrelevant
+    reference, else header + JSON counts and nothing else."""
+    c, r = parse_summary(completion), _reference(reference)
+    return float(c.exact and c.irrelevant == r.irrelevant)
 
 
 def score_parse(completion: str, reference: str) -> float:
-    """1 if the JSON counts can be read (extra text around them allowed), or the completion is the irrelevant line."""
-    c = parse_summary(completion)
-    return float(c.irrelevant or c.counts is not None)
+    """A gate: 0 if the answer the reference calls for can be read (the irrelevant line for an irrelevant reference,
+    else JSON counts, with or without the header, text around them allowed), else ``PARSE_PENALTY``."""
+    c, r = parse_summary(completion), _reference(reference)
+    readable = c.irrelevant if r.irrelevant else c.counts is not None and not c.irrelevant
+    return 0.0 if readable else PARSE_PENALTY
 
 
 def _when_both_relevant(rule: Callable[[Summary, Summary], float]) -> Scorer:
@@ -113,8 +122,8 @@ def _when_both_relevant(rule: Callable[[Summary, Summary], float]) -> Scorer:
 
 @_when_both_relevant
 def score_header(c: Summary, r: Summary) -> float:
-    """Half a point for each header line equal to the reference's."""
-    return 0.5 * (c.dataset == r.dataset) + 0.5 * (c.total == r.total)
+    """1 if both header lines equal the reference's, else 0 (strict: a half-right header earns nothing)."""
+    return float(c.dataset == r.dataset and c.total == r.total)
 
 
 @_when_both_relevant

@@ -35,6 +35,8 @@ class ProjectRlhf(ProjectSft, SwiftRLHF):
         kwargs = super()._get_trainer_kwargs()
         if self.args.rlhf_type == 'gkd':
             kwargs['gkd'] = self.cfg.gkd
+        else:
+            kwargs['seeded_rollouts'] = bool(self.cfg.rlhf.get('seeded_rollouts'))
         return kwargs
 
     def run(self):

@@ -1,12 +1,12 @@
 """Per-dataset telemetry: loss, token accuracy and supervised tokens of every dataset in the batch.
 
 The collator (SFT) or the micro-batch builder (GKD) turns each sample's dataset name (its fusion source, or the
-record's `dataset` field) into a ``dataset_labels`` batch field; ``compute_loss`` takes it out before the model sees the batch and, after ms-swift's
-own loss, adds every row's summed token loss, correct tokens and token count to that dataset's running sums. At
-each log step the sums are reduced across ranks and logged as ``<name>_loss`` (token mean), ``<name>_token_acc``
-and ``<name>_tokens``. Sums, not means, are kept so gradient-accumulation micro-batches and ranks weigh by tokens:
-with ``logging_steps: 1`` on one process, the token-weighted mean of the ``<name>_loss`` values is the logged
-``loss``. Nothing here changes the loss or the gradients.
+record's `dataset` field) into a ``dataset_labels`` batch field; ``compute_loss`` takes it out before the model sees
+the batch and, after ms-swift's own loss, adds every row's summed token loss, correct tokens and token count to that
+dataset's running sums. At each log step the sums are reduced across ranks and logged as ``<name>_loss`` (token
+mean), ``<name>_token_acc`` and ``<name>_tokens``. Sums, not means, are kept so gradient-accumulation
+micro-batches and ranks weigh by tokens: with ``logging_steps: 1`` on one process, the token-weighted mean of the
+``<name>_loss`` values is the logged ``loss``. Nothing here changes the loss or the gradients.
 """
 from __future__ import annotations
 

@@ -68,3 +68,28 @@ def test_summary_prompt_variants_need_two_prompts_and_summary_mode(make_config):
         load_and_validate(make_config('summary.yaml', custom={'summary_prompt_variants': ['only one']}))
     with pytest.raises(ConfigError, match='applies to `custom.mode: summary` only'):
         load_and_validate(make_config('lora.yaml', custom={'summary_prompt_variants': ['a', 'b']}))
+
+
+def test_rewards_from_an_ms_swift_plugin_file(make_config, tmp_path):
+    plugin = tmp_path / 'my_rewards.py'
+    plugin.write_text('from swift.rewards import ORM, orms\n\n\nclass Short(ORM):\n'
+                      '    def __call__(self, completions, **kwargs):\n'
+                      '        return [1.0 / (1 + len(c)) for c in completions]\n\n\n'
+                      "orms['short'] = Short\n")
+    rlhf = {'reward_funcs': ['short'], 'reward_weights': [1.0]}
+    plugins = {'external_plugins': [str(plugin)]}
+    cfg = load_and_validate(make_config('summary_grpo.yaml', rlhf=rlhf, training=plugins))
+    assert cfg.training['external_plugins'] == [str(plugin)]
+    text = _problems(make_config, rlhf={'reward_funcs': ['shrot'], 'reward_weights': [1.0]},
+                     training={'external_plugins': [str(plugin)]})
+    assert "unknown reward 'shrot'; available: summary_format" in text and ', short (a file in' in text
+    text = _problems(make_config, training={'external_plugins': [str(tmp_path / 'missing.py')]})
+    assert '`training.external_plugins`: cannot read plugin' in text and 'missing.py' in text
+
+
+def test_seeded_rollouts_are_for_grpo_without_vllm(make_config):
+    text = _problems(make_config, rlhf={'seeded_rollouts': True, 'use_vllm': True})
+    assert '`rlhf.seeded_rollouts`: seeds each completion in the transformers engine; vLLM' in text
+    with pytest.raises(ConfigError) as exc:
+        load_and_validate(make_config('lora.yaml', rlhf={'seeded_rollouts': True}))
+    assert '`rlhf.seeded_rollouts`: applies to GRPO only (`rlhf.rlhf_type: grpo`)' in str(exc.value)

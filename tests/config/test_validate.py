@@ -39,7 +39,8 @@ def test_valid_config_fans_out_global_max_length_and_resolves_paths(tmp_path: Pa
 
 def test_unknown_key_names_file_key_and_closest_match(tmp_path: Path):
     message = _problems(_config(tmp_path, training={'learning_rat': 0.1}))
-    assert f'{tmp_path}/cfg.yaml: `training.learning_rat`: unknown key; did you mean `training.learning_rate`?' in message
+    assert (f'{tmp_path}/cfg.yaml: `training.learning_rat`: unknown key; did you mean `training.learning_rate`?'
+            in message)
 
 
 def test_key_in_the_wrong_section_says_where_it_belongs(tmp_path: Path):

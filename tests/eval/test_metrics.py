@@ -137,10 +137,13 @@ def test_matching_maximises_the_number_of_pairs_over_the_threshold():
 def test_summary_rewards_are_the_summary_metrics():
     reference = 'dataset: coco\nobjects: 3\n{"car": 2, "dog": 1}'
     perfect = score_summary(reference, reference)
-    assert perfect.parsed and set(perfect.rewards.values()) == {1.0}
+    rewards = dict(perfect.rewards)
+    assert perfect.parsed and rewards.pop('summary_parse') == 0.0  # a gate: 0 when readable, -1 when not
+    assert set(rewards.values()) == {1.0}
     garbage = score_summary('<|filler_1|> no summary', reference)
     assert not garbage.parsed and garbage.score == 0.0
     both_irrelevant = score_summary('无关图片', '无关图片')
     assert both_irrelevant.parsed and both_irrelevant.score == 1.0
     summary = summarize_summary([perfect, garbage])
     assert summary['parse_failure_rate'] == 0.5 and summary['summary_format'] == 0.5
+    assert summary['summary_parse'] == -0.5 and garbage.rewards['summary_parse'] == -1.0

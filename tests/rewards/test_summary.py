@@ -5,7 +5,7 @@ import unicodedata
 
 import pytest
 
-from src.rewards import IRRELEVANT, REWARDS, SCORERS, parse_summary
+from src.rewards import IRRELEVANT, PARSE_PENALTY, REWARDS, SCORERS, parse_summary
 
 REF = 'dataset: roads\nobjects: 5\n{"car": 3, "车道线": 2}'
 CASES = {  # name: (completion, reference)
@@ -21,16 +21,18 @@ CASES = {  # name: (completion, reference)
     'unicode decomposed': (unicodedata.normalize('NFD', 'dataset: cafés\nobjects: 1\n{"café": 1}'),
                            'dataset: cafés\nobjects: 1\n{"café": 1}'),
     'not a summary': ('I cannot see the image.', REF),
+    'json without header': ('{"car": 3, "车道线": 2}', REF),
+    'text around json': ('Counts: {"car": 3, "车道线": 2} done', REF),
 }
 ORDER = list(CASES)
 EXPECTED = {  # one value per case, in ORDER
-    'summary_format':        [1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0],
-    'summary_parse':         [1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0],
-    'summary_header':        [1, 0, 1, 1, 1, 0.5, 1, 0, 0, 1, 0],
-    'summary_dataset':       [1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 0],
-    'summary_objects_total': [1, 0.8, 1, 1, 1, 0.6, 1, 0, 0, 1, 0],
-    'summary_content_f1':    [1, 1, 0, 1, 0.6, 0.75, 1, 0, 0, 1, 0],
-    'summary_content':       [1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0],
+    'summary_format':        [1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0],
+    'summary_parse':         [0, 0, -1, 0, 0, 0, 0, -1, -1, 0, -1, 0, 0],
+    'summary_header':        [1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 0, 0, 0],
+    'summary_dataset':       [1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0],
+    'summary_objects_total': [1, 0.8, 1, 1, 1, 0.6, 1, 0, 0, 1, 0, 0, 0],
+    'summary_content_f1':    [1, 1, 0, 1, 0.6, 0.75, 1, 0, 0, 1, 0, 1, 1],
+    'summary_content':       [1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0],
 }
 
 
@@ -50,13 +52,15 @@ def test_every_reward_is_in_the_table_and_its_name_is_what_ms_swift_logs():
 @pytest.mark.parametrize('completion', [None, 42, '', '\n\n', '{', 'dataset: x\nobjects: -1\n{}', '[1, 2]'])
 def test_garbage_never_raises(completion):
     for reward in REWARDS.values():
-        assert reward([completion], solution=[REF]) in ([0.0], [1.0])
+        assert reward([completion], solution=[REF]) in ([PARSE_PENALTY], [0.0], [1.0])
 
 
 def test_parse_reads_the_parts_it_can():
     s = parse_summary('dataset: roads\nobjects: x\n{"car": 2} trailing')
     assert (s.dataset, s.total, s.counts, s.exact) == ('roads', None, {'car': 2}, False)
     assert parse_summary('  无关图片 \r\n').irrelevant
+    s = parse_summary('{"car": 2}')  # no header: the counts still parse, the format is not exact
+    assert (s.dataset, s.total, s.counts, s.exact) == (None, None, {'car': 2}, False)
 
 
 def test_a_bad_reference_is_a_data_error():
