@@ -16,6 +16,7 @@ It is a YAML / JSON file (``custom.fusion_config: configs/dataset_mix/x.yaml``) 
         domain: source
         prompts: {dense: "Locate every object ..."}   # per-source prompt, over `custom.prompts`
         augmentation: null           # per-source override of `custom.augmentation` (null: none)
+    dataset_domains: {refcoco: source}   # the playbook's spelling: the domain of sources by name (same as `domain`)
 
 Relative paths are resolved against the file that names them. Every problem is collected and raised once.
 """
@@ -34,7 +35,7 @@ from .yaml_file import read_text, read_yaml
 
 DOMAINS = ('target', 'source')
 SOURCE_KEYS = ('name', 'train_jsonl', 'val_jsonl', 'ratio', 'count', 'domain', 'prompts', 'augmentation')
-TOP_KEYS = ('seed', 'eval_sources', 'sources')
+TOP_KEYS = ('seed', 'eval_sources', 'sources', 'dataset_domains')
 NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 # Names whose telemetry keys would overwrite ms-swift's own metrics (`token_acc`, `aux_loss`).
 RESERVED_NAMES = ('token', 'aux')
@@ -138,6 +139,7 @@ def parse_fusion_config(raw: Any, base_dir: Path, origin: str) -> FusionConfig:
             errors.append(f'{origin}: sources[{i}]: duplicate source name `{source.name}`; names must be unique')
         seen.add(source.name)
         sources.append(source)
+    _apply_dataset_domains(raw.get('dataset_domains'), sources, entries, origin, errors)
     eval_sources = raw.get('eval_sources')
     if eval_sources is None:
         eval_sources = [s.name for s in sources if s.domain == 'target' and s.val_jsonl is not None]
@@ -155,6 +157,29 @@ def parse_fusion_config(raw: Any, base_dir: Path, origin: str) -> FusionConfig:
     if errors:
         raise ConfigError(errors)
     return FusionConfig(sources, seed, list(eval_sources), origin)
+
+
+def _apply_dataset_domains(domains: Any, sources: list[FusionSource], entries: list[Any], origin: str,
+                           errors: list[str]) -> None:
+    """`dataset_domains: {name: target | source}`: the playbook's way to mark sources, the same as their `domain`."""
+    if domains is None:
+        return
+    if not isinstance(domains, dict):
+        errors.append(f'{origin}: `dataset_domains` must map source names to {" or ".join(DOMAINS)}, got {domains!r}')
+        return
+    by_name = {s.name: s for s in sources}
+    explicit = {e.get('name') for e in entries if isinstance(e, dict) and 'domain' in e}
+    for name, domain in domains.items():
+        where = f'{origin}: `dataset_domains.{name}`'
+        if name not in by_name:
+            errors.append(f'{where}: unknown source; sources: {", ".join(by_name)}')
+        elif domain not in DOMAINS:
+            errors.append(f'{where}: must be one of {", ".join(DOMAINS)}, got {domain!r}')
+        elif name in explicit and by_name[name].domain != domain:
+            errors.append(f'{where}: {domain} disagrees with the source\'s own `domain: {by_name[name].domain}`; '
+                          'keep one of the two')
+        else:
+            by_name[name].domain = domain
 
 
 def _parse_source(entry: Any, base_dir: Path, where: str, errors: list[str]) -> FusionSource | None:

@@ -142,7 +142,13 @@ PROJECT_SECTIONS = {'custom': CustomConfig, 'deepspeed': DeepSpeedConfig}
 PLACEHOLDERS = {('data', 'dataset'): ['dummy'], ('data', 'val_dataset'): ['dummy']}
 
 # Playbook spellings of ms-swift fields that live in another section: (section, key) -> where the value goes.
-ALIASES = {('rlhf', 'temperature'): ('training', 'temperature')}
+ALIASES = {
+    ('rlhf', 'temperature'): ('training', 'temperature'),
+    # The playbook's FAQ puts the data loader's settings under `data:`; they are transformers' training arguments.
+    **{('data', key): ('training', key) for key in (
+        'dataloader_num_workers', 'dataloader_pin_memory', 'dataloader_persistent_workers',
+        'dataloader_prefetch_factor', 'dataloader_drop_last')},
+}
 
 # Knobs that no longer exist, with what to do instead. Matched on the key name in any section.
 REMOVED_KEYS: dict[str, str] = {

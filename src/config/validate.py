@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +197,7 @@ def validate(loaded: LoadedConfig) -> ProjectConfig:
             errors.append(f'{_where(loaded, (str(key), ))}: unknown top-level key{hint}')
 
     cfg = ProjectConfig(source=loaded.files[-1], world_size=world_size())
+    aliased: list[tuple[KeyPath, Any]] = []  # applied once every section is read, whatever their order
     for section in SECTIONS:
         values = raw.get(section) or {}
         if not isinstance(values, dict):
@@ -212,7 +214,7 @@ def validate(loaded: LoadedConfig) -> ProjectConfig:
             elif path in PROJECT_OWNED:
                 errors.append(f'{_where(loaded, path)}: not settable here: {PROJECT_OWNED[path]}')
             elif path in ALIASES:
-                _take_alias(loaded, cfg, path, value, errors)
+                aliased.append((path, value))
             elif key not in known:
                 errors.append(f'{_where(loaded, path)}: unknown key{_suggest(str(key), section)}')
             elif not fits(value, known[key]):
@@ -226,13 +228,32 @@ def validate(loaded: LoadedConfig) -> ProjectConfig:
             setattr(cfg, section, PROJECT_SECTIONS[section](**clean))
         else:
             setattr(cfg, section, clean)
+    for path, value in aliased:
+        _take_alias(loaded, cfg, path, value, errors)
 
     _check_lengths(loaded, cfg, errors)
     _check_cross_fields(loaded, cfg, errors)
     if errors:
         raise ConfigError(errors)
     _resolve(cfg)
+    _attention_fallback(loaded, cfg)
     return cfg
+
+
+# `model.attn_impl` values that need a flash-attn package, and the module each imports.
+FLASH_ATTENTION = {'flash_attn': 'flash_attn', 'flash_attention_2': 'flash_attn',
+                   'flash_attention_3': 'flash_attn_interface'}
+
+
+def _attention_fallback(loaded: LoadedConfig, cfg: ProjectConfig) -> None:
+    """A config that asks for flash-attn runs with PyTorch's SDPA where flash-attn is not installed (CPU machines,
+    GPU nodes without the package), with a warning that says so, instead of failing once the model loads."""
+    impl = cfg.model.get('attn_impl')
+    if impl in FLASH_ATTENTION and importlib.util.find_spec(FLASH_ATTENTION[impl]) is None:
+        cfg.model['attn_impl'] = 'sdpa'
+        cfg.warnings.append(f'{_where(loaded, ("model", "attn_impl"))}: {impl!r} needs the flash-attn package, which '
+                            'is not installed here; training with `sdpa` (PyTorch\'s scaled-dot-product attention: '
+                            'the same results, more memory on long sequences). Install flash-attn to use it.')
 
 
 def _take_alias(loaded: LoadedConfig, cfg: ProjectConfig, path: KeyPath, value: Any, errors: list[str]) -> None:
@@ -245,8 +266,14 @@ def _take_alias(loaded: LoadedConfig, cfg: ProjectConfig, path: KeyPath, value: 
     elif (problem := value_problem(section, key, value, spec)) is not None:
         errors.append(f'{_where(loaded, path)}: {problem}')
     elif key in target and target[key] != value:
-        errors.append(f'{_where(loaded, path)} = {value!r} and {_where(loaded, (section, key))} = {target[key]!r} '
-                      f'are the same setting (`{section}.{key}`); keep one')
+        # One file setting both spellings differently is a clash; otherwise the more specific file (the overlay)
+        # wins, as for any other key.
+        alias_file, own_file = (loaded.files.index(loaded.origin(p)) for p in (path, (section, key)))
+        if alias_file == own_file:
+            errors.append(f'{_where(loaded, path)} = {value!r} and {_where(loaded, (section, key))} = '
+                          f'{target[key]!r} are the same setting (`{section}.{key}`); keep one')
+        elif alias_file > own_file:
+            target[key] = value
     else:
         target[key] = value
 
@@ -373,6 +400,9 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
         errors += gkd_model_problems(cfg)
     for path, key, trusted in cfg.model_folders():
         errors += remote_code_problems(path, key, trusted)
+    if cfg.deepspeed.enabled and importlib.util.find_spec('deepspeed') is None:
+        errors.append(f'{cfg.source}: `deepspeed.enabled`: DeepSpeed is not installed in this environment; install '
+                      "the project's GPU extra (`pip install -e '.[gpu]'`, deepspeed 0.19.8) or set `enabled: false`")
     modules = weight_module_names(cfg.model['model'])
     for key in ('target_modules', 'modules_to_save') if modules else ():
         missing = unmatched(list(cfg.tuner.get(key) or []), modules)

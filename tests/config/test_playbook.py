@@ -1,10 +1,11 @@
 """The playbook's YAML snippets (docs: ../shared/spec, copied here with the smoke paths) work as written as overlays
 on the smoke configs, or are refused before any model loads with a message that says what to write instead."""
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-from src.config import ConfigError, load_and_validate
+from src.config import ConfigError, check_inputs_exist, load_and_validate
 from tests.conftest import SMOKE_CONFIGS, write_yaml
 
 
@@ -121,3 +122,68 @@ def test_the_two_resume_keys_are_not_mixed(tmp_path: Path):
     with pytest.raises(ConfigError, match=r'`tuner.resume_from_checkpoint`: starts a new stage from a checkpoint\'s '
                                           r'weights \(step 0\), while `training.resume_from_checkpoint` continues'):
         load_and_validate(_overlay(tmp_path, 'lora.yaml', snippet))
+
+
+TINY = {'model': {'model': '../../.cache/tiny-qwen3-vl'}}
+ALIGNER_MODULES = ['model.visual.merger'] + [f'model.visual.deepstack_merger_list.{i}' for i in range(3)]
+
+
+@pytest.mark.parametrize('parent,snippet,expected', [
+    ('lora.yaml', {**TINY, 'template': {'template': 'qwen3_vl', 'max_length': 4096, 'truncation_strategy': 'raise'},
+                   'global_max_length': 4096, 'data': {'dataset': ['dummy']}},
+     {'template': 'qwen3_vl', 'max_length': 4096, 'truncation_strategy': 'raise', 'dataset': ['dummy']}),
+    ('lora.yaml', {'tuner': {'train_type': 'lora', 'lora_rank': 32, 'lora_alpha': 64, 'target_modules': ['all-linear'],
+                             'freeze_llm': False, 'freeze_vit': True, 'freeze_aligner': False}},
+     {'tuner_type': 'lora', 'lora_rank': 32, 'lora_alpha': 64, 'freeze_llm': False, 'freeze_vit': True}),
+    ('lora.yaml', {'training': {'lr_scheduler_type': 'cosine_warmup_with_min_lr', 'learning_rate': 1.0e-4,
+                                'warmup_ratio': 0.1, 'lr_scheduler_kwargs': {'min_lr': 1.0e-6}}},
+     {'lr_scheduler_type': 'cosine_warmup_with_min_lr', 'lr_scheduler_kwargs': {'min_lr': 1.0e-6}}),
+    ('lora.yaml', {'deepspeed': {'enabled': True, 'config': 'zero2'}}, {'deepspeed': 'zero2'}),
+    ('full.yaml', {'deepspeed': {'enabled': True, 'config': 'zero3'}}, {'deepspeed': 'zero3'}),
+    ('lora.yaml', {'training': {'gradient_checkpointing': True}}, {'gradient_checkpointing': True}),
+    ('lora.yaml', {'training': {'per_device_train_batch_size': 1, 'gradient_accumulation_steps': 16}},
+     {'per_device_train_batch_size': 1, 'gradient_accumulation_steps': 16}),
+    ('lora.yaml', {'global_max_length': 8192}, {'max_length': 8192}),
+    ('lora.yaml', {'model': {'torch_dtype': 'bfloat16'}, 'training': {'bf16': True}},
+     {'torch_dtype': 'bfloat16', 'bf16': True}),
+    ('lora.yaml', {'data': {'dataloader_num_workers': 16, 'dataloader_pin_memory': True}},
+     {'dataloader_num_workers': 16, 'dataloader_pin_memory': True}),
+    ('lora.yaml', {'tuner': {'train_type': 'lora', 'freeze_llm': True, 'freeze_vit': True, 'freeze_aligner': True,
+                             'target_regex': '^$', 'modules_to_save': ALIGNER_MODULES},
+                   'training': {'optimizer': 'multimodal', 'aligner_lr': 1.0e-4, 'weight_decay': 0.1,
+                                'warmup_ratio': 0.3}},
+     {'modules_to_save': ALIGNER_MODULES, 'optimizer': 'multimodal', 'aligner_lr': 1.0e-4}),
+], ids=['critical-setup', 'lora', 'cosine-min-lr', 'zero2', 'zero3', 'gradient-checkpointing', 'micro-batch',
+        'global-max-length', 'bf16', 'dataloader-under-data', 'aligner-tuning'])
+def test_the_playbooks_setting_snippets_reach_ms_swift(tmp_path: Path, parent: str, snippet: dict, expected: dict):
+    """Each snippet validates as an overlay and arrives in ms-swift's arguments as the playbook means it."""
+    from src.trainers.swift_args import sft_argument_kwargs
+
+    kwargs = sft_argument_kwargs(load_and_validate(_overlay(tmp_path, parent, snippet)))
+    assert {k: kwargs.get(k) for k in expected} == expected
+
+
+def test_flash_attention_falls_back_to_sdpa_with_a_warning_where_flash_attn_is_missing(tmp_path: Path):
+    cfg = load_and_validate(_overlay(tmp_path, 'lora.yaml', {'model': {'attn_impl': 'flash_attention_2'}}))
+    if importlib.util.find_spec('flash_attn') is not None:
+        pytest.skip('flash-attn is installed here')
+    assert cfg.model['attn_impl'] == 'sdpa'
+    assert "`model.attn_impl`: 'flash_attention_2' needs the flash-attn package, which is not installed here; " \
+           'training with `sdpa`' in cfg.warnings[-1]
+
+
+def test_deepspeed_that_is_not_installed_is_refused_before_the_model_loads(make_config):
+    if importlib.util.find_spec('deepspeed') is not None:
+        pytest.skip('deepspeed is installed here')
+    with pytest.raises(ConfigError, match=r'`deepspeed.enabled`: DeepSpeed is not installed in this environment'):
+        check_inputs_exist(load_and_validate(make_config('lora.yaml', deepspeed={'enabled': True, 'config': 'zero2'})))
+
+
+def test_a_data_loader_setting_under_data_is_overridden_by_the_overlay_and_clashes_in_one_file(tmp_path: Path):
+    cfg = load_and_validate(_overlay(tmp_path, 'lora.yaml', {'data': {'dataloader_num_workers': 4}}))
+    assert cfg.training['dataloader_num_workers'] == 4  # smoke/base.yaml sets training.dataloader_num_workers: 0
+    clash = _overlay(tmp_path, 'lora.yaml', {'data': {'dataloader_num_workers': 4},
+                                             'training': {'dataloader_num_workers': 2}})
+    with pytest.raises(ConfigError, match=r'`data.dataloader_num_workers` = 4 and .*`training.dataloader_num_workers` '
+                                          r'= 2 are the same setting'):
+        load_and_validate(clash)

@@ -94,3 +94,15 @@ def test_inline_fusion_errors_are_reported_with_the_config(tmp_path, make_config
         load_and_validate(make_config('lora.yaml', custom={'train_jsonl': None, 'val_jsonl': None,
                                                           'fusion_config': {'sources': [src('a', ratio='half')]}}))
     assert '`custom.fusion_config`: <inline custom.fusion_config>: sources[0] (`a`): `ratio` must be' in str(exc.value)
+
+
+def test_dataset_domains_marks_sources_as_the_playbook_writes_it(tmp_path):
+    val = str(SMOKE_DATA / 'val.jsonl')
+    fusion = load_fusion_config(fusion_file(tmp_path, [src('bbu', val_jsonl=val), src('lvis', val_jsonl=val)],
+                                            dataset_domains={'bbu': 'target', 'lvis': 'source'}), tmp_path)
+    assert [s.domain for s in fusion.sources] == ['target', 'source'] and fusion.eval_sources == ['bbu']
+    text = problems(tmp_path, [src('bbu', domain='target'), src('lvis')],
+                    dataset_domains={'bbu': 'source', 'lviss': 'source', 'lvis': 'other'})
+    assert '`dataset_domains.bbu`: source disagrees with the source\'s own `domain: target`' in text
+    assert '`dataset_domains.lviss`: unknown source; sources: bbu, lvis' in text
+    assert "`dataset_domains.lvis`: must be one of target, source, got 'other'" in text
