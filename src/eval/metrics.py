@@ -11,6 +11,9 @@ Dense answers, per image:
   ``desc_exact`` is the share whose ``desc`` is identical and ``desc_normalized`` the share equal after
   ``normalize_desc``.
 
+- **per geometry** (``bbox_2d``, ``poly``, ``line``): the same counts split by the kind of the objects (a pair
+  always joins two objects of one kind), so a drift of polygons or lines shows apart from the boxes.
+
 Counts add up over images, datasets and classes; precision, recall and F1 are computed from the sums (micro
 average) at 0.5 and averaged over the thresholds 0.5:0.05:0.95. With nothing predicted, precision is 1 if there was
 nothing to find and 0 otherwise; recall likewise with nothing to find.
@@ -27,6 +30,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..rewards.summary import SCORERS, parse_summary
+from ..datasets.contract import GEOMETRY_KEYS
 from .geometry import similarity_matrix
 from .parse import DenseAnswer, Obj
 
@@ -86,6 +90,7 @@ class DenseScore:
 
     per_class: dict[str, Counts]
     parsed: bool
+    per_geometry: dict[str, Counts] = field(default_factory=dict)
     invalid: int = 0
     matched: int = 0
     """Class-agnostic pairs at 0.5."""
@@ -111,13 +116,19 @@ def score_dense(answer: DenseAnswer, gts: Iterable[Obj], width: int, height: int
     for j, g in enumerate(gts):
         classes[normalize_desc(g.desc)][1].append(j)
     per_class = {}
+    per_geometry = {kind: Counts(pred=sum(p.kind == kind for p in preds), gt=sum(g.kind == kind for g in gts))
+                    for kind in GEOMETRY_KEYS}
     for name, (pi, gi) in classes.items():
         sub = similarity[np.ix_(pi, gi)]
-        tp = np.array([len(match(sub, t)) for t in THRESHOLDS]) if pi and gi else np.zeros(len(THRESHOLDS), int)
+        tp = np.zeros(len(THRESHOLDS), int)
+        for t, threshold in enumerate(THRESHOLDS if pi and gi else ()):
+            for r, _ in match(sub, threshold):
+                tp[t] += 1
+                per_geometry[preds[pi[r]].kind].tp[t] += 1
         per_class[name] = Counts(tp, len(pi), len(gi))
     pairs = match(similarity, THRESHOLDS[0]) if preds and gts else []
     return DenseScore(
-        per_class, answer.parsed, answer.invalid, len(pairs),
+        per_class, answer.parsed, per_geometry, answer.invalid, len(pairs),
         sum(preds[i].desc == gts[j].desc for i, j in pairs),
         sum(normalize_desc(preds[i].desc) == normalize_desc(gts[j].desc) for i, j in pairs))
 
@@ -125,9 +136,12 @@ def score_dense(answer: DenseAnswer, gts: Iterable[Obj], width: int, height: int
 def summarize_dense(scores: list[DenseScore]) -> dict[str, Any]:
     """Micro-averaged metrics of a group of images, overall and per class."""
     per_class: dict[str, Counts] = defaultdict(Counts)
+    per_geometry: dict[str, Counts] = defaultdict(Counts)
     for s in scores:
         for name, counts in s.per_class.items():
             per_class[name] = per_class[name] + counts
+        for kind, counts in s.per_geometry.items():
+            per_geometry[kind] = per_geometry[kind] + counts
     matched = sum(s.matched for s in scores)
     return {
         'samples': len(scores),
@@ -138,6 +152,8 @@ def summarize_dense(scores: list[DenseScore]) -> dict[str, Any]:
         'desc_exact': sum(s.desc_exact for s in scores) / matched if matched else None,
         'desc_normalized': sum(s.desc_normalized for s in scores) / matched if matched else None,
         'per_class': {name: per_class[name].metrics() for name in sorted(per_class)},
+        'per_geometry': {kind: per_geometry[kind].metrics() for kind in GEOMETRY_KEYS
+                         if per_geometry[kind].gt or per_geometry[kind].pred},
     }
 
 

@@ -54,12 +54,13 @@ def format_table(title: str, columns: tuple[str, ...] | list[str], rows: dict[st
 
 
 def report_tables(report: dict[str, Any]) -> str:
-    """Per dataset and overall; for dense answers also per class (overall)."""
+    """Per dataset and overall; for dense answers also per geometry kind and per class (overall)."""
     rows = {**report['per_dataset'], 'all': report['overall']}
     if report['mode'] == 'summary':
         tables = [format_table('dataset', list(report['overall']), rows)]
     else:
         tables = [format_table('dataset', DENSE_COLUMNS, rows),
+                  format_table('geometry', CLASS_COLUMNS, report['overall']['per_geometry']),
                   format_table('class', CLASS_COLUMNS, report['overall']['per_class'])]
     if report['truncated']:
         tables.append(f'{report["truncated"]} answer(s) stopped at the token limit (finish_reason "length").')

@@ -147,3 +147,16 @@ def test_summary_rewards_are_the_summary_metrics():
     summary = summarize_summary([perfect, garbage])
     assert summary['parse_failure_rate'] == 0.5 and summary['summary_format'] == 0.5
     assert summary['summary_parse'] == -0.5 and garbage.rewards['summary_parse'] == -1.0
+
+
+def test_boxes_polygons_and_lines_are_reported_separately():
+    square = Obj('roof', 'poly', (0, 0, 100, 0, 100, 100, 0, 100))
+    far_square = Obj('roof', 'poly', (200, 200, 300, 200, 300, 300, 200, 300))
+    lane = Obj('lane', 'line', (0, 100, 300, 100))
+    answer = DenseAnswer((box('car', 0, 0, 10, 10), far_square, lane), True, 0)
+    summary = summarize_dense([score_dense(answer, [box('car', 0, 0, 10, 10), square, lane], 400, 300)])
+    geometry = summary['per_geometry']
+    assert set(geometry) == {'bbox_2d', 'poly', 'line'}
+    assert geometry['bbox_2d']['f1@0.5'] == 1.0 and geometry['line']['f1@0.5'] == 1.0
+    assert (geometry['poly']['tp@0.5'], geometry['poly']['pred'], geometry['poly']['gt']) == (0, 1, 1)
+    assert summary['tp@0.5'] == sum(g['tp@0.5'] for g in geometry.values()) == 2
