@@ -34,7 +34,7 @@ def test_preprocessing_walkthrough_runs(repo_copy: Path):
     assert list((repo_copy / 'output' / 'walkthrough' / 'run').glob('checkpoint-*/adapter_model.safetensors'))
 
 
-@pytest.mark.parametrize('doc', ['DATA_JSONL_CONTRACT.md'])
+@pytest.mark.parametrize('doc', ['DATA_JSONL_CONTRACT.md', 'DATA_AND_DATASETS.md'])
 def test_contract_doc_validate_command_runs(doc: str, repo_copy: Path):
     _run_blocks(_bash_blocks(REPO / 'docs' / 'data' / doc)[:1], repo_copy)
 
