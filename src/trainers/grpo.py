@@ -1,4 +1,5 @@
-"""ms-swift's ``GRPOTrainer`` for the summary task, without its silent record swap, with optional seeded rollouts.
+"""ms-swift's ``GRPOTrainer`` for the summary task, without its silent record swap, with per-dataset rewards and
+optional seeded rollouts.
 
 **Seeded rollouts** (`rlhf.seeded_rollouts: true`). ms-swift seeds every process differently and samples a batch of
 prompts from one random stream, so which completions a step trains on depends on how the global batch is split
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from accelerate.utils import gather_object
 from swift.rlhf_trainers import GRPOTrainer
 
+from ..datasets.dense_caption import DATASET_LABEL
 from ..swift_seams import NoResample
 
 
@@ -34,6 +37,20 @@ class ProjectGRPOTrainer(NoResample, GRPOTrainer):
     def __init__(self, *args, seeded_rollouts: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.seeded_rollouts = seeded_rollouts
+
+    def _score_completions(self, samples):
+        """ms-swift's scoring, plus per-dataset telemetry: ``<source>_reward``, the mean weighted reward of the
+        samples of each dataset in the (global) generation batch."""
+        samples = super()._score_completions(samples)
+        names = gather_object([s.extra.get(DATASET_LABEL) for s in samples])
+        rewards = self._rewards_per_func  # (global samples, reward functions), in the order `gather_object` keeps
+        weights = self.reward_weights.to(rewards.device)
+        total = (rewards * weights.unsqueeze(0)).nansum(dim=1)
+        metrics = self._metrics['train' if self.model.training else 'eval']
+        for name in sorted({n for n in names if n}):
+            rows = torch.tensor([i for i, n in enumerate(names) if n == name], device=total.device)
+            metrics[f'{name}_reward'].append(total[rows].mean().item())
+        return samples
 
     def _engine_infer(self, infer_requests, request_config=None, *, use_tqdm=False):
         if not self.seeded_rollouts or self.use_fast_infer:

@@ -18,6 +18,7 @@ def test_rollout_rows_carry_the_reference_summary_as_solution():
     row = rows[3]
     assert row['solution'] == '无关图片' and row['messages'][-1] == {'role': 'assistant', 'content': '无关图片'}
     assert rows[0]['solution'].startswith('dataset: coco\nobjects: 2\n')
+    assert rows[0]['_dataset_label'] == 'coco'  # the record's `dataset`, for per-dataset rewards
 
 
 @pytest.mark.slow
@@ -27,8 +28,11 @@ def test_grpo_run_logs_every_reward_and_saves_an_adapter(make_config, tmp_path: 
     rows = [json.loads(line) for line in (out / 'logging.jsonl').read_text().splitlines()]
     steps = [r for r in rows if 'train/reward' in r]
     assert len(steps) == 2
+    datasets = {json.loads(line).get('dataset') for line in (SMOKE_DATA / 'summary.jsonl').read_text().splitlines()}
     for row in steps:
         assert all(f'train/rewards/{name}/mean' in row for name in REWARDS)
+        per_dataset = {k.removeprefix('train/').removesuffix('_reward') for k in row if k.endswith('_reward')}
+        assert per_dataset and per_dataset <= datasets, row  # the datasets drawn into the step's generation batch
     ckpt = out / 'checkpoint-2'
     assert (ckpt / 'adapter_model.safetensors').is_file()
     assert not list(out.rglob('model*.safetensors'))
