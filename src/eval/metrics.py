@@ -29,8 +29,8 @@ from typing import Any, Iterable
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..rewards.summary import SCORERS, parse_summary
 from ..datasets.contract import GEOMETRY_KEYS
+from ..rewards.summary import SCORERS, parse_summary
 from .geometry import similarity_matrix
 from .parse import DenseAnswer, Obj
 
