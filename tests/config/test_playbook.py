@@ -135,6 +135,13 @@ ALIGNER_MODULES = ['model.visual.merger'] + [f'model.visual.deepstack_merger_lis
     ('lora.yaml', {'tuner': {'train_type': 'lora', 'lora_rank': 32, 'lora_alpha': 64, 'target_modules': ['all-linear'],
                              'freeze_llm': False, 'freeze_vit': True, 'freeze_aligner': False}},
      {'tuner_type': 'lora', 'lora_rank': 32, 'lora_alpha': 64, 'freeze_llm': False, 'freeze_vit': True}),
+    ('lora.yaml', {'tuner': {'train_type': 'lora', 'target_modules': ['all-linear'], 'freeze_llm': True,
+                             'freeze_vit': True, 'freeze_aligner': False},
+                   'training': {'num_train_epochs': 3, 'learning_rate': 1.0e-4}},
+     {'freeze_llm': True, 'freeze_aligner': False, 'num_train_epochs': 3}),
+    ('lora.yaml', {'rlhf': {'rlhf_type': 'gkd', 'teacher_model': '/abs/path/to/base/Qwen3-VL-4B-Instruct',
+                            'sft_alpha': 1.0, 'beta': 0.1, 'seq_kd': False, 'lmbda': 0.0}},
+     {'rlhf_type': 'gkd', 'sft_alpha': 1.0, 'beta': 0.1, 'seq_kd': False, 'lmbda': 0.0}),
     ('lora.yaml', {'training': {'lr_scheduler_type': 'cosine_warmup_with_min_lr', 'learning_rate': 1.0e-4,
                                 'warmup_ratio': 0.1, 'lr_scheduler_kwargs': {'min_lr': 1.0e-6}}},
      {'lr_scheduler_type': 'cosine_warmup_with_min_lr', 'lr_scheduler_kwargs': {'min_lr': 1.0e-6}}),
@@ -153,7 +160,7 @@ ALIGNER_MODULES = ['model.visual.merger'] + [f'model.visual.deepstack_merger_lis
                    'training': {'optimizer': 'multimodal', 'aligner_lr': 1.0e-4, 'weight_decay': 0.1,
                                 'warmup_ratio': 0.3}},
      {'modules_to_save': ALIGNER_MODULES, 'optimizer': 'multimodal', 'aligner_lr': 1.0e-4}),
-], ids=['critical-setup', 'lora', 'cosine-min-lr', 'zero2', 'zero3', 'gradient-checkpointing', 'micro-batch',
+], ids=['critical-setup', 'lora', 'stage-1-aligner', 'forward-only-kd', 'cosine-min-lr', 'zero2', 'zero3', 'gradient-checkpointing', 'micro-batch',
         'global-max-length', 'bf16', 'dataloader-under-data', 'aligner-tuning'])
 def test_the_playbooks_setting_snippets_reach_ms_swift(tmp_path: Path, parent: str, snippet: dict, expected: dict):
     """Each snippet validates as an overlay and arrives in ms-swift's arguments as the playbook means it."""
