@@ -3,8 +3,11 @@
 Such a record is ``{"messages": [...]}`` in the chat format Qwen3-VL uses: user content is a list of
 ``{"type": "image", "image": path}``, ``{"type": "video", "video": path}`` and ``{"type": "text", "text": ...}``
 items, the assistant answer is text. ms-swift's own form, text with ``<image>`` / ``<video>`` placeholders plus
-``images`` / ``videos`` lists, is accepted too. Relative media paths are resolved against the JSONL's directory.
-Every problem is an error that names the file, the line and the field; nothing is skipped.
+``images`` / ``videos`` lists, is accepted too, and so are its grounding rows: ``<ref-object>`` / ``<bbox>`` in the
+text with ``objects: {"ref": [...], "bbox": [[x1, y1, x2, y2] | [x, y], ...], "bbox_type": "real" | "norm1",
+"image_id": [...]}``. Those are handed to ms-swift's template, which writes them as the model's grounding text
+(Qwen3-VL: 0-1000 of the image) exactly as ``swift sft`` does. Relative media paths are resolved against the JSONL's
+directory. Every problem is an error that names the file, the line and the field; nothing is skipped.
 """
 from __future__ import annotations
 
@@ -12,12 +15,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..contract import RecordError
+from ..contract import RecordError, number_list
 
 ROLES = ('system', 'user', 'assistant', 'tool')
 MEDIA = {'image': ('images', '<image>'), 'video': ('videos', '<video>')}  # item type -> (list field, placeholder)
 # Vision tokens the template inserts itself; hand-written ones would desynchronise text and pixels.
 RESERVED_TOKENS = ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>')
+# ms-swift's grounding placeholders -> the `objects` list each one takes the next entry of.
+GROUNDING = {'<ref-object>': 'ref', '<bbox>': 'bbox'}
+OBJECT_KEYS = ('ref', 'bbox', 'bbox_type', 'image_id')  # ms-swift's order (swift.dataset.preprocessor.core)
+BBOX_TYPES = ('real', 'norm1')  # pixels of the image, or 0-1 of its size
 
 
 def _resolve_media(value: Any, base_dir: Path, where: str, kind: str) -> str:
@@ -38,6 +45,55 @@ def _count_placeholders(text: str, where: str, counts: dict[str, int]) -> None:
                               'image as a {"type": "image", "image": path} item instead')
     for kind, (_, placeholder) in MEDIA.items():
         counts[kind] += text.count(placeholder)
+    for placeholder, key in GROUNDING.items():
+        counts[key] += text.count(placeholder)
+
+
+def _grounding_objects(record: dict[str, Any], counts: dict[str, int], images: int, where: str) -> dict | None:
+    """ms-swift's `objects` of a chat record, checked against the text's ``<ref-object>`` / ``<bbox>`` placeholders,
+    with each box's corners ordered as ms-swift's preprocessor orders them."""
+    objects = record.get('objects')
+    if objects is None:
+        for placeholder, key in GROUNDING.items():
+            if counts[key]:
+                raise RecordError(f'{where}: the text has {counts[key]} {placeholder} placeholder(s) but the record '
+                                  f'has no `objects` ({{"ref": [...], "bbox": [...]}}) to fill them')
+        return None
+    if not isinstance(objects, dict):
+        raise RecordError(f'{where}: `objects` of a chat record is ms-swift\'s grounding form '
+                          f'{{"ref": [...], "bbox": [[x1, y1, x2, y2], ...]}}, got {objects!r:.80}')
+    unknown = [k for k in objects if k not in OBJECT_KEYS]
+    if unknown:
+        raise RecordError(f'{where}: objects: unknown key(s) {unknown}; valid: {", ".join(OBJECT_KEYS)}')
+    refs, boxes = objects.get('ref') or [], objects.get('bbox') or []
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise RecordError(f'{where}: objects.ref: must be a list of strings')
+    if not isinstance(boxes, list):
+        raise RecordError(f'{where}: objects.bbox: must be a list of boxes')
+    for i, box in enumerate(boxes):
+        if not number_list(box) or len(box) not in (2, 4):
+            raise RecordError(f'{where}: objects.bbox[{i}]: must be [x1, y1, x2, y2] or a point [x, y], '
+                              f'got {box!r:.60}')
+    for placeholder, key, listed in (('<ref-object>', 'ref', refs), ('<bbox>', 'bbox', boxes)):
+        if counts[key] != len(listed):
+            raise RecordError(f'{where}: the text has {counts[key]} {placeholder} placeholder(s) but objects.{key} '
+                              f'has {len(listed)} entries; they must match one to one')
+    bbox_type = objects.get('bbox_type', 'real')
+    if bbox_type not in BBOX_TYPES:
+        raise RecordError(f'{where}: objects.bbox_type: {bbox_type!r} is not one ms-swift reads; use "real" (pixels) '
+                          'or "norm1" (0-1 of the image size)')
+    image_ids = objects.get('image_id') or []
+    if not isinstance(image_ids, list) or not all(isinstance(i, int) and 0 <= i < images for i in image_ids):
+        raise RecordError(f'{where}: objects.image_id: must list, per box, the index of one of the record\'s '
+                          f'{images} image(s)')
+    if boxes and not images:
+        raise RecordError(f'{where}: objects.bbox: boxes need the image they are drawn on (`images`)')
+    ordered = [[min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])] if len(b) == 4 else list(b)
+               for b in boxes]
+    out = {'ref': list(refs), 'bbox': ordered, 'bbox_type': bbox_type}
+    if image_ids:
+        out['image_id'] = list(image_ids)
+    return out
 
 
 def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any]:
@@ -52,7 +108,7 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
         raise RecordError(f'{where}: `messages` must be a non-empty list of {{"role", "content"}} objects')
     out_messages = []
     items_found = {kind: 0 for kind in MEDIA}
-    placeholders = {kind: 0 for kind in MEDIA}
+    placeholders = {kind: 0 for kind in [*MEDIA, *GROUNDING.values()]}
     for m, message in enumerate(messages):
         field = f'{where}: messages[{m}]'
         if not isinstance(message, dict) or message.get('role') not in ROLES:
@@ -99,6 +155,9 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
             inputs[list_field] = [
                 _resolve_media(v, base_dir, f'{where}: {list_field}[{i}]', kind) for i, v in enumerate(listed)
             ]
+    objects = _grounding_objects(record, placeholders, len(record.get('images') or []) + items_found['image'], where)
+    if objects is not None:
+        inputs['objects'] = objects
     return inputs
 
 
@@ -121,4 +180,6 @@ def to_swift_row(inputs: dict[str, Any]) -> dict[str, Any]:
         messages.append({'role': message['role'], 'content': content})
     row: dict[str, Any] = {'messages': messages}
     row.update({MEDIA[kind][0]: paths for kind, paths in media.items() if paths})
+    if 'objects' in inputs:
+        row['objects'] = inputs['objects']
     return row
