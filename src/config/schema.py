@@ -29,6 +29,9 @@ PROJECT_DEFAULTS: dict[tuple[str, str], Any] = {
     # ms-swift asks ModelScope whether a newer model revision exists each time a trainer starts: a network call on
     # every run, and ~10 s of retries on an offline machine. Set it to true to get that check back.
     ('training', 'check_model'): False,
+    # A multi-turn chat record learns from its last assistant answer only (the record contract); ms-swift's own
+    # `default` puts every assistant turn in the labels. `template.loss_scale: default` trains on every turn.
+    ('template', 'loss_scale'): 'last_round',
 }
 
 # Fields whose accepted values here are narrower than ms-swift's. `delete` would drop records silently and `split`

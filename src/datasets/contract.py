@@ -13,6 +13,10 @@ validator can report them all; the dataset raises on the first record that has a
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
+import json
 import math
 import os
 from pathlib import Path
@@ -30,14 +34,55 @@ OBJECT_KEYS = {'desc', *GEOMETRY_KEYS}
 MIN_COORDS = {'bbox_2d': 4, 'poly': 6, 'line': 4}
 
 
+def parse_line(line: bytes, where: str) -> Any:
+    """One JSONL line parsed; a line that is not UTF-8 (Latin-1, UTF-16, ...) or not JSON is a ``RecordError``."""
+    if line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (len(line) > 1 and b'\x00' in line[:2]):
+        raise RecordError(f'{where}: the file is UTF-16; JSON Lines are UTF-8: convert it (e.g. iconv -f UTF-16 -t '
+                          'UTF-8)')
+    try:
+        text = line.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        raise RecordError(f'{where}: not UTF-8 (byte 0x{line[exc.start]:02x} at column {exc.start + 1}); JSON Lines '
+                          'are UTF-8: re-save the file as UTF-8 (e.g. iconv -f latin1 -t UTF-8)') from None
+    try:
+        return json.loads(text.removeprefix('\ufeff'))
+    except json.JSONDecodeError as exc:
+        raise RecordError(f'{where}: invalid JSON: {exc}') from None
+
+
 def is_chat_record(record: dict[str, Any]) -> bool:
     """Chat records (ready ``messages``) pass through; every other record is a geometry / summary record."""
     return 'messages' in record
 
 
+REMOTE = ('http://', 'https://')
+
+
+def remote_problem(value: Any) -> str | None:
+    """Training runs offline: a remote image or video is refused with what to do instead."""
+    if isinstance(value, str) and value.startswith(REMOTE):
+        return (f'{value:.80} is a remote URL; training reads local files only (machines train offline): download '
+                'it and give the local path')
+    return None
+
+
+def data_url_problem(value: Any) -> str | None:
+    """A ``data:`` URL must be ``data:<mime>;base64,<payload>`` with valid base64 (what ms-swift decodes)."""
+    if not (isinstance(value, str) and value.startswith('data:')):
+        return None
+    head, _, payload = value.partition(',')
+    if not head.endswith(';base64') or not payload:
+        return f'{value:.40}...: a data URL must be data:<mime>;base64,<payload>'
+    try:
+        base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        return f'{value:.40}...: the data URL\'s base64 does not decode ({exc})'
+    return None
+
+
 def image_path(value: Any, base_dir: Path) -> Path | None:
     """The file an ``images`` entry names (relative to the JSONL), or None for inline bytes and URLs."""
-    if isinstance(value, str) and not value.startswith(('http://', 'https://', 'data:')):
+    if isinstance(value, str) and not value.startswith((*REMOTE, 'data:')):
         return Path(os.path.abspath(base_dir / value))  # `..` removed, so one file is always one string
     return None
 
@@ -64,7 +109,9 @@ def geometry_problems(obj: dict[str, Any], width: float, height: float) -> list[
     problems = []
     xs, ys = coords[0::2], coords[1::2]
     if min(xs) < 0 or max(xs) > width or min(ys) < 0 or max(ys) > height:
-        problems.append(f'`{kind}` {coords} leaves the {width}x{height} image')
+        hint = ('; the coordinates look normalised to 0-1000, but the contract wants pixels of the image'
+                if max(coords) <= 1000 and min(coords) >= 0 else '')
+        problems.append(f'`{kind}` {coords} leaves the {width}x{height} image{hint}')
     if kind == 'bbox_2d' and not (coords[0] < coords[2] and coords[1] < coords[3]):
         problems.append(f'`bbox_2d` {coords} must have x1 < x2 and y1 < y2')
     return problems
@@ -87,6 +134,8 @@ def record_problems(record: Any, base_dir: Path, check_files: bool = True) -> li
                 problems.append('images[0]: inline images are {"bytes": "<base64>"}')
         elif not isinstance(value, str) or not value:
             problems.append(f'images[0]: must be a path or {{"bytes": ...}}, got {value!r:.60}')
+        elif problem := remote_problem(value) or data_url_problem(value):
+            problems.append(f'images[0]: {problem}')
         elif check_files and path is not None and not path.is_file():
             problems.append(f'images[0]: image file not found: {path}')
     width, height = record.get('width'), record.get('height')
@@ -115,4 +164,10 @@ def record_problems(record: Any, base_dir: Path, check_files: bool = True) -> li
     for key in ('dataset', '_fusion_source'):
         if key in record and not isinstance(record[key], str):
             problems.append(f'`{key}` must be a string')
+    if size_ok and objects and not any(p.startswith('objects[') for p in problems):
+        coords = [v for obj in objects for k in GEOMETRY_KEYS if k in obj for v in obj[k]]
+        if max(coords) <= 1 and max(width, height) > 1:
+            problems.append(f'every coordinate is within [0, 1] ({coords[:4]}...): they look normalised to the '
+                            f'image size, but the contract wants pixels of the {width}x{height} image; multiply x by '
+                            'the width and y by the height')
     return problems

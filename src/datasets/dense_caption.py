@@ -10,7 +10,6 @@ lines are kept in memory; a record is read and parsed when it is asked for.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +19,9 @@ from tqdm import tqdm
 from ..swift_seams import max_length_error, template_limits
 from .augmentation import Augmenter, sample_rng
 from .augmentation.pipeline import PROMPT_STREAM
-from .builders import BUILDERS, BuildSettings, image_input, load_image
+from .builders import BUILDERS, BuildSettings, image_input, image_size_problem, load_image
 from .builders.chat import to_template_inputs
-from .contract import RecordError, is_chat_record, record_problems
+from .contract import RecordError, is_chat_record, parse_line, record_problems
 from .jsonl_index import JsonlIndex
 
 if TYPE_CHECKING:
@@ -67,11 +66,8 @@ class DenseCaptionDataset(Dataset):
         return f'{self.path}:{self._index.line_number(idx)}'
 
     def record(self, idx: int) -> Any:
-        """Record ``idx`` as parsed JSON."""
-        try:
-            return json.loads(self._index.read(idx))
-        except json.JSONDecodeError as exc:
-            raise RecordError(f'{self.where(idx)}: invalid JSON: {exc}') from None
+        """Record ``idx`` as parsed JSON (the line must be UTF-8, as JSON Lines requires)."""
+        return parse_line(self._index.read(idx), self.where(idx))
 
     def inputs(self, idx: int, draw: int | None = None) -> dict[str, Any]:
         """Record ``idx`` validated and converted to template inputs (``draw``: see ``encode``)."""
@@ -87,6 +83,9 @@ class DenseCaptionDataset(Dataset):
         if problems:
             raise RecordError(f'{where}: ' + '; '.join(problems))
         image = image_input(record['images'][0], self.path.parent)
+        size_problem = image_size_problem(image, record['width'], record['height'])
+        if size_problem:
+            raise RecordError(f'{where}: {size_problem}')
         dropped = 0
         if self.augmenter is not None:
             image, record, dropped = self.augmenter(load_image(image), record, sample_rng(self.seed, self.epoch, draw))

@@ -2,14 +2,17 @@
 
     python -m src.datasets.validate FILE.jsonl [--config x.yaml]
 
-Checks the contract (fields, geometry inside the image and well formed), that each image exists and decodes, the
-<image> placeholder count of chat records, and, with --config, that each encoded record fits `global_max_length`
-with that config's model, mode and prompts. Prints `file:line: problem` lines and a summary; exits 1 on any problem.
+Checks the contract (fields, geometry inside the image and well formed, `width` x `height` equal to the image file,
+pixel coordinates), that each image exists and decodes, the placeholders of chat records, and then builds each record
+exactly as training does; with --config, with that config's model, mode, prompts, video sampling and length limit,
+so a record passes here exactly when it trains. Lines that are not UTF-8 or not JSON are reported like any other
+problem. Prints `file:line: problem` lines and a summary; exits 1 on any problem or on a file with no records.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import base64
+import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,12 +20,13 @@ from typing import Any
 from PIL import Image
 from tqdm import tqdm
 
-from .builders import BUILDERS, BuildSettings, image_input
-from .builders.chat import to_template_inputs
+from .builders import BuildSettings
 from .contract import RecordError, image_path, is_chat_record, record_problems
+from .dense_caption import DenseCaptionDataset
 
 
 def _image_problems(record: dict[str, Any], base_dir: Path) -> list[str]:
+    """Every image of the record must decode (local files and data URLs): the training loader opens them all."""
     problems = []
     entries = [(f'images[{i}]', v) for i, v in enumerate(record.get('images') or [])]
     for m, message in enumerate(record.get('messages') or []):
@@ -32,48 +36,54 @@ def _image_problems(record: dict[str, Any], base_dir: Path) -> list[str]:
                 entries.append((f'messages[{m}].content[{c}].image', item.get('image')))
     for field, value in entries:
         path = image_path(value, base_dir)
-        if path is None or not path.is_file():
-            continue  # missing files are reported by the contract checks
         try:
-            with Image.open(path) as image:
+            if isinstance(value, dict):
+                source: Any = io.BytesIO(base64.b64decode(value.get('bytes', '')))
+            elif path is not None:
+                if not path.is_file():
+                    continue  # missing files are reported by the record checks
+                source = path
+            elif isinstance(value, str) and value.startswith('data:'):
+                source = io.BytesIO(base64.b64decode(value.split(',', 1)[1]))
+            else:
+                continue  # remote URLs are refused by the record checks
+            with Image.open(source) as image:
                 image.load()
         except Exception as exc:  # noqa: BLE001 - any decoder failure is the record's problem
-            problems.append(f'{field}: {path} does not decode as an image ({exc})')
+            problems.append(f'{field}: {path or "the inline image"} does not decode as an image ({exc})')
     return problems
 
 
-def check_record(record: Any, base_dir: Path, settings: BuildSettings, template: Any = None,
-                 max_length: int | None = None) -> list[str]:
-    """All problems of one parsed record; with a template (no length limit of its own), also its encoded length."""
-    if isinstance(record, dict) and is_chat_record(record):
+def check_record(dataset: DenseCaptionDataset, idx: int, encode: bool) -> list[str]:
+    """All problems of record ``idx``: the contract's (every one, not just the first), every image decoding, then
+    exactly what training does with the record (build, and with ``encode`` the template's encode with the run's
+    length limit), so the verdict is training's."""
+    where = dataset.where(idx)
+    try:
+        record = dataset.record(idx)
+    except RecordError as exc:
+        return [str(exc).removeprefix(f'{where}: ')]
+    chat = isinstance(record, dict) and is_chat_record(record)
+    problems = [] if chat else record_problems(record, dataset.path.parent)
+    if not problems and isinstance(record, dict):
+        problems = _image_problems(record, dataset.path.parent)
+    if not problems:
         try:
-            inputs = to_template_inputs(record, base_dir, '')
+            dataset.encode(idx, draw=idx) if encode else dataset.inputs(idx)
         except RecordError as exc:
-            return [str(exc).removeprefix(': ')]
-    else:
-        problems = record_problems(record, base_dir)
-        if problems:
-            return problems
-        try:
-            inputs = BUILDERS[settings.mode](record, image_input(record['images'][0], base_dir), settings)
-        except ValueError as exc:
-            return [str(exc)]
-    problems = _image_problems(record, base_dir)
-    if template is not None and max_length is not None and not problems:
-        length = template.encode(inputs, return_length=True)['length']
-        if length > max_length:
-            problems.append(f'encoded length {length} tokens exceeds max_length {max_length}')
+            problems.append(str(exc).removeprefix(f'{where}: '))
     return problems
 
 
 def _template_for(config_path: str):
-    """The config's build settings, an ms-swift template with no length limit (it measures), and the limit."""
+    """The config's build settings and an ms-swift template set up as training sets it up (length limit,
+    `truncation_strategy: raise`, video sampling), so that encoding a record here fails exactly when it would there."""
     from swift.model import get_processor
     from swift.template import get_template
 
     from ..config import ConfigError, load_and_validate
     from ..config.remote_code import remote_code_problems
-    from ..swift_seams import remote_code_only_for
+    from ..swift_seams import remote_code_only_for, set_video_sampling
     from ..testing.tiny_model import ensure_tiny_model
 
     cfg = load_and_validate(config_path)
@@ -82,34 +92,27 @@ def _template_for(config_path: str):
     trusted = bool(cfg.model.get('trust_remote_code'))
     if problems := remote_code_problems(cfg.model['model'], 'model.trust_remote_code', trusted):
         raise ConfigError(problems)
+    set_video_sampling(cfg.video.environment())
     with remote_code_only_for([cfg.model['model']] if trusted else []):
         processor = get_processor(cfg.model['model'], model_type=cfg.model.get('model_type'))
-    template = get_template(processor, max_length=None, max_pixels=cfg.template.get('max_pixels'))
+    template = get_template(processor, max_length=cfg.template.get('max_length'), truncation_strategy='raise',
+                            max_pixels=cfg.template.get('max_pixels'))
     template.set_mode('train')
-    return settings, template, cfg.template.get('max_length')
+    return settings, template
 
 
-def validate_file(path: Path, settings: BuildSettings, template: Any = None, max_length: int | None = None,
-                  out=None) -> tuple[int, int, int]:
+def validate_file(path: Path, settings: BuildSettings, template: Any = None, out=None) -> tuple[int, int, int]:
     """Print every problem of ``path`` (to ``out``, default stdout); returns (records, bad records, problems)."""
     out = out or sys.stdout
-    records = bad = total = 0
-    with open(path, 'rb') as f:
-        lines = list(enumerate(f, start=1))
-    for line_no, raw in tqdm(lines, desc=f'validating {path.name}', unit='rec', file=sys.stderr):
-        if not raw.strip():
-            continue
-        records += 1
-        try:
-            record = json.loads(raw)
-            problems = check_record(record, path.parent, settings, template, max_length)
-        except json.JSONDecodeError as exc:
-            problems = [f'invalid JSON: {exc}']
+    dataset = DenseCaptionDataset(path, template, settings=settings)
+    bad = total = 0
+    for idx in tqdm(range(len(dataset)), desc=f'validating {path.name}', unit='rec', file=sys.stderr):
+        problems = check_record(dataset, idx, encode=template is not None)
         for problem in problems:
-            print(f'{path}:{line_no}: {problem}', file=out)
+            print(f'{dataset.where(idx)}: {problem}', file=out)
         bad += bool(problems)
         total += len(problems)
-    return records, bad, total
+    return len(dataset), bad, total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,16 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.jsonl.is_file():
         print(f'{args.jsonl}: file not found', file=sys.stderr)
         return 2
-    settings, template, max_length = BuildSettings(), None, None
+    settings, template = BuildSettings(), None
     if args.config:
         from ..config import ConfigError
 
         try:
-            settings, template, max_length = _template_for(args.config)
+            settings, template = _template_for(args.config)
         except ConfigError as exc:
             print(f'error: {exc}', file=sys.stderr)
             return 2
-    records, bad, total = validate_file(args.jsonl, settings, template, max_length)
+    try:
+        records, bad, total = validate_file(args.jsonl, settings, template)
+    except RecordError as exc:  # an empty file: there is nothing to train on
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     print(f'{args.jsonl}: {records} records, {bad} with problems, {total} problems in all')
     return 1 if total else 0
 

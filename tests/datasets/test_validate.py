@@ -1,8 +1,14 @@
 """The validator finds every seeded fault, on the right line, and exits non-zero."""
+import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from src.datasets.validate import main
-from tests.conftest import image_record, write_jsonl
+from tests.conftest import REPO, SMOKE_DATA, image_record, write_jsonl
 
 
 def _geo(image='images/a.png', **overrides):
@@ -51,3 +57,88 @@ def test_clean_file_exits_zero(image_dir: Path, capsys):
     data = write_jsonl(image_dir.parent / 'ok.jsonl', [_geo(), image_record('images/b.png')])
     assert main([str(data)]) == 0
     assert '2 records, 0 with problems' in capsys.readouterr().out
+
+
+def _problems_of(path: Path, capsys) -> tuple[int, str]:
+    code = main([str(path)])
+    return code, capsys.readouterr().out
+
+
+def test_encodings_sizes_urls_and_coordinates_are_reported_like_training_reports_them(image_dir: Path, capsys):
+    """Each of these fails the same way in training (DenseCaptionDataset); the validator names file:line and goes on."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from src.datasets import DenseCaptionDataset, RecordError
+
+    buffer = io.BytesIO()
+    Image.new('RGB', (64, 64)).save(buffer, format='PNG')
+    good_url = 'data:image/png;base64,' + base64.b64encode(buffer.getvalue()).decode()
+    path = image_dir.parent / 'mixed.jsonl'
+    lines = [
+        json.dumps(_geo()).encode(),                                                          # 1 ok
+        json.dumps(_geo(objects=[{'desc': 'café', 'bbox_2d': [1, 2, 30, 40]}]),
+                   ensure_ascii=False).encode('latin-1'),                                     # 2 Latin-1
+        json.dumps(_geo(width=96)).encode(),                                                  # 3 wrong size
+        json.dumps(_geo(image='https://example.com/a.png')).encode(),                         # 4 remote
+        json.dumps(_geo(image='data:image/png;base64,@@@')).encode(),                         # 5 bad data URL
+        json.dumps(_geo(image=good_url)).encode(),                                            # 6 ok
+        json.dumps(_geo(objects=[{'desc': 'car', 'bbox_2d': [0.1, 0.2, 0.5, 0.6]}])).encode(),  # 7 0-1 coords
+        json.dumps(_geo(objects=[{'desc': 'car', 'bbox_2d': [100, 200, 500, 600]}])).encode(),  # 8 norm-1000
+        json.dumps({'messages': [{'role': 'user', 'content': [
+            {'type': 'image', 'image': 'https://example.com/a.png'}]},
+            {'role': 'assistant', 'content': 'x'}]}).encode(),                                 # 9 remote (chat)
+    ]
+    path.write_bytes(b'\n'.join(lines) + b'\n')
+    code, out = _problems_of(path, capsys)
+    assert code == 1 and out.strip().endswith('9 records, 7 with problems, 7 problems in all')
+    expected = {
+        2: 'not UTF-8 (byte 0xe9 at column', 3: '`width` x `height` 96x64 disagree with the image file, which is 64x64',
+        4: 'is a remote URL; training reads local files only', 5: "the data URL's base64 does not decode",
+        7: 'every coordinate is within [0, 1]', 8: 'the coordinates look normalised to 0-1000',
+        9: 'is a remote URL; training reads local files only',
+    }
+    for line_no, text in expected.items():
+        assert text in out.split(f'{path}:{line_no}: ')[1].splitlines()[0], line_no
+    dataset = DenseCaptionDataset(path, None)
+    for line_no, text in expected.items():  # training stops on the same records, with the same words
+        with pytest.raises(RecordError, match=re.escape(f'{path}:{line_no}: ')) as exc:
+            dataset.inputs(line_no - 1)
+        assert text in str(exc.value), line_no
+    assert good_url in json.dumps(dataset.inputs(5))  # an inline image that decodes trains
+
+
+def test_utf16_and_empty_files(image_dir: Path, capsys):
+    utf16 = image_dir.parent / 'utf16.jsonl'
+    utf16.write_text(json.dumps(_geo()) + '\n', encoding='utf-16')
+    code, out = _problems_of(utf16, capsys)
+    assert code == 1 and 'the file is UTF-16; JSON Lines are UTF-8' in out
+    empty = image_dir.parent / 'empty.jsonl'
+    empty.write_text('\n\n')
+    assert main([str(empty)]) == 1
+    assert f'{empty}: no records' in capsys.readouterr().err
+
+
+def test_exif_rotated_image_whose_record_gives_the_rotated_size(image_dir: Path, capsys):
+    from PIL import Image
+
+    image = Image.new('RGB', (96, 64))
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees when displayed: viewers show 64x96
+    image.save(image_dir / 'rotated.jpg', exif=exif)
+    path = write_jsonl(image_dir.parent / 'exif.jsonl', [_geo(image='images/rotated.jpg', width=64, height=96)])
+    code, out = _problems_of(path, capsys)
+    assert code == 1 and 'the file carries EXIF orientation 6' in out and 'which is 96x64' in out
+
+
+def test_video_records_are_checked_with_the_configs_video_sampling(make_config, tmp_path: Path):
+    """With custom.video (at most 4 frames of 4096 pixels) the smoke videos encode to ~100 tokens, with ms-swift's
+    default sampling to ~380: at a limit of 200 they pass, as they do in training. Run in a fresh process: the video
+    settings are read once per process."""
+    config = make_config('video.yaml', global_max_length=200)
+    done = subprocess.run([sys.executable, '-m', 'src.datasets.validate', str(SMOKE_DATA / 'video.jsonl'),
+                           '--config', str(config)], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert '2 records, 0 with problems' in done.stdout

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from PIL import Image
+from PIL import ExifTags, Image
 
 from ..contract import image_path
 from .coords import Coords
@@ -83,6 +83,25 @@ def first_image(inputs: dict[str, Any]) -> str | None:
             if item['type'] == 'image':
                 return item['image']
     return None
+
+
+def image_size_problem(value: str, width: int, height: int) -> str | None:
+    """The record's `width` x `height` must be the size of the pixels the model sees (the stored image: neither
+    ms-swift nor the processor applies EXIF orientation), or its coordinates are normalised against the wrong size."""
+    try:
+        source = io.BytesIO(base64.b64decode(value.split(',', 1)[1])) if value.startswith('data:') else value
+        with Image.open(source) as image:
+            actual, orientation = image.size, image.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is the record's problem
+        return f'images[0]: {value:.80} does not open as an image ({type(exc).__name__}: {exc})'
+    if actual == (width, height):
+        return None
+    hint = ''
+    if orientation in (5, 6, 7, 8) and actual == (height, width):
+        hint = (f'; the file carries EXIF orientation {orientation}, so viewers show it rotated, but training sees the '
+                'stored pixels: save the image upright (PIL.ImageOps.exif_transpose) or give the stored size')
+    return (f'`width` x `height` {width}x{height} disagree with the image file, which is {actual[0]}x{actual[1]}; '
+            f'coordinates are pixels of the image as stored{hint}')
 
 
 def load_image(value: str) -> Image.Image:

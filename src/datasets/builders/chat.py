@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..contract import RecordError, number_list
+from ..contract import RecordError, data_url_problem, number_list, remote_problem
 
 ROLES = ('system', 'user', 'assistant', 'tool')
 MEDIA = {'image': ('images', '<image>'), 'video': ('videos', '<video>')}  # item type -> (list field, placeholder)
@@ -30,7 +30,9 @@ BBOX_TYPES = ('real', 'norm1')  # pixels of the image, or 0-1 of its size
 def _resolve_media(value: Any, base_dir: Path, where: str, kind: str) -> str:
     if not isinstance(value, str) or not value:
         raise RecordError(f'{where}: an {kind} must be a path string, got {value!r}')
-    if value.startswith(('http://', 'https://', 'data:')):
+    if problem := remote_problem(value) or data_url_problem(value):
+        raise RecordError(f'{where}: {problem}')
+    if value.startswith('data:'):
         return value
     path = Path(os.path.abspath(base_dir / value))  # absolute, `..` removed: the same file, the same string
     if not path.is_file():

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ...config.fusion import FusionConfig
-from ..contract import RecordError
+from ..contract import RecordError, parse_line
 from ..jsonl_index import JsonlIndex
 from .schedule import epoch_schedule
 
@@ -46,10 +46,7 @@ def _rebase(value: Any, source_dir: str, out_dir: str) -> Any:
 
 def mixture_line(line: bytes, name: str, source_dir: str, out_dir: str, where: str) -> bytes:
     """One output line: the record tagged with its source, its media paths valid from ``out_dir``."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise RecordError(f'{where}: invalid JSON: {exc}') from None
+    record = parse_line(line, where)
     if not isinstance(record, dict):
         raise RecordError(f'{where}: a record must be a JSON object')
     for key in ('images', 'videos'):

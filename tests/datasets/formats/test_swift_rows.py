@@ -16,7 +16,8 @@ from tests.conftest import SMOKE_DATA
 ROWS = [
     {'messages': [{'role': 'system', 'content': 'You are a helpful assistant.'},
                   {'role': 'user', 'content': '<image>Describe the image.'},
-                  {'role': 'assistant', 'content': '<ref-object><bbox> and <ref-object><bbox> are playing on the beach'}],
+                  {'role': 'assistant',
+                   'content': '<ref-object><bbox> and <ref-object><bbox> are playing on the beach'}],
      'images': ['images/000.png'],
      'objects': {'ref': ['a dog', 'a woman'], 'bbox': [[33.1, 7.6, 85.3, 59.4], [67.6, 6.8, 10.0, 42.7]]}},
     {'messages': [{'role': 'user', 'content': '<image>Find the <ref-object> in the image'},

@@ -88,3 +88,14 @@ def test_cli_prints_counts_and_reports_errors(tmp_path):
     done = subprocess.run([sys.executable, 'scripts/fuse_datasets.py', '--config', str(bad), '--out', str(out)],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2 and '`ratio` must be a number >= 0' in done.stderr
+
+
+def test_a_line_that_is_not_utf8_is_an_error_with_its_line_not_a_traceback(tmp_path):
+    source = tmp_path / 'latin1.jsonl'
+    source.write_bytes(b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]}\n'
+                       + '{"messages": [{"role": "user", "content": "café"}]}\n'.encode('latin-1'))
+    mix = write_yaml(tmp_path / 'mix.yaml', {'sources': [{'name': 'a', 'train_jsonl': str(source)}]})
+    done = subprocess.run([sys.executable, 'scripts/fuse_datasets.py', '--config', str(mix), '--out',
+                           str(tmp_path / 'out.jsonl')], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and 'Traceback' not in done.stderr
+    assert f'{source}:2: not UTF-8 (byte 0xe9 at column' in done.stderr
