@@ -4,69 +4,123 @@
     python -m public_data.coco --annotations lvis_v1_val.json --images val2017 --out lvis.jsonl --dataset lvis
 
 Boxes become `bbox_2d` ([x, y, w, h] -> [x1, y1, x2, y2]); with `--geometry poly` polygon segmentations become
-`poly` (one object per polygon part). Crowd (RLE) annotations, degenerate boxes and images whose file is missing or
-that end with no objects are skipped and reported. LVIS files name images by `coco_url`; the file name is its last
-part. The annotation file is read as a stream; only the compact per-image object lists are held in memory (COCO
-groups objects by image only through the annotation list, so they cannot be written before it has been read).
+`poly`, a multi-part polygon (an instance split by occlusion) staying one object: its parts joined by zero-width
+bridges, so its area and mask are unchanged. Boxes and polygons that cross the image edge are clamped to it and
+counted in the summary.
+
+An image that would lose any of its objects (a crowd annotation stored as an RLE mask, a degenerate box, an unknown
+category) is dropped by default and counted: a model trained on an image with some objects missing from the answer
+learns to miss them. `--keep-partial` keeps such images with the objects that could be converted. Images whose file
+is missing or that have no objects are skipped and reported; duplicate image ids are an error. LVIS files name
+images by `coco_url`; the file name is its last part. The annotation file is read as a stream; only the compact
+per-image object lists are held in memory.
 """
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from .common import Report, Skip, convert, parser, relative_image, stream_json_array
+from .common import (
+    ConversionError,
+    Report,
+    Skip,
+    check_output,
+    convert,
+    parser,
+    relative_image,
+    run,
+    stream_json_array,
+)
 
 
 def _file_name(image: dict[str, Any]) -> str:
     return image.get('file_name') or str(image['coco_url']).rsplit('/', 1)[-1]
 
 
-def annotation_objects(ann: dict[str, Any], name: str, width: int, height: int, geometry: str) -> list[dict]:
-    """The contract objects of one annotation (raises Skip with the reason when there are none)."""
+def _clamp(values: list[float], width: int, height: int) -> tuple[list[float], bool]:
+    """Coordinates clamped into the image, and whether any moved."""
+    clamped = [float(min(max(v, 0.0), width if i % 2 == 0 else height)) for i, v in enumerate(values)]
+    return clamped, clamped != list(values)
+
+
+def joined_polygon(parts: list[list[float]]) -> list[float]:
+    """One polygon tracing every part: after each part it returns to that part's first point, so the jump to the
+    next part and the final jump back are traversed both ways and enclose no area."""
+    joined: list[float] = []
+    for part in parts:
+        joined += part + part[:2]
+    return joined[:-2] if len(parts) == 1 else joined
+
+
+def annotation_objects(ann: dict[str, Any], name: str, width: int, height: int, geometry: str,
+                       report: Report | None = None) -> list[dict]:
+    """The contract object of one annotation (raises Skip with the reason when there is none)."""
     if ann.get('iscrowd'):
         raise Skip('crowd annotation (RLE mask): no box or polygon per instance')
     if geometry == 'poly':
         parts = ann.get('segmentation')
         if not isinstance(parts, list) or not parts:
             raise Skip('no polygon segmentation')
-        objects = []
+        kept, moved = [], False
         for part in parts:
-            coords = [min(max(v, 0.0), float(width if i % 2 == 0 else height)) for i, v in enumerate(part)]
+            coords, clamped = _clamp(part, width, height)
             if len(coords) >= 6 and len(coords) % 2 == 0:
-                objects.append({'desc': name, 'poly': [round(v, 2) for v in coords]})
-        if not objects:
+                kept.append([round(v, 2) for v in coords])
+                moved |= clamped
+        if not kept:
             raise Skip('polygon with fewer than 3 points')
-        return objects
+        if moved and report is not None:
+            report.notes['polygon clamped at the image edge'] += 1
+        return [{'desc': name, 'poly': joined_polygon(kept)}]
     x, y, w, h = ann['bbox']
-    x1, y1 = max(0.0, x), max(0.0, y)
-    x2, y2 = min(float(width), x + w), min(float(height), y + h)
+    (x1, y1, x2, y2), moved = _clamp([x, y, x + w, y + h], width, height)
     if x2 - x1 < 1 or y2 - y1 < 1:
         raise Skip(f'degenerate box {ann["bbox"]}')
+    if moved and report is not None:
+        report.notes['box clamped at the image edge'] += 1
     return [{'desc': name, 'bbox_2d': [round(v, 2) for v in (x1, y1, x2, y2)]}]
 
 
-def convert_file(annotations: Path, images_dir: Path, out: Path, geometry: str = 'bbox',
-                 dataset: str = 'coco') -> Report:
-    images = {img['id']: img for img in stream_json_array(annotations, 'images.item')}
+def convert_file(annotations: Path, images_dir: Path, out: Path, geometry: str = 'bbox', dataset: str = 'coco',
+                 keep_partial: bool = False) -> Report:
+    check_output(out, [annotations])
+    if not images_dir.is_dir():
+        raise ConversionError(f'images folder {images_dir} does not exist')
+    images: dict[Any, dict[str, Any]] = {}
+    for image in stream_json_array(annotations, 'images.item'):
+        if image.get('id') in images:
+            raise ConversionError(f'{annotations}: image id {image.get("id")} appears twice in `images` (files '
+                                  f'{_file_name(images[image["id"]])} and {_file_name(image)}); nothing was written')
+        images[image.get('id')] = image
+    if not images:
+        raise ConversionError(f'{annotations}: no `images` (is this a COCO instances file?); nothing was written')
     names = {cat['id']: cat['name'] for cat in stream_json_array(annotations, 'categories.item')}
     report = Report()
     objects: dict[Any, list[dict]] = defaultdict(list)
+    lost: dict[Any, list[str]] = defaultdict(list)  # image id -> why objects of it could not be converted
     for ann in stream_json_array(annotations, 'annotations.item'):
         image = images.get(ann.get('image_id'))
-        if image is None or ann.get('category_id') not in names:
-            report.skip(f'annotation {ann.get("id")}', 'unknown image_id or category_id')
+        if image is None:
+            report.skip(f'annotation {ann.get("id")}', f'unknown image_id {ann.get("image_id")}')
             continue
         try:
+            if ann.get('category_id') not in names:
+                raise Skip(f'unknown category_id {ann.get("category_id")}')
             objects[image['id']] += annotation_objects(ann, names[ann['category_id']], image['width'],
-                                                       image['height'], geometry)
+                                                       image['height'], geometry, report)
         except Skip as exc:
             report.skip(f'annotation {ann.get("id")}', str(exc))
+            lost[image['id']].append(str(exc).split(':')[0])
 
     def convert_one(image: dict[str, Any]) -> dict[str, Any]:
         path = images_dir / _file_name(image)
         if not path.is_file():
             raise Skip(f'image file not found: {path}')
+        if lost.get(image['id']) and not keep_partial:
+            raise Skip(f'image would lose {len(lost[image["id"]])} object(s) ({lost[image["id"]][0]}); '
+                       '--keep-partial keeps it')
         if not objects.get(image['id']):
             raise Skip('image has no convertible objects')
         return {'images': [relative_image(path, out)], 'width': image['width'], 'height': image['height'],
@@ -82,9 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--images', type=Path, required=True, help='the folder holding the image files')
     p.add_argument('--geometry', choices=['bbox', 'poly'], default='bbox', help='boxes or polygon segmentations')
     p.add_argument('--dataset', default='coco', help='the `dataset` name written into each record')
+    p.add_argument('--keep-partial', action='store_true',
+                   help='keep images some of whose objects could not be converted (default: drop and count them)')
     args = p.parse_args(argv)
-    convert_file(args.annotations, args.images, args.out, args.geometry, args.dataset)
+    convert_file(args.annotations, args.images, args.out, args.geometry, args.dataset, args.keep_partial)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run(main))

@@ -1,4 +1,15 @@
-"""What every converter shares: streaming JSON input, JSONL output, a progress bar, and the skip report."""
+"""What every converter shares: reading the input (streamed where it can be), writing the output atomically, the
+progress bar, the skip report, and the rules that make a converter never crash and never fake success.
+
+- A record that cannot be converted is reported (where it is, why) and skipped; the end prints a count per reason.
+- Input that is malformed as a whole (invalid JSON, a top-level object where a list is expected) is one error with
+  its line and column, and no output is written.
+- Writing 0 records is a failure with the reason (every record skipped, wrong ``--split``, missing images folder).
+- ``--out`` equal to an input is refused before anything is opened for writing; the output is written to a
+  temporary file next to it and renamed at the end, so a failed run leaves no partial file.
+
+Converters raise ``ConversionError`` for what stops them; ``run`` turns it into ``error: ...`` and exit code 1.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +19,7 @@ import sys
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import ijson
 from tqdm import tqdm
@@ -18,21 +29,52 @@ class Skip(Exception):
     """Raised by a converter for an input record it cannot convert; the message is the reason."""
 
 
+class ConversionError(Exception):
+    """The conversion as a whole cannot go on (malformed input, nothing written); the message says why."""
+
+
+def json_error(path: Path) -> ConversionError:
+    """The first JSON syntax error of ``path``, with its line and column (read whole: only on the error path)."""
+    try:
+        json.loads(path.read_text(encoding='utf-8'))
+    except json.JSONDecodeError as exc:
+        return ConversionError(f'{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}; nothing was written')
+    except UnicodeDecodeError as exc:
+        return ConversionError(f'{path}: not UTF-8 (byte {exc.start}); nothing was written')
+    return ConversionError(f'{path}: invalid JSON; nothing was written')
+
+
 def stream_json_array(path: Path, prefix: str = 'item') -> Iterator[Any]:
-    """Items of a JSON array (``prefix`` is its ijson path, e.g. ``annotations.item``) without loading the file."""
-    with open(path, 'rb') as f:
-        yield from ijson.items(f, prefix, use_float=True)
+    """Items of a JSON array (``prefix`` is its ijson path, e.g. ``annotations.item``) without loading the file.
+
+    A file that is not valid JSON raises ``ConversionError`` with the line and column of the first error; a file
+    whose top level is not what ``prefix`` expects (an object instead of a list) raises one that says so."""
+    try:
+        with open(path, 'rb') as f:
+            if prefix == 'item':
+                first = f.read(1 << 16).lstrip(b'\xef\xbb\xbf \t\r\n')[:1]
+                if first and first != b'[':
+                    raise ConversionError(f'{path}: the top level must be a JSON list of records, found '
+                                          f'{"an object" if first == b"{" else repr(first.decode(errors="replace"))}'
+                                          '; nothing was written')
+                f.seek(0)
+            yield from ijson.items(f, prefix, use_float=True)
+    except ijson.JSONError:
+        raise json_error(path) from None
 
 
 def stream_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed object or the JSON error) of each non-blank line."""
-    with open(path, encoding='utf-8') as f:
-        for line_no, line in enumerate(f, start=1):
-            if line.strip():
-                try:
-                    yield line_no, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield line_no, Skip(f'invalid JSON: {exc}')
+    """(line number, parsed object, or a ``Skip`` with the reason) of each non-blank line."""
+    with open(path, 'rb') as f:
+        for line_no, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                yield line_no, json.loads(raw.decode('utf-8'))
+            except UnicodeDecodeError as exc:
+                yield line_no, Skip(f'not UTF-8: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}')
+            except json.JSONDecodeError as exc:
+                yield line_no, Skip(f'invalid JSON: {exc}')
 
 
 class Report:
@@ -41,6 +83,8 @@ class Report:
     def __init__(self, show: int = 20):
         self.written = 0
         self.skipped: Counter[str] = Counter()
+        self.notes: Counter[str] = Counter()
+        """Things done to records that were kept (e.g. boxes clamped at the image edge), counted."""
         self._shown = 0
         self._show = show
 
@@ -53,24 +97,38 @@ class Report:
     def summary(self) -> str:
         lines = [f'wrote {self.written} records, skipped {sum(self.skipped.values())}']
         lines += [f'  {count:>8}  {reason}' for reason, count in self.skipped.most_common()]
+        lines += [f'  {count:>8}  {note} (kept)' for note, count in self.notes.most_common()]
         return '\n'.join(lines)
 
 
 @contextmanager
-def jsonl_writer(path: Path) -> Iterator[Any]:
+def atomic_jsonl(path: Path) -> Iterator[Callable[[dict], None]]:
+    """A JSONL writer to a temporary file next to ``path``, renamed to ``path`` only when the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'w', encoding='utf-8') as f:
-        yield lambda record: f.write(json.dumps(record, ensure_ascii=False) + '\n')
+    temporary = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        with open(temporary, 'w', encoding='utf-8') as f:
+            yield lambda record: f.write(json.dumps(record, ensure_ascii=False) + '\n')
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def check_output(out: Path, inputs: Iterable[Path | None]) -> None:
+    """``--out`` must not be one of the inputs (checked before anything is opened for writing)."""
+    for path in inputs:
+        if path is not None and out.resolve() == Path(path).resolve():
+            raise ConversionError(f'--out {out} is the input file {path}; write the output somewhere else')
 
 
 def convert(items: Iterable[tuple[str, Any]], convert_one, out: Path, desc: str, total: int | None = None,
             report: Report | None = None) -> Report:
     """Run ``convert_one(item) -> record | list[record]`` over ``(where, item)`` pairs with a progress bar.
 
-    A ``Skip`` (or an item that is itself a ``Skip``) is reported with its location and reason, never fatal.
-    """
+    A ``Skip`` (or an item that is itself a ``Skip``) is reported with its location and reason, never fatal. The
+    output appears only if the run succeeds and wrote at least one record."""
     report = report or Report()
-    with jsonl_writer(out) as write:
+    with atomic_jsonl(out) as write:
         for where, item in tqdm(items, desc=desc, unit='rec', total=total, file=sys.stderr):
             try:
                 if isinstance(item, Skip):
@@ -82,7 +140,11 @@ def convert(items: Iterable[tuple[str, Any]], convert_one, out: Path, desc: str,
             for record in result if isinstance(result, list) else [result]:
                 write(record)
                 report.written += 1
-    print(report.summary(), file=sys.stderr)
+        print(report.summary(), file=sys.stderr)
+        if not report.written:
+            reasons = ', '.join(f'{reason} ({n})' for reason, n in report.skipped.most_common(3))
+            reasons = reasons or 'the input has no records'
+            raise ConversionError(f'no record could be converted ({reasons}); {out} was not written')
     return report
 
 
@@ -91,6 +153,24 @@ def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', type=Path, required=True, help='output JSONL (image paths are written relative to it)')
     return p
+
+
+def images_folder(images: Path | None, input_file: Path) -> Path:
+    """Where relative media paths of ``input_file`` point: ``--images`` if given, else the input file's folder."""
+    folder = images if images is not None else input_file.resolve().parent
+    if not folder.is_dir():
+        raise ConversionError(f'images folder {folder} does not exist; pass --images DIR')
+    return folder
+
+
+def run(main: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> int:
+    """A converter's command line: ``ConversionError`` becomes ``error: ...`` on stderr and exit code 1."""
+    try:
+        main(argv)
+    except ConversionError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    return 0
 
 
 def relative_image(image: Path, out: Path) -> str:

@@ -1,36 +1,60 @@
 """Convert a CSV with `image_path,question,answer` columns into chat records.
 
-    python -m public_data.csv_qa --input qa.csv --images img/ --out qa.jsonl
+    python -m public_data.csv_qa --input qa.csv --out qa.jsonl [--images img/] [--encoding latin-1]
 
-Image paths are relative to --images (or absolute). Rows with a missing column value or a missing image are skipped
-and reported. The CSV is read row by row.
+Image paths are relative to --images (default: the CSV's folder) or absolute. The file is UTF-8 by default (a
+byte-order mark, as Excel writes, is accepted; so are Windows line ends); --encoding reads another encoding (e.g.
+latin-1, cp1252). Rows with a missing column value or a missing image are skipped and reported. The CSV is read row
+by row.
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import sys
 from pathlib import Path
 from typing import Iterator
 
-from .common import Skip, convert, parser, relative_image
+from .common import (
+    ConversionError,
+    Skip,
+    check_output,
+    convert,
+    images_folder,
+    parser,
+    relative_image,
+    run,
+)
 
 COLUMNS = ('image_path', 'question', 'answer')
 
 
-def rows(path: Path) -> Iterator[tuple[str, dict[str, str] | Skip]]:
-    with open(path, newline='', encoding='utf-8') as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise SystemExit(f'{path}: missing column(s) {missing}; the header must have {",".join(COLUMNS)}')
-        for row in reader:
-            yield f'line {reader.line_num}', row
+def rows(path: Path, encoding: str = 'utf-8-sig') -> Iterator[tuple[str, dict[str, str] | Skip]]:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConversionError(f'--encoding {encoding}: unknown encoding') from None
+    try:
+        with open(path, newline='', encoding=encoding) as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ConversionError(f'{path}: missing column(s) {missing}; the header must have '
+                                      f'{",".join(COLUMNS)}, found {reader.fieldnames}')
+            for row in reader:
+                yield f'{path}:{reader.line_num}', row
+    except UnicodeDecodeError as exc:
+        raise ConversionError(f'{path}: not {encoding} (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); '
+                              'pass the file\'s encoding, e.g. --encoding latin-1; nothing was written') from None
+    except csv.Error as exc:
+        raise ConversionError(f'{path}: not a readable CSV ({exc}); nothing was written') from None
 
 
 def convert_row(row: dict[str, str], images_dir: Path, out: Path) -> dict:
     empty = [c for c in COLUMNS if not (row.get(c) or '').strip()]
     if empty:
         raise Skip(f'empty {", ".join(empty)}')
-    path = Path(row['image_path'])
+    path = Path(row['image_path'].strip())
     path = path if path.is_absolute() else images_dir / path
     if not path.is_file():
         raise Skip(f'image file not found: {path}')
@@ -44,10 +68,15 @@ def convert_row(row: dict[str, str], images_dir: Path, out: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__)
     p.add_argument('--input', type=Path, required=True, help='the CSV file')
-    p.add_argument('--images', type=Path, default=Path('.'), help='folder image paths are relative to')
+    p.add_argument('--images', type=Path, help='folder image paths are relative to (default: the CSV\'s)')
+    p.add_argument('--encoding', default='utf-8-sig', help='the CSV\'s text encoding (default UTF-8, with or '
+                                                           'without a byte-order mark)')
     args = p.parse_args(argv)
-    convert(rows(args.input), lambda row: convert_row(row, args.images, args.out), args.out, desc='csv')
+    check_output(args.out, [args.input])
+    images_dir = images_folder(args.images, args.input)
+    convert(rows(args.input, args.encoding), lambda row: convert_row(row, images_dir, args.out), args.out,
+            desc='csv')
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run(main))

@@ -13,12 +13,22 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
 from src.datasets.builders.coords import Coords
 
-from .common import Skip, convert, parser, relative_image, stream_json_array
+from .common import (
+    ConversionError,
+    Skip,
+    check_output,
+    convert,
+    parser,
+    relative_image,
+    run,
+    stream_json_array,
+)
 
 DEFAULT_PROMPT = 'Locate "{expression}" in the image and give its bounding box as JSON.'
 
@@ -67,11 +77,19 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     boxes = {a['id']: a['bbox'] for a in stream_json_array(args.instances, 'annotations.item')}
     images = {i['id']: i for i in stream_json_array(args.instances, 'images.item')}
-    refs = [r for r in load_refs(args.refs) if args.split is None or r.get('split') == args.split]
+    check_output(args.out, [args.refs, args.instances])
+    if not args.images.is_dir():
+        raise ConversionError(f'images folder {args.images} does not exist')
+    all_refs = load_refs(args.refs)
+    refs = [r for r in all_refs if args.split is None or r.get('split') == args.split]
+    if not refs:
+        splits = sorted({str(r.get('split')) for r in all_refs})
+        raise ConversionError(f'{args.refs}: no refs of split {args.split!r}; the file has '
+                              f'{", ".join(splits) or "none"}')
     items = ((f'ref {r.get("ref_id")}', r) for r in refs)
     convert(items, lambda r: convert_ref(r, boxes, images, args.images, args.out, args.prompt), args.out,
             desc='refcoco', total=len(refs))
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run(main))

@@ -161,7 +161,8 @@ ALIGNER_MODULES = ['model.visual.merger'] + [f'model.visual.deepstack_merger_lis
                                 'warmup_ratio': 0.3}},
      {'modules_to_save': ALIGNER_MODULES, 'optimizer': 'multimodal', 'aligner_lr': 1.0e-4}),
 ], ids=['critical-setup', 'lora', 'stage-1-aligner', 'forward-only-kd', 'cosine-min-lr', 'zero2', 'zero3',
-        'gradient-checkpointing', 'micro-batch', 'global-max-length', 'bf16', 'dataloader-under-data', 'aligner-tuning'])
+        'gradient-checkpointing', 'micro-batch', 'global-max-length', 'bf16', 'dataloader-under-data',
+        'aligner-tuning'])
 def test_the_playbooks_setting_snippets_reach_ms_swift(tmp_path: Path, parent: str, snippet: dict, expected: dict):
     """Each snippet validates as an overlay and arrives in ms-swift's arguments as the playbook means it."""
     from src.trainers.swift_args import sft_argument_kwargs

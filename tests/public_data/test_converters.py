@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from public_data import coco, csv_qa, llava, openai_messages, refcoco
+from public_data.common import run
 from tests.conftest import REPO, write_jsonl
 
 
@@ -48,17 +49,48 @@ def test_coco_boxes(image_dir: Path, tmp_path: Path, capsys):
                                        {'desc': '行人', 'bbox_2d': [50.0, 50.0, 64.0, 64.0]}]}]
     assert report.written == 1
     assert report.skipped == {'degenerate box [0, 0, 0, 5]': 1, 'crowd annotation (RLE mask)': 1,
-                              'image has no convertible objects': 1, 'image file not found': 1}
-    assert 'skipped annotation 13: crowd annotation' in capsys.readouterr().err
+                              'image would lose 2 object(s) (degenerate box [0, 0, 0, 5]); --keep-partial keeps it': 1,
+                              'image file not found': 1}
+    assert report.notes == {'box clamped at the image edge': 1}
+    err = capsys.readouterr().err
+    assert 'skipped annotation 13: crowd annotation' in err and '1  box clamped at the image edge (kept)' in err
 
 
-def test_coco_polygons_one_object_per_part(image_dir: Path, tmp_path: Path):
+def test_coco_keep_partial_keeps_the_objects_that_converted(image_dir: Path, tmp_path: Path):
+    data = json.loads(_coco(tmp_path).read_text())
+    data['annotations'].append({'id': 15, 'image_id': 2, 'category_id': 7, 'bbox': [10, 10, 20, 20], 'iscrowd': 0})
+    source = tmp_path / 'partial.json'
+    source.write_text(json.dumps(data))
+    out = tmp_path / 'kept.jsonl'
+    coco.convert_file(source, image_dir, out, keep_partial=True)
+    assert [r['objects'] for r in _read(out)][1] == [{'desc': 'car', 'bbox_2d': [10.0, 10.0, 30.0, 30.0]}]
+    coco.convert_file(source, image_dir, out)  # by default the image with a lost crowd object is dropped
+    assert len(_read(out)) == 1
+
+
+def test_coco_duplicate_image_ids_are_an_error_and_nothing_is_written(image_dir: Path, tmp_path: Path, capsys):
+    data = json.loads(_coco(tmp_path).read_text())
+    data['images'].append({'id': 1, 'file_name': 'b.png', 'width': 96, 'height': 64})
+    source = tmp_path / 'dup.json'
+    source.write_text(json.dumps(data))
+    out = tmp_path / 'dup.jsonl'
+    assert run(coco.main, ['--annotations', str(source), '--images', str(image_dir), '--out', str(out)]) == 1
+    assert 'image id 1 appears twice in `images`' in capsys.readouterr().err and not out.exists()
+
+
+def test_coco_multi_part_polygons_stay_one_object_with_the_same_mask(image_dir: Path, tmp_path: Path):
+    from src.eval.geometry import polygon_mask
+
     out = tmp_path / 'poly.jsonl'
     coco.convert_file(_coco(tmp_path), image_dir, out, geometry='poly')
     objects = _read(out)[0]['objects']
-    assert objects == [{'desc': 'car', 'poly': [4.0, 6.0, 24.0, 6.0, 24.0, 16.0]},
-                       {'desc': '行人', 'poly': [50.0, 50.0, 64.0, 50.0, 64.0, 64.0, 50.0, 64.0]},
-                       {'desc': '行人', 'poly': [52.0, 52.0, 60.0, 52.0, 60.0, 60.0]}]
+    assert [o['desc'] for o in objects] == ['car', '行人']
+    assert objects[0]['poly'] == [4.0, 6.0, 24.0, 6.0, 24.0, 16.0]
+    square = [50.0, 50.0, 64.0, 50.0, 64.0, 64.0, 50.0, 64.0]  # clamped at the 64 px edge
+    triangle = [52.0, 52.0, 60.0, 52.0, 60.0, 60.0]
+    joined = polygon_mask(objects[1]['poly'], 64, 64)
+    parts = polygon_mask(square, 64, 64) | polygon_mask(triangle, 64, 64)
+    assert objects[1]['poly'][:8] == square and (joined == parts).mean() > 0.99
 
 
 def test_lvis_names_images_by_coco_url(image_dir: Path, tmp_path: Path):
@@ -110,13 +142,13 @@ def test_openai_messages(image_dir: Path, tmp_path: Path):
     ])
     out = tmp_path / 'converted.jsonl'
     openai_messages.main(['--input', str(source), '--images', str(image_dir), '--out', str(out)])
-    assert _read(out) == [
-        {'messages': [{'role': 'user', 'content': [{'type': 'image', 'image': 'images/a.png'},
-                                                   {'type': 'text', 'text': 'Describe.'}]},
-                      {'role': 'assistant', 'content': 'Red.'}]},
-        {'messages': [{'role': 'user', 'content': [{'type': 'image', 'image': 'data:image/png;base64,AAAA'}]},
-                      {'role': 'assistant', 'content': 'x'}]},
-    ]
+    records = _read(out)
+    assert records[0] == {'messages': [{'role': 'user', 'content': [{'type': 'image', 'image': 'images/a.png'},
+                                                                    {'type': 'text', 'text': 'Describe.'}]},
+                                       {'role': 'assistant', 'content': 'Red.'}]}
+    decoded = records[1]['messages'][0]['content'][0]['image']
+    assert decoded.startswith('converted_images/') and (tmp_path / decoded).read_bytes() == b'\x00\x00\x00'
+    assert len(records) == 2
 
 
 def test_csv_qa(image_dir: Path, tmp_path: Path, capsys):
@@ -129,7 +161,7 @@ def test_csv_qa(image_dir: Path, tmp_path: Path, capsys):
                                      {'type': 'text', 'text': 'What, exactly?'}]},
         {'role': 'assistant', 'content': 'A car'}]}]
     err = capsys.readouterr().err
-    assert 'skipped line 3: image file not found' in err and 'skipped line 4: empty question' in err
+    assert f'skipped {source}:3: image file not found' in err and f'skipped {source}:4: empty question' in err
     assert 'wrote 1 records, skipped 2' in err
 
 
@@ -155,7 +187,7 @@ def test_refcoco(image_dir: Path, tmp_path: Path, as_pickle: bool):
                                                                   'bbox_2d': [500, 250, 750, 750]}]
 
 
-@pytest.mark.parametrize('module', ['coco', 'llava', 'openai_messages', 'csv_qa', 'refcoco'])
+@pytest.mark.parametrize('module', ['coco', 'llava', 'openai_messages', 'csv_qa', 'refcoco', 'llamafactory'])
 def test_every_converter_is_a_command_with_help(module: str):
     result = subprocess.run([sys.executable, '-m', f'public_data.{module}', '--help'], cwd=REPO,
                             capture_output=True, text=True, check=True)

@@ -132,12 +132,17 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
                     raise RecordError(f'{item_field}.text: must be a string')
                 _count_placeholders(text, f'{item_field}.text', placeholders)
                 items.append({'type': 'text', 'text': text})
-            elif kind in MEDIA:
-                path = _resolve_media(item.get(kind), base_dir, f'{item_field}.{kind}', kind)
+            elif kind in MEDIA or kind == 'image_url':  # OpenAI's {"type": "image_url", "image_url": {"url": ...}}
+                value = item.get(kind)
+                if kind == 'image_url':
+                    kind, value = 'image', value.get('url') if isinstance(value, dict) else value
+                    value = value.removeprefix('file://') if isinstance(value, str) else value
+                path = _resolve_media(value, base_dir, f'{item_field}.{item["type"]}', kind)
                 items.append({'type': kind, kind: path})
                 items_found[kind] += 1
             else:
-                raise RecordError(f'{item_field}: `type` must be "text", "image" or "video", got {item!r:.80}')
+                raise RecordError(f'{item_field}: `type` must be "text", "image", "image_url" or "video", got '
+                                  f'{item!r:.80}')
         out_messages.append({'role': message['role'], 'content': items})
     if out_messages[-1]['role'] != 'assistant':
         raise RecordError(f'{where}: the last message must be the assistant answer to learn from')

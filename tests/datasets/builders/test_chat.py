@@ -60,7 +60,7 @@ def test_hand_written_vision_tokens_are_rejected(image_dir: Path):
     ({'messages': [{'role': 'bot', 'content': 'x'}]}, r'messages\[0\]: needs a `role`'),
     ({'messages': [{'role': 'user', 'content': 'x'}]}, 'the last message must be the assistant answer'),
     ({'messages': [{'role': 'user', 'content': [{'type': 'audio'}]}, {'role': 'assistant', 'content': 'x'}]},
-     r'messages\[0\].content\[0\]: `type` must be "text", "image" or "video"'),
+     r'messages\[0\].content\[0\]: `type` must be "text", "image", "image_url" or "video"'),
 ])
 def test_malformed_records(tmp_path: Path, record, message: str):
     with pytest.raises(RecordError, match=f'^train.jsonl:7: {message}'):
