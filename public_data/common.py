@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterable, Iterator
 import ijson
 from tqdm import tqdm
 
+from src.datasets.contract import RecordError, parse_line
+
 
 class Skip(Exception):
     """Raised by a converter for an input record it cannot convert; the message is the reason."""
@@ -64,17 +66,16 @@ def stream_json_array(path: Path, prefix: str = 'item') -> Iterator[Any]:
 
 
 def stream_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed object, or a ``Skip`` with the reason) of each non-blank line."""
+    """(line number, parsed object, or a ``Skip`` with the reason) of each non-blank line, read as training reads
+    one (``parse_line``: UTF-8 JSON)."""
     with open(path, 'rb') as f:
         for line_no, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
             try:
-                yield line_no, json.loads(raw.decode('utf-8'))
-            except UnicodeDecodeError as exc:
-                yield line_no, Skip(f'not UTF-8: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}')
-            except json.JSONDecodeError as exc:
-                yield line_no, Skip(f'invalid JSON: {exc}')
+                yield line_no, parse_line(raw.rstrip(b'\r\n'), '')
+            except RecordError as exc:
+                yield line_no, Skip(str(exc).removeprefix(': '))
 
 
 class Report:
@@ -171,6 +172,40 @@ def run(main: Callable[[list[str] | None], Any], argv: list[str] | None = None) 
         print(f'error: {exc}', file=sys.stderr)
         return 1
     return 0
+
+
+MEDIA = (('image', 'images', '<image>'), ('video', 'videos', '<video>'))  # kind, record field, placeholder
+
+
+def chat_record(messages: list[dict[str, Any]], media: dict[str, list[str]], media_dir: Path, out: Path,
+                prepend: bool = True) -> dict[str, Any]:
+    """A chat record from text messages and media file names (relative to ``media_dir``): placeholders checked
+    against the files (LLaVA puts them first when the text does not say where, ``prepend``), files checked to exist
+    and written relative to ``out``."""
+    if not messages or messages[-1]['role'] != 'assistant':
+        raise Skip('the last turn is not the assistant answer')
+    record: dict[str, Any] = {'messages': messages}
+    for key, field, placeholder in MEDIA:
+        names = media.get(field) or []
+        count = sum(m['content'].count(placeholder) for m in messages)
+        if names and count == 0 and prepend:
+            messages[0]['content'] = f'{placeholder}\n' * len(names) + messages[0]['content']
+            count = len(names)
+        if count != len(names):
+            raise Skip(f'{count} {placeholder} placeholders for {len(names)} {key}(s)')
+        paths = []
+        for name in names:
+            if not isinstance(name, str) or not name:
+                raise Skip(f'{key} entry must be a file name, got {name!r:.60}')
+            if name.startswith(('http://', 'https://')):
+                raise Skip(f'remote {key} URL (training reads local files only): {name:.80}')
+            path = Path(name) if Path(name).is_absolute() else media_dir / name
+            if not path.is_file():
+                raise Skip(f'{key} file not found: {path}')
+            paths.append(relative_image(path, out))
+        if paths:
+            record[field] = paths
+    return record
 
 
 def relative_image(image: Path, out: Path) -> str:

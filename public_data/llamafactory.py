@@ -25,6 +25,7 @@ from typing import Any, Iterator
 from .common import (
     ConversionError,
     Skip,
+    chat_record,
     check_output,
     convert,
     images_folder,
@@ -33,7 +34,6 @@ from .common import (
     stream_json_array,
     stream_jsonl,
 )
-from .llava import chat_record
 
 # LLaMA-Factory's defaults (data/README.md): sharegpt columns and tags, alpaca columns.
 SHAREGPT_COLUMNS = {'messages': 'conversations', 'system': None, 'tools': None, 'images': None, 'videos': None}

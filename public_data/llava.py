@@ -17,50 +17,17 @@ from typing import Any
 
 from .common import (
     Skip,
+    chat_record,
     check_output,
     convert,
     images_folder,
     parser,
-    relative_image,
     run,
     stream_json_array,
 )
 
 ROLES = {'human': 'user', 'user': 'user', 'gpt': 'assistant', 'assistant': 'assistant', 'system': 'system'}
-MEDIA = (('image', 'images', '<image>'), ('video', 'videos', '<video>'))  # item key, record field, placeholder
-
-
-def chat_record(messages: list[dict[str, Any]], media: dict[str, list[str]], media_dir: Path, out: Path,
-                prepend: bool = True) -> dict[str, Any]:
-    """A chat record from text messages and media file names (relative to ``media_dir``): placeholders checked
-    against the files (LLaVA puts them first when the text does not say where, ``prepend``), files checked to exist
-    and written relative to ``out``."""
-    if not messages or messages[-1]['role'] != 'assistant':
-        raise Skip('the last turn is not the assistant answer')
-    record: dict[str, Any] = {'messages': messages}
-    for key, field, placeholder in MEDIA:
-        names = media.get(field) or []
-        count = sum(m['content'].count(placeholder) for m in messages)
-        if names and count == 0 and prepend:
-            messages[0]['content'] = f'{placeholder}\n' * len(names) + messages[0]['content']
-            count = len(names)
-        if count != len(names):
-            raise Skip(f'{count} {placeholder} placeholders for {len(names)} {key}(s)')
-        paths = []
-        for name in names:
-            if not isinstance(name, str) or not name:
-                raise Skip(f'{key} entry must be a file name, got {name!r:.60}')
-            if name.startswith(('http://', 'https://')):
-                raise Skip(f'remote {key} URL (training reads local files only): {name:.80}')
-            path = Path(name) if Path(name).is_absolute() else media_dir / name
-            if not path.is_file():
-                raise Skip(f'{key} file not found: {path}')
-            paths.append(relative_image(path, out))
-        if paths:
-            record[field] = paths
-    return record
-
-
+MEDIA_KEYS = {'image': 'images', 'video': 'videos'}  # LLaVA's item key -> the record field
 def convert_item(item: dict[str, Any], images_dir: Path, out: Path) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise Skip(f'an item must be an object, got {type(item).__name__}')
@@ -73,7 +40,7 @@ def convert_item(item: dict[str, Any], images_dir: Path, out: Path) -> dict[str,
         if role is None or not isinstance(turn.get('value'), str):
             raise Skip(f'turn with unknown speaker {turn.get("from") if isinstance(turn, dict) else turn!r}')
         messages.append({'role': role, 'content': turn['value']})
-    media = {field: [v] if isinstance(v, str) else v for key, field, _ in MEDIA if (v := item.get(key))}
+    media = {field: [v] if isinstance(v, str) else v for key, field in MEDIA_KEYS.items() if (v := item.get(key))}
     return chat_record(messages, media, images_dir, out)
 
 

@@ -11,8 +11,6 @@ problem. Prints `file:line: problem` lines and a summary; exits 1 on any problem
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,8 @@ from typing import Any
 from PIL import Image
 from tqdm import tqdm
 
-from .builders import BuildSettings
-from .contract import RecordError, image_path, is_chat_record, record_problems
+from .builders import BuildSettings, image_input, image_source
+from .contract import REMOTE, RecordError, image_path, is_chat_record, record_problems
 from .dense_caption import DenseCaptionDataset
 
 
@@ -36,18 +34,10 @@ def _image_problems(record: dict[str, Any], base_dir: Path) -> list[str]:
                 entries.append((f'messages[{m}].content[{c}].image', item.get('image')))
     for field, value in entries:
         path = image_path(value, base_dir)
+        if (path is not None and not path.is_file()) or (isinstance(value, str) and value.startswith(REMOTE)):
+            continue  # missing files and remote URLs are reported by the record checks
         try:
-            if isinstance(value, dict):
-                source: Any = io.BytesIO(base64.b64decode(value.get('bytes', '')))
-            elif path is not None:
-                if not path.is_file():
-                    continue  # missing files are reported by the record checks
-                source = path
-            elif isinstance(value, str) and value.startswith('data:'):
-                source = io.BytesIO(base64.b64decode(value.split(',', 1)[1]))
-            else:
-                continue  # remote URLs are refused by the record checks
-            with Image.open(source) as image:
+            with Image.open(image_source(image_input(value, base_dir))) as image:
                 image.load()
         except Exception as exc:  # noqa: BLE001 - any decoder failure is the record's problem
             problems.append(f'{field}: {path or "the inline image"} does not decode as an image ({exc})')

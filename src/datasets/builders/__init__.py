@@ -85,12 +85,16 @@ def first_image(inputs: dict[str, Any]) -> str | None:
     return None
 
 
+def image_source(value: str) -> str | io.BytesIO:
+    """What ``Image.open`` reads for an ``image_input`` value: the path, or the decoded bytes of a data URL."""
+    return io.BytesIO(base64.b64decode(value.split(',', 1)[1])) if value.startswith('data:') else value
+
+
 def image_size_problem(value: str, width: int, height: int) -> str | None:
     """The record's `width` x `height` must be the size of the pixels the model sees (the stored image: neither
     ms-swift nor the processor applies EXIF orientation), or its coordinates are normalised against the wrong size."""
     try:
-        source = io.BytesIO(base64.b64decode(value.split(',', 1)[1])) if value.startswith('data:') else value
-        with Image.open(source) as image:
+        with Image.open(image_source(value)) as image:
             actual, orientation = image.size, image.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception as exc:  # noqa: BLE001 - any decoder failure is the record's problem
         return f'images[0]: {value:.80} does not open as an image ({type(exc).__name__}: {exc})'
@@ -105,12 +109,8 @@ def image_size_problem(value: str, width: int, height: int) -> str | None:
 
 
 def load_image(value: str) -> Image.Image:
-    """Decode an ``image_input`` value (path or data URL) for augmentation."""
-    if value.startswith('data:'):
-        return Image.open(io.BytesIO(base64.b64decode(value.split(',', 1)[1]))).convert('RGB')
-    if value.startswith(('http://', 'https://')):
-        raise ValueError(f'augmentation needs local images; download {value} first')
-    with Image.open(value) as image:
+    """Decode an ``image_input`` value (path or data URL; remote URLs are refused by the record checks)."""
+    with Image.open(image_source(value)) as image:
         return image.convert('RGB')
 
 
