@@ -1,26 +1,31 @@
 """Samples/s of the project's data path against ms-swift's own, on the same generated records, in one run.
 
-    python benchmarks/data_throughput.py [--records 2000] [--workers 0 1 2] [--augment] [--dir /tmp/data_bench]
+    python benchmarks/data_throughput.py [--records 1000] [--workers 0 2] [--batch-size 4] [--dir /tmp/data_bench]
 
 The records are dense-caption geometry records: 1024x768 JPEG images (64 distinct noisy pictures, decoded anew for
 every sample) with 20 to 80 boxes, polygons and lines each. Both paths end in the same template (the tiny Qwen3-VL's
 ``qwen3_vl`` template in training mode, the real Qwen3-VL image processor settings: 16-pixel patches merged 2x2, so a
 1024x768 image is 768 vision tokens) and a ``DataLoader`` over all records with ``--batch-size``:
 
-- project: ``DenseCaptionDataset`` (JSONL offsets, contract check, optional augmentation, builder, encode) with the
-  project's ``TelemetryCollator``;
 - ms-swift: the same records pre-rendered to ms-swift's own row format (``<image>`` placeholder + ``images``),
   loaded with ``swift.dataset.load_dataset`` and encoded lazily by ``LazyLLMDataset``, as ``swift sft`` does for
-  multimodal models, with the template's collator. Its loading and preprocessing before the first sample are not
-  timed.
+  multimodal models, with the template's collator, in a process as ``swift sft`` leaves it. Its loading and
+  preprocessing before the first sample are not timed.
+- project: ``DenseCaptionDataset`` (JSONL offsets, contract check, builder, encode) with the project's
+  ``TelemetryCollator``, in a process set up as ``python -m src.sft`` sets it up (``keep_freed_memory``) and with
+  uint8 patches (``read_uint8_patches``); the loop expands every batch's patches to float32 rows on the CPU, the
+  work the vision tower's hook does on the GPU in training. Also timed: the project path as it was before each
+  change (float32 rows, glibc's default allocator), and with augmentation on.
 
-Printed: samples/s per path and worker count, and the ratio project / ms-swift (target >= 1.0 with augmentation
-off). The feed rate is compared with what one GPU consumes in a Qwen3-VL-4B step (see ``gpu_demand``).
+Every measurement runs in its own process (a fresh allocator, as a training run has). Printed: samples/s per path
+and worker count, and the ratio project / ms-swift (target >= 1.3x, with and without augmentation). The feed rate is
+compared with what one GPU consumes in a Qwen3-VL-4B step (see ``gpu_demand``).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -100,16 +105,23 @@ def make_data(root: Path, records: int, size: tuple[int, int] = (WIDTH, HEIGHT),
     return ours, theirs
 
 
+MODEL_DIR = REPO / '.cache' / 'tiny-qwen3-vl'
+
+
+def ensure_model() -> None:
+    """Build the tiny checkpoint once, before the measuring processes load it."""
+    from src.testing.tiny_model import ensure_tiny_model
+
+    ensure_tiny_model(str(MODEL_DIR), True, 'qwen3_vl')
+
+
 def load_template():
     import torch
     from swift.model import get_model_processor
     from swift.template import get_template
 
-    from src.testing.tiny_model import ensure_tiny_model
-
-    model_dir = REPO / '.cache' / 'tiny-qwen3-vl'
-    ensure_tiny_model(str(model_dir), True, 'qwen3_vl')
-    model, processor = get_model_processor(str(model_dir), model_type='qwen3_vl', torch_dtype=torch.float32)
+    ensure_model()
+    model, processor = get_model_processor(str(MODEL_DIR), model_type='qwen3_vl', torch_dtype=torch.float32)
     # The tiny checkpoint caps images at 64 tokens; the real Qwen3-VL processor's limits keep 1024x768 at full size.
     processor.image_processor.size = REAL_IMAGE_SIZE
     template = get_template(processor, max_length=MAX_LENGTH, truncation_strategy='raise')
@@ -138,52 +150,93 @@ def swift_dataset(path: Path, template):
     return LazyLLMDataset(train, template.encode, strict=True), template.data_collator
 
 
-def samples_per_second(dataset, collate, workers: int, batch_size: int) -> tuple[float, int]:
-    """(samples/s, mean tokens per sample) over the whole dataset; worker start-up is inside the timed span."""
+VARIANTS = {
+    # name: (path, allocator kept, uint8 patches, augmentation)
+    'ms-swift': ('swift', False, False, False),
+    'before': ('project', False, False, False),
+    '+allocator': ('project', True, False, False),
+    'project': ('project', True, True, False),
+    'project+aug': ('project', True, True, True),
+}
+"""``before`` is the project's path before the two changes; ``+allocator`` adds the first; ``project`` is the path
+``python -m src.sft`` takes now."""
+
+
+def measure(variant: str, records: Path, workers: int, batch_size: int) -> dict:
+    """{samples_per_s, tokens} of one variant, in this process; worker start-up is inside the timed span."""
+    import torch
     from torch.utils.data import DataLoader
 
+    from src.datasets.allocator import keep_freed_memory
+    from src.datasets.pixels import patch_layout, read_uint8_patches
+
+    path, allocator, uint8, augment = VARIANTS[variant]
+    if allocator:
+        keep_freed_memory()
+    template = load_template()
+    layout = patch_layout(template.processor.image_processor)
+    if uint8 and not read_uint8_patches(template, template.model):
+        raise SystemExit('the tiny model did not take uint8 patches')
+    if path == 'swift':
+        dataset, collate = swift_dataset(records, template)
+    else:
+        dataset, collate = project_dataset(records, template, augment)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
                         persistent_workers=False)
     start = time.perf_counter()
     samples = tokens = 0
     for batch in loader:
+        if batch['pixel_values'].dtype == torch.uint8:  # what the vision tower's hook does, here on the CPU
+            batch['pixel_values'] = layout.expand(batch['pixel_values'], torch.float32)
         samples += batch['input_ids'].shape[0]
         tokens += int(batch['attention_mask'].sum()) if 'attention_mask' in batch else batch['input_ids'].numel()
-    return samples / (time.perf_counter() - start), tokens // max(samples, 1)
+    return {'samples_per_s': samples / (time.perf_counter() - start), 'tokens': tokens // max(samples, 1)}
+
+
+def measure_in_subprocess(variant: str, records: Path, workers: int, batch_size: int) -> dict:
+    done = subprocess.run([sys.executable, __file__, '--measure', variant, '--records-file', str(records),
+                           '--workers', str(workers), '--batch-size', str(batch_size)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f'{variant} with {workers} worker(s) failed:\n{done.stderr[-3000:]}')
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--records', type=int, default=2000)
-    parser.add_argument('--workers', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--records', type=int, default=1000)
+    parser.add_argument('--workers', type=int, nargs='+', default=[0, 2])
     parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument('--augment', action='store_true', help='also time the project path with augmentation on')
     parser.add_argument('--dir', default='/tmp/data_bench')
+    parser.add_argument('--measure', choices=list(VARIANTS), help=argparse.SUPPRESS)  # one measurement, as JSON
+    parser.add_argument('--records-file', type=Path, help=argparse.SUPPRESS)
     flags = parser.parse_args(argv)
+    if flags.measure:
+        print(json.dumps(measure(flags.measure, flags.records_file, flags.workers[0], flags.batch_size)))
+        return {}
 
     ours, theirs = make_data(Path(flags.dir), flags.records)
-    template = load_template()
-    results: dict = {}
+    ensure_model()
     print(f'{flags.records} records of {WIDTH}x{HEIGHT} images, {OBJECTS[0]}-{OBJECTS[1]} objects each, '
-          f'batch {flags.batch_size}')
-    header = f'{"workers":>7}  {"ms-swift":>10}  {"project":>10}  {"ratio":>6}'
-    print(header + ('  project+aug' if flags.augment else ''))
+          f'batch {flags.batch_size}; samples/s, each in its own process')
+    print(f'{"workers":>7}' + ''.join(f'  {name:>12}' for name in VARIANTS) + '  project/ms-swift  +aug/ms-swift')
+    results: dict = {}
     tokens = 0
     for workers in flags.workers:
-        base, tokens = samples_per_second(*swift_dataset(theirs, template), workers, flags.batch_size)
-        mine, _ = samples_per_second(*project_dataset(ours, template, False), workers, flags.batch_size)
-        row = {'ms-swift': base, 'project': mine, 'ratio': mine / base}
-        line = f'{workers:>7}  {base:>8.1f}/s  {mine:>8.1f}/s  {mine / base:>5.2f}x'
-        if flags.augment:
-            row['project+aug'], _ = samples_per_second(*project_dataset(ours, template, True), workers,
-                                                       flags.batch_size)
-            line += f'  {row["project+aug"]:>9.1f}/s'
+        row = {}
+        for variant, (path, *_) in VARIANTS.items():
+            measured = measure_in_subprocess(variant, theirs if path == 'swift' else ours, workers, flags.batch_size)
+            row[variant] = measured['samples_per_s']
+            tokens = measured['tokens']
+        row['ratio'] = row['project'] / row['ms-swift']
+        row['ratio+aug'] = row['project+aug'] / row['ms-swift']
         results[workers] = row
-        print(line, flush=True)
+        print(f'{workers:>7}' + ''.join(f'  {row[name]:>10.1f}/s' for name in VARIANTS)
+              + f'  {row["ratio"]:>15.2f}x  {row["ratio+aug"]:>12.2f}x', flush=True)
     demand = gpu_demand(tokens)
     print(f'mean tokens per sample: {tokens}; a Qwen3-VL-4B LoRA step on one H100 consumes about {demand:.1f} '
           'samples/s (FLOPs estimate at 40% MFU, see gpu_demand)')
-    best = max(results.values(), key=lambda r: r['project'])['project']
+    best = max(row['project'] for row in results.values())
     print(f'project feed rate / GPU demand: {best / demand:.2f}x with {max(flags.workers)} worker(s) at most')
     return results
 

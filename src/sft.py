@@ -19,6 +19,7 @@ import yaml
 
 from .config import ConfigError, ProjectConfig, check_inputs_exist, load_and_validate
 from .config.remote_code import remote_code_notices
+from .datasets.allocator import keep_freed_memory
 from .datasets.contract import RecordError
 from .trainers.run_log import RunLog
 
@@ -69,6 +70,9 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     from .testing.tiny_model import ensure_tiny_model
 
     run_log.start()
+    allocator = keep_freed_memory()  # before any data is built; DataLoader workers inherit it
+    if is_master():
+        print(allocator, file=sys.stderr, flush=True)
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
     for notice in remote_code_notices(cfg):
         print(notice, file=sys.stderr, flush=True)

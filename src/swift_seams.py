@@ -29,6 +29,12 @@ Subclass overrides of ms-swift's private methods live with their classes and are
 - ``GRPOTrainer._engine_infer`` (``src/trainers/grpo.py``): with `rlhf.seeded_rollouts`, one request at a time,
   each under its own seed (ms-swift's transformers engine samples a batch from one per-process random stream);
 - ``resample_encode_failed_inputs`` of ``GKDTrainer`` and ``GRPOTrainer``: ``NoResample`` below.
+
+One seam lives with the data path it serves: ``src/datasets/pixels.py`` stands in for ``processor.image_processor``
+during ``DenseCaptionDataset``'s encodes, relying on ms-swift's Qwen-VL ``_encode`` calling it as
+``(images=..., return_tensors='pt', do_resize=False)``, and hooks transformers' Qwen-VL ``*PatchEmbed`` modules. Any
+other call goes to the real processor and a model without those modules gets float rows, so an upgrade that moves
+either costs speed, not correctness; ``tests/datasets/test_pixels.py`` then fails on the uint8 dtype it expects.
 """
 from __future__ import annotations
 

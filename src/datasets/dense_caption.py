@@ -10,6 +10,7 @@ lines are kept in memory; a record is read and parsed when it is asked for.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from .builders import BUILDERS, BuildSettings, image_input, image_size_problem, 
 from .builders.chat import to_template_inputs
 from .contract import RecordError, is_chat_record, parse_line, record_problems
 from .jsonl_index import JsonlIndex
+from .pixels import model_size_of, uint8_patches
 
 if TYPE_CHECKING:
     from swift.template import Template
@@ -48,6 +50,8 @@ class DenseCaptionDataset(Dataset):
             raise RecordError(f'{self.path}: JSONL file not found')
         self.template = template
         self.settings = settings or BuildSettings()
+        if augmenter is not None and augmenter.model_size is None:  # resample once, to the template's size
+            augmenter = dataclasses.replace(augmenter, model_size=model_size_of(template))
         self.augmenter = augmenter
         self.seed = seed
         self.epoch = 0
@@ -109,7 +113,8 @@ class DenseCaptionDataset(Dataset):
         record = self.record(idx)
         inputs, dropped = self._inputs(idx, record, draw)
         try:
-            encoded = self.template.encode(inputs, return_length=True)
+            with uint8_patches(self.template):  # uint8 pixels when the model reads them (src/datasets/pixels.py)
+                encoded = self.template.encode(inputs, return_length=True)
         except max_length_error():
             raise RecordError(f'{self.where(idx)}: encoded length {self.encoded_length(inputs)} tokens exceeds '
                               f'max_length {self.template.max_length}; raise `global_max_length`, lower the image '

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, load_and_validate
+from ..datasets.allocator import keep_freed_memory
 from ..datasets.builders import coords_of
 from ..datasets.contract import RecordError
 from .errors import EvalError
@@ -77,6 +78,7 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
         raise EvalError(f'--checkpoint {checkpoint}: folder not found')
     if not predictions:
         checkpoint_kind(checkpoint)
+    print(keep_freed_memory(), file=sys.stderr, flush=True)
     samples = load_samples(cfg, limit)
     out = Path(output) if output else checkpoint / 'eval'
     mode, coords = cfg.custom.mode, coords_of(cfg)

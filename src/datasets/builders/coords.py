@@ -20,8 +20,10 @@ COORD_FORMATS = ('norm1000', 'model_pixel', 'pixel')
 PATCH_FACTOR = 28  # Qwen2.5-VL: 14-pixel patches, merged 2 x 2 (qwen-vl-utils' default `image_patch_size`)
 
 
-def model_image_size(width: int, height: int, max_pixels: int | None) -> tuple[int, int]:
-    """(width, height) of the image a Qwen2.5-VL template hands the model.
+def model_image_size(width: int, height: int, max_pixels: int | None,
+                     factor: int = PATCH_FACTOR) -> tuple[int, int]:
+    """(width, height) of the image a Qwen-VL template hands the model (``factor``: patch size x merge size, 28 for
+    Qwen2.5-VL, 32 for Qwen3-VL).
 
     First ms-swift's ``rescale_image`` (``swift/template/vision_utils.py``) when the image is larger than
     `template.max_pixels`, then qwen-vl-utils' ``fetch_image`` resize within its default token range.
@@ -32,9 +34,9 @@ def model_image_size(width: int, height: int, max_pixels: int | None) -> tuple[i
         ratio = width / height
         scaled_height = math.sqrt(max_pixels / ratio)
         width, height = int(scaled_height * ratio), int(scaled_height)
-    resized_height, resized_width = smart_resize(height, width, factor=PATCH_FACTOR,
-                                                 min_pixels=IMAGE_MIN_TOKEN_NUM * PATCH_FACTOR**2,
-                                                 max_pixels=IMAGE_MAX_TOKEN_NUM * PATCH_FACTOR**2)
+    resized_height, resized_width = smart_resize(height, width, factor=factor,
+                                                 min_pixels=IMAGE_MIN_TOKEN_NUM * factor**2,
+                                                 max_pixels=IMAGE_MAX_TOKEN_NUM * factor**2)
     return resized_width, resized_height
 
 

@@ -72,3 +72,55 @@ def test_a_colour_range_draws_factors_inside_it():
     values = [np.asarray(color_jitter(image, np.random.default_rng(s), brightness=[1.5, 1.6], contrast=0,
                                       saturation=0))[0, 0, 0] for s in range(20)]
     assert all(150 <= v <= 160 for v in values) and len(set(values)) > 1
+
+
+def test_colour_jitter_follows_pil_image_enhance_within_a_grey_level_per_step():
+    from PIL import ImageEnhance
+
+    from src.datasets.augmentation.ops import color_jitter
+
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    for seed in range(5):
+        draw = np.random.default_rng(seed)
+        expected = image
+        for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+            expected = enhancer(expected).enhance(draw.uniform(0.8, 1.2))  # the same draws, in the same order
+        ours = color_jitter(image, np.random.default_rng(seed))
+        difference = np.abs(np.asarray(ours, dtype=int) - np.asarray(expected, dtype=int))
+        assert difference.max() <= 3, seed
+
+
+def test_geometry_that_resamples_resamples_once_to_the_size_the_template_will_use():
+    """A crop's odd size would be resized again by the template; with `model_size` the warp produces the template's
+    size itself, and the boxes follow the same map as the pixels."""
+    import functools
+
+    from src.datasets.builders.coords import model_image_size
+
+    augmenter, _ = build({'ops': [{'name': 'crop', 'prob': 1.0, 'min_scale': 0.7, 'max_scale': 0.9}]})
+    augmenter.model_size = functools.partial(model_image_size, max_pixels=None, factor=32)
+    pixels = np.zeros((150, 200, 3), dtype=np.uint8)
+    pixels[60:100, 80:140] = 255  # a white box at [80, 60, 140, 100]
+    record = {'width': 200, 'height': 150, 'objects': [{'desc': 'box', 'bbox_2d': [80, 60, 140, 100]}]}
+    for seed in range(5):
+        out, moved, _ = augmenter(Image.fromarray(pixels), record, sample_rng(seed, 0, 0))
+        _, crop_size, _ = augmenter.plan((200, 150), sample_rng(seed, 0, 0))
+        assert out.size == (moved['width'], moved['height']) == augmenter.model_size(*crop_size)
+        assert out.size[0] % 32 == 0 and out.size[1] % 32 == 0 and out.size != crop_size
+        ys, xs = np.nonzero(np.asarray(out)[..., 0] > 127)
+        x1, y1, x2, y2 = moved['objects'][0]['bbox_2d']
+        assert abs(xs.min() - x1) <= 1 and abs(xs.max() + 1 - x2) <= 1, seed
+        assert abs(ys.min() - y1) <= 1 and abs(ys.max() + 1 - y2) <= 1, seed
+
+
+def test_no_geometry_leaves_the_resize_to_the_template():
+    import functools
+
+    from src.datasets.builders.coords import model_image_size
+
+    augmenter, _ = build({'ops': [{'name': 'color_jitter', 'prob': 1.0}]})
+    augmenter.model_size = functools.partial(model_image_size, max_pixels=None, factor=32)
+    out, moved, _ = augmenter(Image.new('RGB', (70, 50)), {'width': 70, 'height': 50, 'objects': []},
+                              sample_rng(0, 0, 0))
+    assert out.size == (70, 50) and (moved['width'], moved['height']) == (70, 50)
