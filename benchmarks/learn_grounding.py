@@ -19,6 +19,15 @@ the training loss curve and the wall time. Measured figures: docs/evaluation.md 
 The control: ``--inject-bug flip-boxes`` warps the pixels but leaves every box where it was (a geometry bug in the
 augmentation: a flipped image keeps its unflipped box); trained the same way, it must score clearly lower.
 ``--control`` runs both and prints both (twice the time).
+
+Variants of the same task:
+
+- ``--rlhf gkd``: forward-only GKD (``rlhf.lmbda`` 0, no sampling) with the step-0 model as the frozen teacher: the
+  cross-entropy on the answers plus a JSD term that anchors the student to the random model it started from; it
+  must still learn (F1 printed).
+- ``--mode summary``: images with one to three shapes (one per quadrant), trained to answer the project's summary
+  (``dataset: shapes`` / ``objects: N`` / the JSON count per class); scored with ``src.eval``'s summary metrics
+  (content F1 of the counts, object total, format), before and after.
 """
 from __future__ import annotations
 
@@ -39,41 +48,67 @@ sys.path.insert(0, str(REPO))
 # Three classes, each a colour and a shape, named by words the tiny tokenizer holds as single tokens.
 CLASSES = {'car': ((220, 40, 40), 'square'), 'cat': ((40, 70, 220), 'circle'), 'dog': ((40, 170, 60), 'triangle')}
 PROMPT = 'Locate the object. Answer as JSON: [{"desc", "bbox_2d"}].'
+SUMMARY_PROMPT = 'Count the objects of each class.'
+SUMMARY_DATASET = 'shapes'
 TEXT = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
             head_dim=16, rope_parameters={'rope_type': 'default', 'rope_theta': 10000.0, 'mrope_section': [2, 3, 3]})
 VISION = dict(depth=4, hidden_size=96, intermediate_size=256, num_heads=4, deepstack_visual_indexes=[1, 3])
 
 
-def draw(rng: random.Random, size: int, image_path: Path) -> dict:
-    """One image with one shape; the geometry record describing it."""
-    name = rng.choice(list(CLASSES))
+def _paint(pen: ImageDraw.ImageDraw, name: str, box: tuple[float, float, float, float]) -> None:
     colour, shape = CLASSES[name]
-    side = rng.uniform(0.22, 0.5) * size
-    x1, y1 = rng.uniform(0, size - side), rng.uniform(0, size - side)
-    x2, y2 = x1 + side, y1 + side
-    image = Image.new('RGB', (size, size), (235, 235, 235))
-    pen = ImageDraw.Draw(image)
+    x1, y1, x2, y2 = box
     if shape == 'square':
         pen.rectangle([x1, y1, x2, y2], fill=colour)
     elif shape == 'circle':
         pen.ellipse([x1, y1, x2, y2], fill=colour)
     else:
         pen.polygon([(x1, y2), (x2, y2), ((x1 + x2) / 2, y1)], fill=colour)
+
+
+def draw(rng: random.Random, size: int, image_path: Path) -> dict:
+    """One image with one shape; the geometry record describing it."""
+    name = rng.choice(list(CLASSES))
+    side = rng.uniform(0.22, 0.5) * size
+    x1, y1 = rng.uniform(0, size - side), rng.uniform(0, size - side)
+    image = Image.new('RGB', (size, size), (235, 235, 235))
+    _paint(ImageDraw.Draw(image), name, (x1, y1, x1 + side, y1 + side))
     image.save(image_path)
-    box = [round(v, 1) for v in (x1, y1, x2, y2)]
+    box = [round(v, 1) for v in (x1, y1, x1 + side, y1 + side)]
     return {'images': [f'images/{image_path.name}'], 'width': size, 'height': size,
             'objects': [{'desc': name, 'bbox_2d': box}]}
 
 
-def generate(root: Path, train: int, val: int, size: int, seed: int = 0) -> tuple[Path, Path]:
+def draw_summary(rng: random.Random, size: int, image_path: Path) -> dict:
+    """One to three shapes, each in its own quadrant; the record with its summary (counts per class)."""
+    image = Image.new('RGB', (size, size), (235, 235, 235))
+    pen = ImageDraw.Draw(image)
+    half = size / 2
+    objects = []
+    for quadrant in rng.sample(range(4), rng.randint(1, 3)):
+        name = rng.choice(list(CLASSES))
+        side = rng.uniform(0.5, 0.9) * half
+        x1 = (quadrant % 2) * half + rng.uniform(0, half - side)
+        y1 = (quadrant // 2) * half + rng.uniform(0, half - side)
+        _paint(pen, name, (x1, y1, x1 + side, y1 + side))
+        objects.append({'desc': name, 'bbox_2d': [round(v, 1) for v in (x1, y1, x1 + side, y1 + side)]})
+    image.save(image_path)
+    counts = {name: n for name in sorted(CLASSES) if (n := sum(o['desc'] == name for o in objects))}
+    summary = f'dataset: {SUMMARY_DATASET}\nobjects: {len(objects)}\n{json.dumps(counts)}'
+    return {'images': [f'images/{image_path.name}'], 'width': size, 'height': size, 'objects': objects,
+            'dataset': SUMMARY_DATASET, 'summary': summary}
+
+
+def generate(root: Path, train: int, val: int, size: int, seed: int = 0, mode: str = 'dense') -> tuple[Path, Path]:
     (root / 'images').mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
+    record = draw_summary if mode == 'summary' else draw
     paths = []
     for split, count in (('train', train), ('val', val)):
         path = root / f'{split}.jsonl'
         with open(path, 'w') as f:
             for i in range(count):
-                f.write(json.dumps(draw(rng, size, root / 'images' / f'{split}_{i:05d}.png')) + '\n')
+                f.write(json.dumps(record(rng, size, root / 'images' / f'{split}_{i:05d}.png')) + '\n')
         paths.append(path)
     return paths[0], paths[1]
 
@@ -94,20 +129,24 @@ def write_config(root: Path, model: Path, train: Path, val: Path, flags, name: s
             'gradient_checkpointing': False, 'add_version': False,
         },
         'custom': {
-            'train_jsonl': str(train), 'val_jsonl': str(val), 'mode': 'dense', 'coord_format': 'norm1000',
-            'prompts': {'dense': PROMPT}, 'encode_check': False,
+            'train_jsonl': str(train), 'val_jsonl': str(val), 'mode': flags.mode, 'coord_format': 'norm1000',
+            'prompts': {'dense': PROMPT, 'summary': SUMMARY_PROMPT}, 'encode_check': False,
             'augmentation': {'ops': [{'name': 'hflip', 'prob': 0.5},
                                      {'name': 'scale', 'prob': 0.3, 'min_scale': 0.9, 'max_scale': 1.1},
                                      {'name': 'rotate', 'prob': 0.2, 'max_deg': 5.0}]},
         },
     }
+    if flags.rlhf == 'gkd':  # forward-only GKD, anchored to the model as it was at step 0
+        config['rlhf'] = {'rlhf_type': 'gkd', 'teacher_model': str(model), 'beta': 0.5, 'sft_alpha': 1.0,
+                          'lmbda': 0.0, 'seq_kd': False, 'llm_kd_weight': 1.0, 'gkd_logits_topk': 64}
     path = root / f'{name}.yaml'
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
 def evaluate(config: Path, checkpoint: Path, out: Path, records: Path, limit: int) -> dict:
-    """F1@0.5 (``src.eval``'s report) and the mean IoU of the matched boxes, on the held-out records."""
+    """F1@0.5 (``src.eval``'s report) and the mean IoU of the matched boxes, on the held-out records; in summary mode
+    the report's summary metrics."""
     import numpy as np
 
     from src.datasets.builders.coords import Coords
@@ -116,11 +155,15 @@ def evaluate(config: Path, checkpoint: Path, out: Path, records: Path, limit: in
     from src.eval.parse import parse_dense
 
     command = [sys.executable, '-m', 'src.eval', '--config', str(config), '--checkpoint', str(checkpoint), '--output',
-               str(out), '--limit', str(limit), '--max-new-tokens', '40', '--batch-size', '16']
+               str(out), '--limit', str(limit), '--max-new-tokens', '48', '--batch-size', '16']
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
     report = json.loads((out / 'eval_report.json').read_text())
+    overall = report['overall']
+    if report['mode'] == 'summary':
+        return {k: overall[k] for k in ('summary_content_f1', 'summary_objects_total', 'summary_format',
+                                        'parse_failure_rate')}
     truth = [json.loads(line) for line in records.read_text().splitlines()][:limit]
     predictions = [json.loads(line) for line in (out / 'predictions.jsonl').read_text().splitlines()]
     ious = []
@@ -131,7 +174,6 @@ def evaluate(config: Path, checkpoint: Path, out: Path, records: Path, limit: in
         if boxes:
             similarity = np.array([[box_iou(b, g) for g in gts] for b in boxes])
             ious += [similarity[i, j] for i, j in match(similarity, 0.5)]
-    overall = report['overall']
     return {'f1@0.5': overall['f1@0.5'], 'mean_iou': float(np.mean(ious)) if ious else 0.0,
             'parse_failure_rate': overall['parse_failure_rate']}
 
@@ -163,8 +205,19 @@ def train(config: Path, bug: str | None) -> tuple[list[dict], float]:
     return [r for r in rows if 'train/loss' in r], time.monotonic() - start
 
 
+def headline(scores: dict) -> str:
+    """The figures printed for one evaluation."""
+    if 'summary_content_f1' in scores:
+        return (f'summary content F1 {scores["summary_content_f1"]:.3f}, objects total '
+                f'{scores["summary_objects_total"]:.3f}, format {scores["summary_format"]:.3f}, parse failures '
+                f'{scores["parse_failure_rate"]:.2f}')
+    return (f'F1@0.5 {scores["f1@0.5"]:.3f}, mean IoU {scores["mean_iou"]:.3f}, parse failures '
+            f'{scores["parse_failure_rate"]:.2f}')
+
+
 def run(flags, root: Path, model: Path, train_path: Path, val_path: Path, bug: str | None) -> dict:
-    name = 'grounding' if bug is None else f'grounding_{bug}'
+    name = '_'.join(['grounding' if flags.mode == 'dense' else 'summary'] + ([flags.rlhf] if flags.rlhf else [])
+                    + ([bug] if bug else []))
     config = write_config(root, model, train_path, val_path, flags, name)
     curve, seconds = train(config, bug)
     checkpoint = root / name / f'checkpoint-{flags.steps}'
@@ -185,29 +238,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--inject-bug', choices=['flip-boxes'])
     parser.add_argument('--control', action='store_true', help='run with and without --inject-bug flip-boxes')
+    parser.add_argument('--mode', choices=['dense', 'summary'], default='dense',
+                        help='summary: count the shapes per class instead of locating one')
+    parser.add_argument('--rlhf', choices=['gkd'], help='gkd: forward-only GKD against the step-0 model')
     parser.add_argument('--train-with-bug', help=argparse.SUPPRESS)
     parser.add_argument('--config', help=argparse.SUPPRESS)
     flags = parser.parse_args(argv)
+    if flags.mode == 'summary' and (flags.control or flags.inject_bug):
+        parser.error('the flip-boxes control needs boxes in the answer: use it with --mode dense')
     if flags.train_with_bug:
         _train_with_bug(flags.config, flags.train_with_bug)
     from src.testing.tiny_model import build_tiny_model
 
     start = time.monotonic()
     root = flags.dir
-    train_path, val_path = generate(root / 'data', flags.train, flags.val, flags.size, flags.seed)
+    train_path, val_path = generate(root / f'data_{flags.mode}', flags.train, flags.val, flags.size, flags.seed,
+                                    flags.mode)
     model = build_tiny_model(root / 'model', seed=flags.seed, text=TEXT, vision=VISION)
     config = write_config(root, model, train_path, val_path, flags, 'untrained')
     before = evaluate(config, model, root / 'untrained_eval', val_path, flags.val)  # the random initialisation
-    print(f'before training: F1@0.5 {before["f1@0.5"]:.3f}, mean IoU {before["mean_iou"]:.3f}', flush=True)
+    print(f'before training: {headline(before)}', flush=True)
     bugs = [None, 'flip-boxes'] if flags.control else [flags.inject_bug]
     results = {}
     for bug in bugs:
         result = run(flags, root, model, train_path, val_path, bug)
         results[bug or 'clean'] = result
         first, last = result['curve'][0][1], result['curve'][-1][1]
-        print(f'{bug or "clean"}: after {flags.steps} steps ({result["seconds"]:.0f} s): F1@0.5 '
-              f'{result["after"]["f1@0.5"]:.3f}, mean IoU {result["after"]["mean_iou"]:.3f}, parse failures '
-              f'{result["after"]["parse_failure_rate"]:.2f}; loss {first:.3f} -> {last:.3f}', flush=True)
+        print(f'{bug or "clean"}: after {flags.steps} steps ({result["seconds"]:.0f} s): {headline(result["after"])}; '
+              f'loss {first:.3f} -> {last:.3f}', flush=True)
         print('  curve: ' + ', '.join(f'{step.split("/")[0]}:{loss:.2f}' for step, loss in result['curve']))
     if flags.control:
         clean, bugged = results['clean']['after']['f1@0.5'], results['flip-boxes']['after']['f1@0.5']

@@ -19,5 +19,30 @@ def test_a_short_run_and_its_control_learn_the_answer_format(tmp_path, repo_copy
     assert set(results) == {'before', 'clean', 'flip-boxes'}
     curve = [loss for _, loss in results['clean']['curve']]
     assert curve[-1] <= curve[0] / 2, curve
-    records = [json.loads(line) for line in (tmp_path / 'data' / 'train.jsonl').read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / 'data_dense' / 'train.jsonl').read_text().splitlines()]
     assert len({tuple(r['objects'][0]['bbox_2d']) for r in records}) == 400  # continuous positions: all distinct
+
+
+def test_the_summary_task_trains_with_forward_only_gkd(tmp_path, repo_copy):
+    """Both variants in one short run: summary answers (counts per class), GKD against the step-0 model."""
+    done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--dir', str(tmp_path), '--train', '200',
+                           '--val', '4', '--steps', '40', '--mode', 'summary', '--rlhf', 'gkd'], cwd=repo_copy,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'before training: summary content F1' in done.stdout
+    results = json.loads((tmp_path / 'results.json').read_text())
+    assert set(results['clean']['after']) == {'summary_content_f1', 'summary_objects_total', 'summary_format',
+                                              'parse_failure_rate'}
+    curve = [loss for _, loss in results['clean']['curve']]
+    assert curve[-1] <= curve[0] / 2, curve
+    config = (tmp_path / 'summary_gkd.yaml').read_text()
+    assert 'rlhf_type: gkd' in config and 'lmbda: 0.0' in config
+    records = [json.loads(line) for line in (tmp_path / 'data_summary' / 'train.jsonl').read_text().splitlines()]
+    assert {len(r['objects']) for r in records} == {1, 2, 3}
+    assert all(r['summary'].startswith('dataset: shapes\nobjects: ') for r in records)
+
+
+def test_the_control_needs_boxes(repo_copy):
+    done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--mode', 'summary', '--control'],
+                          cwd=repo_copy, capture_output=True, text=True)
+    assert done.returncode == 2 and 'the flip-boxes control needs boxes in the answer' in done.stderr

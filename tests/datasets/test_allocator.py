@@ -8,7 +8,7 @@ from src.datasets.allocator import keep_freed_memory
 
 @pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='glibc only')
 def test_glibc_keeps_freed_blocks_for_reuse():
-    assert keep_freed_memory().startswith('allocator: blocks up to 128 MiB reused from the heap')
+    assert keep_freed_memory().startswith('allocator: blocks up to 512 MiB reused from the heap')
 
 
 def test_the_environment_wins(monkeypatch):
