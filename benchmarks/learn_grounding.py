@@ -32,6 +32,7 @@ Variants of the same task:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import subprocess
@@ -66,10 +67,14 @@ def _paint(pen: ImageDraw.ImageDraw, name: str, box: tuple[float, float, float, 
         pen.polygon([(x1, y2), (x2, y2), ((x1 + x2) / 2, y1)], fill=colour)
 
 
-def draw(rng: random.Random, size: int, image_path: Path) -> dict:
+SHAPE_SIZE = (0.22, 0.5)
+"""Side of a shape as a fraction of the image side (lowest, highest): ``--shape-size``."""
+
+
+def draw(rng: random.Random, size: int, image_path: Path, shape_size: tuple[float, float] = SHAPE_SIZE) -> dict:
     """One image with one shape; the geometry record describing it."""
     name = rng.choice(list(CLASSES))
-    side = rng.uniform(0.22, 0.5) * size
+    side = rng.uniform(*shape_size) * size
     x1, y1 = rng.uniform(0, size - side), rng.uniform(0, size - side)
     image = Image.new('RGB', (size, size), (235, 235, 235))
     _paint(ImageDraw.Draw(image), name, (x1, y1, x1 + side, y1 + side))
@@ -99,10 +104,11 @@ def draw_summary(rng: random.Random, size: int, image_path: Path) -> dict:
             'dataset': SUMMARY_DATASET, 'summary': summary}
 
 
-def generate(root: Path, train: int, val: int, size: int, seed: int = 0, mode: str = 'dense') -> tuple[Path, Path]:
+def generate(root: Path, train: int, val: int, size: int, seed: int = 0, mode: str = 'dense',
+             shape_size: tuple[float, float] = SHAPE_SIZE) -> tuple[Path, Path]:
     (root / 'images').mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    record = draw_summary if mode == 'summary' else draw
+    record = draw_summary if mode == 'summary' else functools.partial(draw, shape_size=shape_size)
     paths = []
     for split, count in (('train', train), ('val', val)):
         path = root / f'{split}.jsonl'
@@ -241,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--mode', choices=['dense', 'summary'], default='dense',
                         help='summary: count the shapes per class instead of locating one')
     parser.add_argument('--rlhf', choices=['gkd'], help='gkd: forward-only GKD against the step-0 model')
+    parser.add_argument('--shape-size', type=float, nargs=2, default=SHAPE_SIZE, metavar=('LOW', 'HIGH'),
+                        help='dense mode: side of the shape as a fraction of the image side (default 0.22 0.5)')
     parser.add_argument('--train-with-bug', help=argparse.SUPPRESS)
     parser.add_argument('--config', help=argparse.SUPPRESS)
     flags = parser.parse_args(argv)
@@ -253,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     root = flags.dir
     train_path, val_path = generate(root / f'data_{flags.mode}', flags.train, flags.val, flags.size, flags.seed,
-                                    flags.mode)
+                                    flags.mode, tuple(flags.shape_size))
     model = build_tiny_model(root / 'model', seed=flags.seed, text=TEXT, vision=VISION)
     config = write_config(root, model, train_path, val_path, flags, 'untrained')
     before = evaluate(config, model, root / 'untrained_eval', val_path, flags.val)  # the random initialisation
