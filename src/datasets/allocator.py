@@ -6,7 +6,7 @@ blocks for every image and batch (a batch of four 1024x768 images is 75 MiB of f
 with the defaults a third of a DataLoader's CPU time went to the kernel (``benchmarks/data_throughput.py``: 6.3 s of
 system time for 16 s of user time on 400 samples). Training on a CPU has the same cost in the logits over a 152k
 vocabulary: ``benchmarks/learn_grounding.py``'s step took 0.43 s (19.5 s of system time in 60 steps). With the
-thresholds raised, freed blocks are reused from the heap: 0.24 s per step, 1.6 s of system time.
+thresholds raised, freed blocks are reused from the heap: 0.22 s per step, 1.6 s of system time.
 
 Applied by ``python -m src.sft`` and ``python -m src.eval`` at start (DataLoader workers are forked and inherit it).
 The environment wins: with ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` set (glibc's own variables) or

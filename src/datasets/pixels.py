@@ -124,7 +124,8 @@ class Uint8Images:
                                     and image.height % factor == 0 for image in images)
 
 
-_UINT8_TEMPLATES: 'weakref.WeakSet[Template]' = weakref.WeakSet()
+_UINT8_TEMPLATES: 'weakref.WeakKeyDictionary[Template, PatchLayout]' = weakref.WeakKeyDictionary()
+"""Templates registered by ``read_uint8_patches``, with their processor's layout (read once, not per encode)."""
 
 
 def read_uint8_patches(template: 'Template', model: 'nn.Module') -> bool:
@@ -141,7 +142,7 @@ def read_uint8_patches(template: 'Template', model: 'nn.Module') -> bool:
         return False
     for module in embeds:
         module.register_forward_pre_hook(_expander(layout, module))
-    _UINT8_TEMPLATES.add(template)
+    _UINT8_TEMPLATES[template] = layout
     return True
 
 
@@ -153,7 +154,7 @@ def uint8_patches(template: 'Template | None') -> Iterator[None]:
         return
     processor = template.processor
     real = processor.image_processor
-    processor.image_processor = Uint8Images(real, patch_layout(real))
+    processor.image_processor = Uint8Images(real, _UINT8_TEMPLATES[template])
     try:
         yield
     finally:
