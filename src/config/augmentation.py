@@ -17,32 +17,57 @@ An op's settings (`prob` and its parameters) go next to `name` or inside `params
 (a factor in [1 - x, 1 + x]) or a range [low, high].
 
 Parsed once, with the config, into an ``AugmentationSpec``; the image code (``src/datasets/augmentation``) builds its
-``Augmenter`` from that. ``OP_PARAMS`` lists every op with its parameters and defaults; a test checks it against the
-ops' own signatures.
+``Augmenter`` from that. ``OP_PARAMS`` lists every op with its parameters, their defaults (the only place they are
+written: the ops take every parameter from ``OpSpec.arguments``) and their bounds; ``PAIRS`` lists the parameters
+that are the two ends of one range. A test checks the names against the ops' own signatures.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bounds import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, Bound, is_number, pair_problem
+
+KeyPath = tuple[str, ...]
+Problem = tuple[KeyPath, str]
+"""A problem and the key path (inside the `augmentation` mapping) of the value it is about."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an op: its default and the numbers it takes."""
+
+    default: float
+    bound: Bound
+
+
+SCALE = POSITIVE
+CROP_SCALE = Bound(0, 1, low_inclusive=False)  # a side of the window as a fraction of the image's (0 keeps nothing)
+FACTOR = NON_NEGATIVE
 GEOMETRIC = {
     'hflip': {},
     'vflip': {},
-    'rotate': {'max_deg': 10.0},
-    'scale': {'min_scale': 0.8, 'max_scale': 1.2},
-    'crop': {'min_scale': 0.6, 'max_scale': 1.0},
-    'resize_by_scale': {'min_scale': 0.75, 'max_scale': 1.25},
-    'pad_to_multiple': {'multiple': 32},
+    'rotate': {'max_deg': Param(10.0, Bound(0, 180))},
+    'scale': {'min_scale': Param(0.8, SCALE), 'max_scale': Param(1.2, SCALE)},
+    'crop': {'min_scale': Param(0.6, CROP_SCALE), 'max_scale': Param(1.0, CROP_SCALE)},
+    'resize_by_scale': {'min_scale': Param(0.75, SCALE), 'max_scale': Param(1.25, SCALE)},
+    'pad_to_multiple': {'multiple': Param(32, AT_LEAST_ONE)},
 }
 COLOUR = {
-    'color_jitter': {'brightness': 0.2, 'contrast': 0.2, 'saturation': 0.2},
-    'gamma': {'min_gamma': 0.8, 'max_gamma': 1.25},
-    'clahe': {'clip_limit': 2.0, 'tile': 8},
-    'autocontrast': {'cutoff': 1.0},
+    'color_jitter': {'brightness': Param(0.2, FACTOR), 'contrast': Param(0.2, FACTOR),
+                     'saturation': Param(0.2, FACTOR)},
+    'gamma': {'min_gamma': Param(0.8, POSITIVE), 'max_gamma': Param(1.25, POSITIVE)},
+    'clahe': {'clip_limit': Param(2.0, POSITIVE), 'tile': Param(8, AT_LEAST_ONE)},
+    'autocontrast': {'cutoff': Param(1.0, Bound(0, 50, high_inclusive=False))},  # percent cut from each end
 }
-OP_PARAMS: dict[str, dict[str, float]] = {**GEOMETRIC, **COLOUR}
+OP_PARAMS: dict[str, dict[str, Param]] = {**GEOMETRIC, **COLOUR}
+# The two ends of one range, per op: the low end may not be above the high end.
+PAIRS = {'scale': ('min_scale', 'max_scale'), 'crop': ('min_scale', 'max_scale'),
+         'resize_by_scale': ('min_scale', 'max_scale'), 'gamma': ('min_gamma', 'max_gamma')}
 ROTATE_BOX_TO = ('bbox', 'poly')
 KEYS = ('enabled', 'ops', 'rotate_box_to', 'fill')
+PROB = PROBABILITY
+FILL = Bound(0, 255, integer=True)
 # Parameters that also take a range [low, high] (of the factor itself).
 RANGE_PARAMS = {('color_jitter', 'brightness'), ('color_jitter', 'contrast'), ('color_jitter', 'saturation')}
 
@@ -55,6 +80,10 @@ class OpSpec:
     name: str
     prob: float
     params: dict[str, float | list[float]] = field(default_factory=dict)
+
+    def arguments(self) -> dict[str, float | list[float]]:
+        """Every parameter of the op: the config's, else the default."""
+        return {**{k: p.default for k, p in OP_PARAMS[self.name].items()}, **self.params}
 
 
 @dataclass(frozen=True)
@@ -71,59 +100,66 @@ class AugmentationSpec:
                 'ops': [{'name': op.name, 'prob': op.prob, **op.params} for op in self.ops]}
 
 
-def parse_augmentation(spec: Any) -> tuple[AugmentationSpec | None, list[str]]:
+def parse_augmentation(spec: Any) -> tuple[AugmentationSpec | None, list[Problem]]:
     """The YAML mapping as an ``AugmentationSpec`` (None when empty, `enabled: false` or invalid), and the problems,
-    each naming the op and the key."""
+    each with the key path of the value it is about."""
     if not spec:
         return None, []
     if not isinstance(spec, dict):
-        return None, [f'must be a mapping with `ops` (and optionally `enabled`, `rotate_box_to`, `fill`), got {spec!r}']
-    problems = [f'unknown key `{k}` (valid: {", ".join(KEYS)})' for k in spec if k not in KEYS]
+        return None, [((), f'must be a mapping with `ops` (and optionally `enabled`, `rotate_box_to`, `fill`), got '
+                           f'{spec!r}')]
+    problems: list[Problem] = [((str(k), ), f'unknown key (valid: {", ".join(KEYS)})') for k in spec if k not in KEYS]
     enabled = spec.get('enabled', True)
     if not isinstance(enabled, bool):
-        problems.append(f'enabled: must be true or false, got {enabled!r}')
+        problems.append((('enabled', ), f'must be true or false, got {enabled!r}'))
     rotate_box_to = spec.get('rotate_box_to', 'bbox')
     if rotate_box_to not in ROTATE_BOX_TO:
-        problems.append(f'rotate_box_to: must be one of {ROTATE_BOX_TO}, got {rotate_box_to!r}')
+        problems.append((('rotate_box_to', ), f'must be one of {ROTATE_BOX_TO}, got {rotate_box_to!r}'))
     fill = spec.get('fill', 0)
-    if not isinstance(fill, int) or isinstance(fill, bool) or not 0 <= fill <= 255:
-        problems.append(f'fill: must be a grey level 0-255, got {fill!r}')
+    if (problem := FILL.problem(fill)) is not None:
+        problems.append((('fill', ), f'a grey level: {problem}'))
     ops = spec.get('ops') or []
     if not isinstance(ops, list):
-        problems.append(f'ops: must be a list of {{name, prob, ...}} entries, got {ops!r}')
+        problems.append((('ops', ), f'must be a list of {{name, prob, ...}} entries, got {ops!r}'))
         ops = []
     parsed = [op for i, entry in enumerate(ops) if (op := _parse_op(i, entry, problems)) is not None]
     if problems or enabled is False:
         return None, problems
-    return AugmentationSpec(tuple(parsed), rotate_box_to, fill), []
+    return AugmentationSpec(tuple(parsed), rotate_box_to, int(fill)), []
 
 
-def _parse_op(i: int, entry: Any, problems: list[str]) -> OpSpec | None:
+def _parse_op(i: int, entry: Any, problems: list[Problem]) -> OpSpec | None:
     name = entry.get('name') if isinstance(entry, dict) else None
+    here = ('ops', f'[{i}]')
     if name not in OP_PARAMS:
-        problems.append(f'ops[{i}]: unknown op {name!r}; valid ops: {", ".join(OP_PARAMS)}')
+        problems.append((here, f'unknown op {name!r}; valid ops: {", ".join(OP_PARAMS)}'))
         return None
     settings = {k: v for k, v in entry.items() if k not in ('name', 'params')}
     nested = entry.get('params', {})
     if not isinstance(nested, dict):
-        problems.append(f'ops[{i}] ({name}).params: must be a mapping of parameters, got {nested!r}')
+        problems.append((here + ('params', ), f'({name}) must be a mapping of parameters, got {nested!r}'))
         nested = {}
     for key in settings.keys() & nested.keys():
-        problems.append(f'ops[{i}] ({name}): `{key}` is set both beside `name` and in `params`; keep one')
+        problems.append((here, f'({name}) `{key}` is set both beside `name` and in `params`; keep one'))
     settings.update(nested)
     prob = settings.pop('prob', 1.0)
-    if not isinstance(prob, (int, float)) or isinstance(prob, bool) or not 0 <= prob <= 1:
-        problems.append(f'ops[{i}] ({name}).prob: must be a number in [0, 1], got {prob!r}')
+    if (problem := PROB.problem(prob)) is not None:
+        problems.append((here + ('prob', ), f'({name}) {problem}'))
     valid = OP_PARAMS[name]
     for key, value in settings.items():
         if key not in valid:
-            problems.append(f'ops[{i}] ({name}): unknown parameter `{key}`; valid: {", ".join(valid) or "none"}')
+            problems.append((here, f'({name}) unknown parameter `{key}`; valid: {", ".join(valid) or "none"}'))
         elif (name, key) in RANGE_PARAMS and isinstance(value, list):
-            if (len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-                    or not 0 <= value[0] <= value[1]):
-                problems.append(f'ops[{i}] ({name}).{key}: a range must be [low, high] with 0 <= low <= high, got '
-                                f'{value!r}')
-        elif not isinstance(value, (int, float)) or isinstance(value, bool):
-            kind = 'a number or a range [low, high]' if (name, key) in RANGE_PARAMS else 'a number'
-            problems.append(f'ops[{i}] ({name}).{key}: must be {kind}, got {value!r}')
-    return OpSpec(name, float(prob) if isinstance(prob, (int, float)) else 0.0, settings)
+            if len(value) != 2 or any(valid[key].bound.problem(v) for v in value) or value[0] > value[1]:
+                problems.append((here + (key, ), f'({name}) a range must be [low, high] with 0 <= low <= high, both '
+                                                 f'finite, got {value!r}'))
+        elif (problem := valid[key].bound.problem(value)) is not None:
+            kind = ' (or a range [low, high])' if (name, key) in RANGE_PARAMS else ''
+            problems.append((here + (key, ), f'({name}) {problem}{kind}'))
+    if name in PAIRS:
+        low, high = PAIRS[name]
+        values = {k: settings.get(k, valid[k].default) for k in (low, high)}
+        if (problem := pair_problem(low, values[low], high, values[high])) is not None:
+            set_here = [k for k in (low, high) if k in settings]
+            problems.append((here + (set_here[-1], ) if set_here else here, f'({name}) {problem}'))
+    return OpSpec(name, float(prob) if is_number(prob) else 0.0, settings)

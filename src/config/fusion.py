@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from .augmentation import AugmentationSpec, parse_augmentation
+from .bounds import COUNT, NON_NEGATIVE, SEED, is_number
 from .errors import ConfigError
+from .loader import dotted
 from .prompts import prompt_problems
 from .yaml_file import read_text, read_yaml
 
@@ -39,6 +41,7 @@ TOP_KEYS = ('seed', 'eval_sources', 'sources', 'dataset_domains')
 NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 # Names whose telemetry keys would overwrite ms-swift's own metrics (`token_acc`, `aux_loss`).
 RESERVED_NAMES = ('token', 'aux')
+RATIO = NON_NEGATIVE
 KEEP_AUGMENTATION = object()
 """A source without an `augmentation` key uses `custom.augmentation`."""
 
@@ -123,8 +126,8 @@ def parse_fusion_config(raw: Any, base_dir: Path, origin: str) -> FusionConfig:
         raise ConfigError([f'{origin}: must be a mapping with `sources` (and optionally `seed`, `eval_sources`)'])
     errors = [f'{origin}: unknown key `{k}`; valid: {", ".join(TOP_KEYS)}' for k in raw if k not in TOP_KEYS]
     seed = raw.get('seed', 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        errors.append(f'{origin}: `seed` must be a non-negative integer, got {seed!r}')
+    if (problem := SEED.problem(seed)) is not None:
+        errors.append(f'{origin}: `seed`: {problem}')
     entries = raw.get('sources')
     if not isinstance(entries, list) or not entries:
         errors.append(f'{origin}: `sources` must be a non-empty list of sources')
@@ -210,10 +213,10 @@ def _parse_source(entry: Any, base_dir: Path, where: str, errors: list[str]) -> 
     ratio, count = entry.get('ratio'), entry.get('count')
     if ratio is not None and count is not None:
         errors.append(f'{where}: set either `ratio` or `count`, not both')
-    if ratio is not None and (not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or ratio < 0):
-        errors.append(f'{where}: `ratio` must be a number >= 0 (samples per epoch / records), got {ratio!r}')
-    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
-        errors.append(f'{where}: `count` must be an integer >= 0 (samples per epoch), got {count!r}')
+    if ratio is not None and (problem := RATIO.problem(ratio)) is not None:
+        errors.append(f'{where}: `ratio` (samples per epoch / records): {problem}')
+    if count is not None and (problem := COUNT.problem(count)) is not None:
+        errors.append(f'{where}: `count` (samples per epoch): {problem}')
     domain = entry.get('domain', 'target')
     if domain not in DOMAINS:
         errors.append(f'{where}: `domain` must be one of {", ".join(DOMAINS)}, got {domain!r}')
@@ -222,8 +225,8 @@ def _parse_source(entry: Any, base_dir: Path, where: str, errors: list[str]) -> 
     augmentation = entry.get('augmentation', KEEP_AUGMENTATION)
     if augmentation is not KEEP_AUGMENTATION:
         augmentation, problems = parse_augmentation(augmentation)
-        errors.extend(f'{where}: `augmentation`: {p}' for p in problems)
+        errors.extend(f'{where}: `{dotted(("augmentation", *path))}`: {p}' for path, p in problems)
     return FusionSource(name, paths['train_jsonl'], paths['val_jsonl'],
-                        float(ratio) if isinstance(ratio, (int, float)) else None,
-                        count if isinstance(count, int) else None, domain,
+                        float(ratio) if is_number(ratio) else None,
+                        int(count) if COUNT.admits(count) else None, domain,
                         prompts if isinstance(prompts, dict) else {}, augmentation)

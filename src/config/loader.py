@@ -2,8 +2,14 @@
 
 A config names its parent(s) with ``extends: parent.yaml`` or ``extends: [a.yaml, b.yaml]``; paths are relative to
 the file that names them. Mappings merge key by key, lists and scalars replace. A mapping written with
-``_replace_: true`` replaces the parent's mapping instead of merging into it. Two parents of the same file that set
-one key to different values are an error: which one wins would depend on list order, which is easy to get wrong.
+``_replace_: true`` replaces the parent's mapping instead of merging into it (``_replace_`` takes true or false,
+nothing else). Two parents of the same file that set one key to different values are an error: which one wins would
+depend on list order, which is easy to get wrong.
+
+A key whose value is empty (``training:`` with every line under it commented out reads as null, or ``{}``) where a
+parent sets a mapping is an error: it would wipe the parent's settings without a word, or keep them while looking
+cleared. Delete the key to inherit the parent's mapping; write ``{_replace_: true}`` to clear it. A null leaf
+(``learning_rate: null``) is a value: ms-swift's default.
 
 Each leaf remembers the file that set it (``origins``), so validation errors and relative paths can name it.
 """
@@ -33,13 +39,20 @@ class LoadedConfig:
     """Every file read, parents first."""
 
     def origin(self, path: KeyPath) -> Path:
-        """The file that set ``path`` or, for a mapping, the file that set its first leaf."""
-        if path in self.origins:
-            return self.origins[path]
+        """The file that set ``path``: the leaf itself, the leaf (a list, an inline value) that ``path`` lies inside,
+        or, for a mapping, the file that set its first leaf."""
+        for n in range(len(path), 0, -1):
+            if path[:n] in self.origins:
+                return self.origins[path[:n]]
         for key, file in self.origins.items():
             if key[:len(path)] == path:
                 return file
         return self.files[-1]
+
+
+def dotted(path: KeyPath) -> str:
+    """A key path as an error message writes it: ``custom.augmentation.ops[0].prob``."""
+    return ''.join(part if part.startswith('[') else f'.{part}' for part in path).lstrip('.')
 
 
 def load_config(path: str | Path, base_config: str | Path | None = None) -> LoadedConfig:
@@ -79,9 +92,46 @@ def _load(path: Path, chain: tuple[Path, ...], extra_parents: list[Path]) -> Loa
         _merge_sibling(merged, loaded, path)
     own_origins: dict[KeyPath, Path] = {}
     _collect_origins(data, (), path, own_origins)
+    errors = _check_markers(data, (), path) + _check_empty_over_mapping(merged, data, (), path)
+    if errors:
+        raise ConfigError(errors)
     merged.data = _deep_merge(merged.data, data, (), merged.origins, own_origins)
     merged.files.append(path)
     return merged
+
+
+def _check_markers(data: Any, prefix: KeyPath, file: Path) -> list[str]:
+    """`_replace_` takes a boolean; a string such as "true" would be dropped and the mapping merged instead."""
+    if not isinstance(data, dict):
+        return []
+    errors = []
+    if REPLACE_MARKER in data and not isinstance(data[REPLACE_MARKER], bool):
+        errors.append(f'{file}: `{dotted(prefix + (REPLACE_MARKER, ))}` must be true or false, got '
+                      f'{data[REPLACE_MARKER]!r}')
+    for key, value in data.items():
+        errors += _check_markers(value, prefix + (str(key), ), file)
+    return errors
+
+
+def _check_empty_over_mapping(parents: LoadedConfig, data: Any, prefix: KeyPath, file: Path) -> list[str]:
+    """An empty value (null, `{}`) where the parents set a non-empty mapping: say what to write instead."""
+    if not isinstance(data, dict):
+        return []
+    errors = []
+    for key, value in data.items():
+        path = prefix + (str(key), )
+        try:
+            inherited = _get(parents.data, path)
+        except (KeyError, TypeError):
+            inherited = None
+        if (value is None or value == {}) and isinstance(inherited, dict) and inherited:
+            what = 'null (a key with nothing under it, e.g. every line commented out)' if value is None else '{}'
+            errors.append(f'{file}: `{dotted(path)}` is {what}, but {parents.origin(path)} sets it to a mapping; '
+                          f'delete the `{key}:` line to inherit that mapping, or write `{key}: {{_replace_: true}}` '
+                          'to clear it')
+        elif isinstance(value, dict):
+            errors += _check_empty_over_mapping(parents, value, path, file)
+    return errors
 
 
 def _merge_sibling(acc: LoadedConfig, new: LoadedConfig, child: Path) -> None:

@@ -102,10 +102,6 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
         errors.append(f'{where(("rlhf", "seq_kd"))}: teacher-generated targets are not implemented in ms-swift '
                       f'{swift_fields.snapshot()["ms_swift"]} (it stops with NotImplementedError once the models have '
                       'loaded); set `seq_kd: false` (forward-only KD), or `lmbda` > 0 to train on student samples')
-    topk = rlhf.get('gkd_logits_topk')
-    if topk is not None and (not isinstance(topk, int) or isinstance(topk, bool) or topk <= 0):
-        errors.append(f'{where(("rlhf", "gkd_logits_topk"))}: must be a positive integer (the teacher logits kept per '
-                      f'token, e.g. 64), got {topk!r}; leave it unset for the JSD over the whole vocabulary')
     accumulation = cfg.gradient_accumulation_steps
     generation = rlhf.get('generation_batch_size')
     steps = rlhf.get('steps_per_generation') or (generation // (cfg.micro_batch * cfg.world_size) if generation
@@ -115,9 +111,6 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
         errors.append(f'{where(("rlhf", key))}: one generation covers {steps} micro-batches, not a multiple of '
                       f'gradient_accumulation_steps ({accumulation}); the loss of an optimizer step is averaged over '
                       'its micro-batches, so a generation must hold whole steps (leave both unset: one step)')
-    weight = rlhf.get('llm_kd_weight')
-    if weight is not None and weight < 0:
-        errors.append(f'{where(("rlhf", "llm_kd_weight"))}: must be >= 0 (0 removes the logits KD term)')
 
 
 def gkd_model_problems(cfg: 'ProjectConfig') -> list[str]:

@@ -14,9 +14,10 @@ from typing import Any
 
 from . import swift_fields
 from .augmentation import AugmentationSpec, parse_augmentation
+from .bounds import AT_LEAST_ONE
 from .errors import ConfigError
 from .fusion import FusionConfig, load_fusion_config
-from .loader import KeyPath, LoadedConfig
+from .loader import KeyPath, LoadedConfig, dotted
 from .model_type import model_type_of
 from .module_names import entry_problem, unmatched, weight_module_names
 from .prompts import prompt_problems
@@ -143,10 +144,22 @@ class ProjectConfig:
 
 
 LENGTH_KEYS = (('model', 'max_model_len'), ('template', 'max_length'))  # where `global_max_length` fans out to
+# Top-level keys that only hold YAML anchors for `<<: *name` merges (the `x-` convention of Docker Compose); they are
+# not settings, so validation skips them.
+ANCHOR_PREFIX = 'x-'
+# Side of one merged patch (patch size x spatial merge) per model family: the smallest image the model takes. A
+# `max_pixels` below its square cannot shrink an image further, so it would not do what it says.
+MERGED_PATCH = {'qwen2_vl': 28, 'qwen2_5_vl': 28, 'qwen3_vl': 32, 'qwen3_vl_moe': 32}
+GLOBAL_MAX_LENGTH = AT_LEAST_ONE
 
 
 def _where(loaded: LoadedConfig, path: KeyPath) -> str:
-    return f'{loaded.origin(path)}: `{".".join(path)}`'
+    return f'{loaded.origin(path)}: `{dotted(path)}`'
+
+
+def _sub_problems(loaded: LoadedConfig, prefix: KeyPath, problems: list[tuple[KeyPath, str]]) -> list[str]:
+    """A sub-parser's problems, each naming the file that set the value it is about (not the mapping's first key's)."""
+    return [f'{_where(loaded, prefix + path)}: {message}' for path, message in problems]
 
 
 def _float_hint(value: Any, spec: Spec) -> str:
@@ -189,7 +202,7 @@ def _resolve_path(value: Any, yaml_file: Path, key: KeyPath) -> Any:
 def validate(loaded: LoadedConfig) -> ProjectConfig:
     """Check every key, type and cross-field rule; raise one ``ConfigError`` listing all problems."""
     errors: list[str] = []
-    raw = loaded.data
+    raw = {k: v for k, v in loaded.data.items() if not str(k).startswith(ANCHOR_PREFIX)}
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
             close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
@@ -283,7 +296,7 @@ def _check_lengths(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) 
     length = loaded.data.get('global_max_length')
     if length is None:
         return
-    if not fits(length, {'type': 'int'}) or length <= 0:
+    if not fits(length, {'type': 'int'}) or not GLOBAL_MAX_LENGTH.admits(length):
         errors.append(f'{_where(loaded, ("global_max_length", ))}: expected a positive int, got {length!r}')
         return
     cfg.global_max_length = length
@@ -307,9 +320,9 @@ def _resolve(cfg: ProjectConfig) -> None:
 def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
     _check_data_sources(loaded, cfg, errors)
     cfg.augmentation, problems = parse_augmentation(cfg.custom.augmentation)
-    errors.extend(f'{_where(loaded, ("custom", "augmentation"))}: {p}' for p in problems)
+    errors += _sub_problems(loaded, ('custom', 'augmentation'), problems)
     cfg.visual_kd, problems = parse_visual_kd(cfg.custom.visual_kd)
-    errors.extend(f'{_where(loaded, ("custom", "visual_kd"))}: {p}' for p in problems)
+    errors += _sub_problems(loaded, ('custom', 'visual_kd'), problems)
     prompt_maps = [('prompts', cfg.custom.prompts or {})]
     variants = cfg.custom.summary_prompt_variants
     where = _where(loaded, ('custom', 'summary_prompt_variants'))
@@ -326,14 +339,26 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
                             f'convention the base model was trained on ({cfg.family_coord_format!r}); remove the key '
                             'to follow the model')
     cfg.video, problems = parse_video(cfg.custom.video)
-    errors.extend(f'{_where(loaded, ("custom", "video"))}: {p}' for p in problems)
+    errors += _sub_problems(loaded, ('custom', 'video'), problems)
+    _check_pixels(loaded, cfg, errors)
     _check_scale_out(loaded, cfg, errors)
     _check_silent_no_ops(loaded, cfg, errors)
-    if cfg.custom.sample_limit is not None and cfg.custom.sample_limit <= 0:
-        errors.append(f'{_where(loaded, ("custom", "sample_limit"))}: must be a positive number of records')
     check_rlhf(cfg, lambda path: _where(loaded, path), errors)
     if not cfg.model.get('model'):
         errors.append(f'{loaded.files[-1]}: `model.model` is required (a model directory or hub id)')
+
+
+def _check_pixels(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
+    """`template.max_pixels` and `custom.video.max_pixels` of at least one merged patch of the model's family."""
+    side = MERGED_PATCH.get(model_type_of(cfg.model) or '')
+    if side is None:
+        return
+    for path, value in ((('template', 'max_pixels'), cfg.template.get('max_pixels')),
+                        (('custom', 'video', 'max_pixels'), cfg.video.max_pixels)):
+        if value is not None and value < side * side:
+            errors.append(f'{_where(loaded, path)}: {value} is less than one {side}x{side} merged patch '
+                          f'({side * side} pixels), the smallest image {model_type_of(cfg.model)} takes; every '
+                          f'image would still get one patch. Use at least {side * side}')
 
 
 def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:

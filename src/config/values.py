@@ -3,50 +3,31 @@
 ms-swift and transformers accept a negative learning rate, `lora_rank: 0` or `train_type: qlora` when the arguments
 are built and fail (or, like `max_steps: 0`, quietly do something else) once the model is loaded. Here each such value
 is an error before anything loads, naming the file and the key, with the closest valid name for a misspelt one.
+Every number without an entry in ``BOUNDS`` is still held to ``FINITE``: NaN and infinity are refused everywhere.
 """
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from typing import Any
 
 from . import swift_fields
+from .bounds import (
+    AT_LEAST_ONE,
+    BELOW_ONE,
+    COUNT,
+    FINITE,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    SEED,
+    Bound,
+    is_number,
+    non_finite_paths,
+)
 from .types import Spec, choices
 
 KeyPath = tuple[str, ...]
 
-
-@dataclass(frozen=True)
-class Bound:
-    """The numbers a knob takes: between ``low`` and ``high`` (each inclusive or not), or one of ``also``."""
-
-    low: float | None = None
-    high: float | None = None
-    low_inclusive: bool = True
-    high_inclusive: bool = True
-    also: tuple[float, ...] = ()
-
-    def admits(self, value: float) -> bool:
-        if value in self.also:
-            return True
-        if self.low is not None and (value < self.low or value == self.low and not self.low_inclusive):
-            return False
-        return self.high is None or value < self.high or value == self.high and self.high_inclusive
-
-    def __str__(self) -> str:
-        if self.high is None:
-            text = f'{">=" if self.low_inclusive else ">"} {self.low:g}'
-        else:
-            opening, closing = '[' if self.low_inclusive else '(', ']' if self.high_inclusive else ')'
-            text = f'in {opening}{self.low:g}, {self.high:g}{closing}'
-        return text + ''.join(f' or {a:g}' for a in self.also)
-
-
-POSITIVE = Bound(0, low_inclusive=False)
-NON_NEGATIVE = Bound(0)
-AT_LEAST_ONE = Bound(1)
-PROBABILITY = Bound(0, 1)
-BELOW_ONE = Bound(0, 1, high_inclusive=False)
 
 BOUNDS: dict[KeyPath, Bound] = {
     ('training', 'learning_rate'): POSITIVE,
@@ -57,30 +38,63 @@ BOUNDS: dict[KeyPath, Bound] = {
     ('training', 'per_device_eval_batch_size'): AT_LEAST_ONE,
     ('training', 'gradient_accumulation_steps'): AT_LEAST_ONE,
     ('training', 'effective_batch_size'): AT_LEAST_ONE,
-    ('training', 'max_steps'): Bound(1, also=(-1, )),  # -1: train `num_train_epochs`; 0 would still take a step
+    ('training', 'max_steps'): Bound(1, also=(-1, ), integer=True),  # -1: train `num_train_epochs`; 0 takes a step
     ('training', 'num_train_epochs'): POSITIVE,
     ('training', 'warmup_ratio'): PROBABILITY,
     ('training', 'warmup_steps'): NON_NEGATIVE,
     ('training', 'weight_decay'): NON_NEGATIVE,
-    ('training', 'max_grad_norm'): NON_NEGATIVE,
+    # clip_grad_norm_ with an infinite max_norm never clips and still reports the norm; 0 turns clipping off too.
+    ('training', 'max_grad_norm'): Bound(0, unbounded=True),
     ('training', 'adam_beta1'): BELOW_ONE,
     ('training', 'adam_beta2'): BELOW_ONE,
     ('training', 'adam_epsilon'): POSITIVE,
     ('training', 'logging_steps'): POSITIVE,
     ('training', 'save_steps'): POSITIVE,
     ('training', 'eval_steps'): POSITIVE,
+    ('training', 'eval_delay'): NON_NEGATIVE,
     ('training', 'save_total_limit'): AT_LEAST_ONE,
-    ('training', 'dataloader_num_workers'): NON_NEGATIVE,
-    ('training', 'seed'): NON_NEGATIVE,
+    ('training', 'dataloader_num_workers'): COUNT,
+    ('training', 'dataloader_prefetch_factor'): AT_LEAST_ONE,
+    ('training', 'seed'): SEED,
+    ('data', 'data_seed'): SEED,
     ('training', 'temperature'): NON_NEGATIVE,
+    ('training', 'top_p'): Bound(0, 1, low_inclusive=False),
+    ('training', 'top_k'): COUNT,
+    ('training', 'repetition_penalty'): POSITIVE,
+    ('training', 'max_new_tokens'): AT_LEAST_ONE,
+    ('training', 'num_beams'): AT_LEAST_ONE,
+    ('training', 'label_smoothing_factor'): BELOW_ONE,
+    ('training', 'neftune_noise_alpha'): NON_NEGATIVE,
+    ('training', 'router_aux_loss_coef'): NON_NEGATIVE,
     ('tuner', 'lora_rank'): AT_LEAST_ONE,
     ('tuner', 'lora_alpha'): POSITIVE,
     ('tuner', 'lora_dropout'): BELOW_ONE,
-    ('template', 'max_pixels'): AT_LEAST_ONE,
+    ('tuner', 'freeze_parameters_ratio'): PROBABILITY,
+    ('template', 'max_pixels'): AT_LEAST_ONE,  # and at least one merged patch of the model: validate's family check
+    ('template', 'max_length'): AT_LEAST_ONE,
+    ('model', 'max_model_len'): AT_LEAST_ONE,
+    ('data', 'split_dataset_ratio'): BELOW_ONE,
     ('rlhf', 'beta'): NON_NEGATIVE,
     ('rlhf', 'lmbda'): PROBABILITY,
+    ('rlhf', 'sft_alpha'): NON_NEGATIVE,
+    ('rlhf', 'llm_kd_weight'): NON_NEGATIVE,  # 0 removes the logits KD term and its metric
+    ('rlhf', 'gkd_logits_topk'): AT_LEAST_ONE,
+    ('rlhf', 'epsilon'): NON_NEGATIVE,
+    ('rlhf', 'epsilon_high'): NON_NEGATIVE,
+    ('rlhf', 'top_entropy_quantile'): PROBABILITY,
+    ('rlhf', 'vllm_gpu_memory_utilization'): Bound(0, 1, low_inclusive=False),
     ('rlhf', 'max_completion_length'): AT_LEAST_ONE,
     ('rlhf', 'num_generations'): AT_LEAST_ONE,
+    ('rlhf', 'generation_batch_size'): AT_LEAST_ONE,
+    ('rlhf', 'steps_per_generation'): AT_LEAST_ONE,
+    ('custom', 'sample_limit'): AT_LEAST_ONE,
+}
+
+# What a bound's message adds for knobs whose number is easy to misread.
+BOUND_HINTS = {
+    ('rlhf', 'gkd_logits_topk'): 'the teacher logits kept per token, e.g. 64; leave it unset for the JSD over the '
+                                 'whole vocabulary',
+    ('rlhf', 'llm_kd_weight'): '0 removes the logits KD term',
 }
 
 # Free-form `str` fields with a known set of values, and what to say for a value people often try.
@@ -107,9 +121,16 @@ def allowed_values(section: str, key: str, spec: Spec) -> list[Any]:
 
 def value_problem(section: str, key: str, value: Any, spec: Spec) -> str | None:
     """What is wrong with a well-typed ``value`` of ``section.key``, or None."""
-    bound = BOUNDS.get((section, key))
-    if bound is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return None if bound.admits(value) else f'must be {bound}, got {value!r}'
+    if is_number(value):
+        problem = BOUNDS.get((section, key), FINITE).problem(value)
+        hint = BOUND_HINTS.get((section, key))
+        return f'{problem} ({hint})' if problem and hint else problem
+    if isinstance(value, dict) and (found := non_finite_paths(value)):  # e.g. `lr_scheduler_kwargs: {min_lr: .nan}`
+        inner, number = found[0]
+        return f'`{".".join(inner).replace(".[", "[")}`: must be a finite number, got {number}'
+    if isinstance(value, (list, tuple)) and any(is_number(v) for v in value):
+        bound = BOUNDS.get((section, key), FINITE)
+        return next((f'[{i}] {p}' for i, v in enumerate(value) if is_number(v) and (p := bound.problem(v))), None)
     allowed = allowed_values(section, key, spec) if isinstance(value, str) else []
     if not allowed or value in allowed:
         return None

@@ -11,9 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-# key -> (environment variable qwen-vl-utils reads, type)
-ENVIRONMENT = {'fps': ('FPS', float), 'min_frames': ('FPS_MIN_FRAMES', int), 'max_frames': ('FPS_MAX_FRAMES', int),
-               'min_pixels': ('VIDEO_MIN_PIXELS', int), 'max_pixels': ('VIDEO_MAX_PIXELS', int)}
+from .bounds import AT_LEAST_ONE, POSITIVE, pair_problem
+
+# key -> (environment variable qwen-vl-utils reads, type, bound)
+ENVIRONMENT = {'fps': ('FPS', float, POSITIVE), 'min_frames': ('FPS_MIN_FRAMES', int, AT_LEAST_ONE),
+               'max_frames': ('FPS_MAX_FRAMES', int, AT_LEAST_ONE),
+               'min_pixels': ('VIDEO_MIN_PIXELS', int, AT_LEAST_ONE),
+               'max_pixels': ('VIDEO_MAX_PIXELS', int, AT_LEAST_ONE)}
+PAIRS = (('min_frames', 'max_frames'), ('min_pixels', 'max_pixels'))
 
 
 @dataclass(frozen=True)
@@ -32,24 +37,23 @@ class VideoSampling:
                 if getattr(self, f.name) is not None}
 
 
-def parse_video(spec: Any) -> tuple[VideoSampling, list[str]]:
-    """The YAML mapping as ``VideoSampling``, and the problems, each naming the key."""
+def parse_video(spec: Any) -> tuple[VideoSampling, list[tuple[tuple[str, ...], str]]]:
+    """The YAML mapping as ``VideoSampling``, and the problems, each with the key it is about."""
     if not spec:
         return VideoSampling(), []
     if not isinstance(spec, dict):
-        return VideoSampling(), [f'must be a mapping of {", ".join(ENVIRONMENT)}, got {spec!r}']
+        return VideoSampling(), [((), f'must be a mapping of {", ".join(ENVIRONMENT)}, got {spec!r}')]
     problems, values = [], {}
     for key, value in spec.items():
         if key not in ENVIRONMENT:
-            problems.append(f'`{key}`: unknown key; valid: {", ".join(ENVIRONMENT)}')
+            problems.append(((str(key), ), f'unknown key; valid: {", ".join(ENVIRONMENT)}'))
             continue
-        kind = ENVIRONMENT[key][1]
-        valid_type = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
-        if not valid_type or value <= 0:
-            problems.append(f'`{key}`: expected a positive {kind.__name__}, got {value!r}')
+        _, kind, bound = ENVIRONMENT[key]
+        if (problem := bound.problem(value)) is not None:
+            problems.append(((key, ), problem))
             continue
         values[key] = kind(value)
-    frames = values.get('min_frames'), values.get('max_frames')
-    if not problems and None not in frames and frames[0] > frames[1]:
-        problems.append(f'`min_frames` ({values["min_frames"]}) is above `max_frames` ({values["max_frames"]})')
+    for low, high in PAIRS:
+        if (problem := pair_problem(low, values.get(low), high, values.get(high))) is not None:
+            problems.append(((high, ), problem))
     return (VideoSampling() if problems else VideoSampling(**values)), problems

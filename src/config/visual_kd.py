@@ -13,8 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .bounds import NON_NEGATIVE
+
 COMPONENTS = ('vit', 'aligner', 'deepstack')
 DISTANCES = ('mse', 'cosine')
+WEIGHT = NON_NEGATIVE
 
 
 @dataclass(frozen=True)
@@ -25,34 +28,34 @@ class ComponentKD:
     distance: str = 'mse'
 
 
-def parse_visual_kd(spec: Any) -> tuple[dict[str, ComponentKD], list[str]]:
-    """`custom.visual_kd` -> (enabled components, problems naming the component and key)."""
+def parse_visual_kd(spec: Any) -> tuple[dict[str, ComponentKD], list[tuple[tuple[str, ...], str]]]:
+    """`custom.visual_kd` -> (enabled components, problems with the key path each is about)."""
     if not spec:
         return {}, []
     if not isinstance(spec, dict):
-        return {}, [f'must be a mapping of component ({", ".join(COMPONENTS)}) to {{enabled, weight, distance}}']
+        return {}, [((), f'must be a mapping of component ({", ".join(COMPONENTS)}) to {{enabled, weight, distance}}')]
     enabled, problems = {}, []
     switch = spec.get('enabled', True)
     if not isinstance(switch, bool):
-        problems.append(f'`enabled`: must be true or false, got {switch!r}')
+        problems.append((('enabled', ), f'must be true or false, got {switch!r}'))
     for name, entry in spec.items():
         if name == 'enabled':
             continue
         if name not in COMPONENTS:
-            problems.append(f'unknown component `{name}`; valid: enabled, {", ".join(COMPONENTS)}')
+            problems.append(((str(name), ), f'unknown component; valid: enabled, {", ".join(COMPONENTS)}'))
             continue
         if not isinstance(entry, dict):
-            problems.append(f'`{name}`: must be a mapping with `enabled`, `weight`, `distance`')
+            problems.append(((name, ), 'must be a mapping with `enabled`, `weight`, `distance`'))
             continue
-        problems += [f'`{name}`: unknown key `{k}`; valid: enabled, weight, distance' for k in entry
+        problems += [((name, str(k)), 'unknown key; valid: enabled, weight, distance') for k in entry
                      if k not in ('enabled', 'weight', 'distance')]
         weight, distance = entry.get('weight', 1.0), entry.get('distance', 'mse')
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
-            problems.append(f'`{name}.weight`: must be a number >= 0, got {weight!r}')
+        if (problem := WEIGHT.problem(weight)) is not None:
+            problems.append(((name, 'weight'), problem))
         if distance not in DISTANCES:
-            problems.append(f'`{name}.distance`: unknown distance {distance!r}; valid: {", ".join(DISTANCES)}')
+            problems.append(((name, 'distance'), f'unknown distance {distance!r}; valid: {", ".join(DISTANCES)}'))
         if not isinstance(entry.get('enabled', True), bool):
-            problems.append(f'`{name}.enabled`: must be true or false')
+            problems.append(((name, 'enabled'), 'must be true or false'))
         elif entry.get('enabled', True) and not problems:
             enabled[name] = ComponentKD(float(weight), distance)
     return (enabled if not problems and switch is True else {}), problems

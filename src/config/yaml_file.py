@@ -2,8 +2,9 @@
 
 PyYAML keeps the last of two equal keys in a mapping without a word, so a config with two `training:` blocks trains
 with the second alone (a run once wrote into another recipe's output_dir that way). Here every duplicate is an error
-naming both lines. A file that is not UTF-8 is an error with the byte offset of the first bad byte. Only PyYAML's safe
-constructors are used: a config can hold data, never objects or code.
+naming both lines (YAML's merge key, ``<<: *anchor``, is not a duplicate: the keys written beside it override the
+merged ones, as YAML defines). A file that is not UTF-8 is an error with the byte offset of the first bad byte. Only
+PyYAML's safe constructors are used: a config can hold data, never objects or code.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+
+MERGE_TAG = 'tag:yaml.org,2002:merge'
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -26,6 +29,8 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:  # `<<: *anchor`: the keys written beside it override the merged ones
+                continue
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:

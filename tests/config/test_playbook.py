@@ -34,10 +34,10 @@ def test_augmentation_spelling_mistakes_are_named(tmp_path: Path):
         {'name': 'color_jitter', 'prob': 0.5, 'params': {'prob': 0.3, 'brightness': [1.2, 0.8]}}]}}}
     with pytest.raises(ConfigError) as exc:
         load_and_validate(_overlay(tmp_path, 'dense_augment.yaml', bad))
-    assert exc.value.problems[0].endswith('ops[0] (color_jitter): `prob` is set both beside `name` and in `params`; '
-                                          'keep one')
-    assert exc.value.problems[1].endswith('ops[0] (color_jitter).brightness: a range must be [low, high] with 0 <= '
-                                          'low <= high, got [1.2, 0.8]')
+    assert exc.value.problems[0].endswith('`custom.augmentation.ops[0]`: (color_jitter) `prob` is set both beside '
+                                          '`name` and in `params`; keep one')
+    assert exc.value.problems[1].endswith('`custom.augmentation.ops[0].brightness`: (color_jitter) a range must be '
+                                          '[low, high] with 0 <= low <= high, both finite, got [1.2, 0.8]')
 
 
 @pytest.mark.parametrize('snippet,enabled', [

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from src.config import ConfigError, load_and_validate
-from src.config.values import Bound
+from src.config.bounds import Bound
 from tests.config.test_validate import _config
 
 
@@ -58,10 +58,9 @@ def test_video_sampling_is_checked_and_becomes_the_environment_qwen_vl_utils_rea
     cfg = load_and_validate(_config(tmp_path, custom={'video': {'fps': 2, 'max_frames': 16}}))
     assert cfg.video.environment() == {'FPS': '2.0', 'FPS_MAX_FRAMES': '16'}
     problems = _problems(_config(tmp_path, custom={'video': {'fps': 0, 'max_frame': 4, 'min_pixels': 1.5}}))
-    where = f'{tmp_path / "cfg.yaml"}: `custom.video`'
-    assert problems == [f'{where}: `fps`: expected a positive float, got 0',
-                        f'{where}: `max_frame`: unknown key; valid: fps, min_frames, max_frames, min_pixels, '
-                        'max_pixels',
-                        f'{where}: `min_pixels`: expected a positive int, got 1.5']
+    where = f'{tmp_path / "cfg.yaml"}: `custom.video'
+    assert problems == [f'{where}.fps`: must be > 0, got 0',
+                        f'{where}.max_frame`: unknown key; valid: fps, min_frames, max_frames, min_pixels, max_pixels',
+                        f'{where}.min_pixels`: must be a whole number >= 1, got 1.5']
     [problem] = _problems(_config(tmp_path, custom={'video': {'min_frames': 8, 'max_frames': 4}}))
-    assert problem == f'{where}: `min_frames` (8) is above `max_frames` (4)'
+    assert problem == f'{where}.max_frames`: `min_frames` (8) is above `max_frames` (4); the range would be empty'

@@ -21,9 +21,9 @@ def test_which_assistant_turns_carry_loss(make_config, tmp_path: Path, loss_scal
 
     data = tmp_path / 'chat.jsonl'
     data.write_text(json.dumps(RECORD) + '\n')
-    template_section = {'loss_scale': loss_scale} if loss_scale else {}
+    template_section = {'template': {'loss_scale': loss_scale}} if loss_scale else {}
     cfg = load_and_validate(make_config('lora.yaml', custom={'train_jsonl': str(data), 'val_jsonl': None},
-                                        template=template_section))
+                                        **template_section))
     args = to_sft_arguments(cfg)
     template = args.get_template(get_processor(cfg.model['model'], model_type=cfg.model['model_type']))
     template.set_mode('train')

@@ -1,7 +1,8 @@
 """Augmentation ops. Geometric ops return an affine map and an output size; colour ops return a new image.
 
 Each op is a plain function whose keyword parameters are its YAML parameters; ``GEOMETRIC_OPS`` and
-``COLOR_OPS`` map the YAML names to them.
+``COLOR_OPS`` map the YAML names to them. Their defaults and bounds are written once, in ``src/config/augmentation.py``
+(``OP_PARAMS``), and every call passes all of them (``OpSpec.arguments``).
 """
 from __future__ import annotations
 
@@ -28,20 +29,20 @@ def vflip(size: Size, rng: np.random.Generator) -> tuple[Matrix, Size]:
     return translation(0, h) @ scaling(1, -1), size
 
 
-def rotate(size: Size, rng: np.random.Generator, max_deg: float = 10.0) -> tuple[Matrix, Size]:
+def rotate(size: Size, rng: np.random.Generator, max_deg: float) -> tuple[Matrix, Size]:
     """Rotate about the centre by an angle in [-max_deg, max_deg]; the canvas keeps its size (corners fill)."""
     w, h = size
     return rotation(rng.uniform(-max_deg, max_deg), w / 2, h / 2), size
 
 
-def scale(size: Size, rng: np.random.Generator, min_scale: float = 0.8, max_scale: float = 1.2) -> tuple[Matrix, Size]:
+def scale(size: Size, rng: np.random.Generator, min_scale: float, max_scale: float) -> tuple[Matrix, Size]:
     """Zoom about the centre by a factor in [min_scale, max_scale]; the canvas keeps its size."""
     w, h = size
     s = rng.uniform(min_scale, max_scale)
     return translation(w / 2, h / 2) @ scaling(s, s) @ translation(-w / 2, -h / 2), size
 
 
-def crop(size: Size, rng: np.random.Generator, min_scale: float = 0.6, max_scale: float = 1.0) -> tuple[Matrix, Size]:
+def crop(size: Size, rng: np.random.Generator, min_scale: float, max_scale: float) -> tuple[Matrix, Size]:
     """Keep a random window whose sides are a fraction in [min_scale, max_scale] of the image's."""
     w, h = size
     s = rng.uniform(min_scale, max_scale)
@@ -50,8 +51,8 @@ def crop(size: Size, rng: np.random.Generator, min_scale: float = 0.6, max_scale
     return translation(-x0, -y0), (cw, ch)
 
 
-def resize_by_scale(size: Size, rng: np.random.Generator, min_scale: float = 0.75,
-                    max_scale: float = 1.25) -> tuple[Matrix, Size]:
+def resize_by_scale(size: Size, rng: np.random.Generator, min_scale: float,
+                    max_scale: float) -> tuple[Matrix, Size]:
     """Resize the whole image by a factor in [min_scale, max_scale]."""
     w, h = size
     s = rng.uniform(min_scale, max_scale)
@@ -59,14 +60,15 @@ def resize_by_scale(size: Size, rng: np.random.Generator, min_scale: float = 0.7
     return scaling(nw / w, nh / h), (nw, nh)
 
 
-def pad_to_multiple(size: Size, rng: np.random.Generator, multiple: int = 32) -> tuple[Matrix, Size]:
+def pad_to_multiple(size: Size, rng: np.random.Generator, multiple: int) -> tuple[Matrix, Size]:
     """Pad right and bottom so both sides are multiples of ``multiple``; coordinates do not move."""
     w, h = size
+    multiple = int(multiple)
     return np.eye(3), (math.ceil(w / multiple) * multiple, math.ceil(h / multiple) * multiple)
 
 
-def color_jitter(image: Image.Image, rng: np.random.Generator, brightness: float | list[float] = 0.2,
-                 contrast: float | list[float] = 0.2, saturation: float | list[float] = 0.2) -> Image.Image:
+def color_jitter(image: Image.Image, rng: np.random.Generator, brightness: float | list[float],
+                 contrast: float | list[float], saturation: float | list[float]) -> Image.Image:
     """Scale brightness, contrast and saturation by factors drawn from [1 - x, 1 + x] for a number x, or from
     [low, high] for a pair (the playbook's `brightness: [0.85, 1.15]`).
 
@@ -93,23 +95,23 @@ def color_jitter(image: Image.Image, rng: np.random.Generator, brightness: float
     return Image.fromarray(pixels)
 
 
-def gamma(image: Image.Image, rng: np.random.Generator, min_gamma: float = 0.8,
-          max_gamma: float = 1.25) -> Image.Image:
+def gamma(image: Image.Image, rng: np.random.Generator, min_gamma: float,
+          max_gamma: float) -> Image.Image:
     g = rng.uniform(min_gamma, max_gamma)
     lut = [min(255, round(255 * (i / 255)**g)) for i in range(256)]
     return image.point(lut * len(image.getbands()))
 
 
-def clahe(image: Image.Image, rng: np.random.Generator, clip_limit: float = 2.0, tile: int = 8) -> Image.Image:
+def clahe(image: Image.Image, rng: np.random.Generator, clip_limit: float, tile: int) -> Image.Image:
     """Contrast-limited adaptive histogram equalisation on the luminance channel (OpenCV)."""
     import cv2
 
     lab = cv2.cvtColor(np.asarray(image.convert('RGB')), cv2.COLOR_RGB2LAB)
-    lab[..., 0] = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tile, tile)).apply(lab[..., 0])
+    lab[..., 0] = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(int(tile), int(tile))).apply(lab[..., 0])
     return Image.fromarray(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB))
 
 
-def autocontrast(image: Image.Image, rng: np.random.Generator, cutoff: float = 1.0) -> Image.Image:
+def autocontrast(image: Image.Image, rng: np.random.Generator, cutoff: float) -> Image.Image:
     return ImageOps.autocontrast(image.convert('RGB'), cutoff=cutoff)
 
 

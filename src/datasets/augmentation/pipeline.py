@@ -37,7 +37,7 @@ class Augmenter:
             if rng.random() >= op.prob:
                 continue
             if op.name in GEOMETRIC_OPS:
-                step, size = GEOMETRIC_OPS[op.name](size, rng, **op.params)
+                step, size = GEOMETRIC_OPS[op.name](size, rng, **op.arguments())
                 matrix = step @ matrix
             else:
                 colour.append(op)
@@ -53,7 +53,7 @@ class Augmenter:
                 matrix, size = scaling(target[0] / size[0], target[1] / size[1]) @ matrix, target
             image = warp_image(image.convert('RGB'), matrix, size, self.fill)
         for op in colour:
-            image = COLOR_OPS[op.name](image.convert('RGB'), rng, **op.params)
+            image = COLOR_OPS[op.name](image.convert('RGB'), rng, **op.arguments())
         objects = []
         for obj in record.get('objects', []):
             moved = transform_object(obj, matrix, size[0], size[1], self.rotate_box_to)

@@ -42,8 +42,8 @@ def test_missing_fusion_file(tmp_path):
 
 def test_negative_ratio_and_count(tmp_path):
     text = problems(tmp_path, [src('a', ratio=-0.5), src('b', count=-3), src('c', ratio=1, count=2)])
-    assert 'sources[0] (`a`): `ratio` must be a number >= 0' in text
-    assert 'sources[1] (`b`): `count` must be an integer >= 0' in text
+    assert 'sources[0] (`a`): `ratio` (samples per epoch / records): must be >= 0, got -0.5' in text
+    assert 'sources[1] (`b`): `count` (samples per epoch): must be >= 0, got -3' in text
     assert 'sources[2] (`c`): set either `ratio` or `count`, not both' in text
 
 
@@ -67,7 +67,7 @@ def test_bad_names_keys_domain_prompts_and_augmentation(tmp_path):
     assert "(`x`): unknown key `domian`" in text
     assert "(`y`): `domain` must be one of target, source" in text
     assert "(`z`): `prompts`: `dens`: prompts are keyed by mode" in text
-    assert "(`w`): `augmentation`: ops[0]: unknown op 'twirl'" in text
+    assert "(`w`): `augmentation.ops[0]`: unknown op 'twirl'" in text
 
 
 def test_all_zero_mixture(tmp_path):
@@ -93,7 +93,8 @@ def test_inline_fusion_errors_are_reported_with_the_config(tmp_path, make_config
     with pytest.raises(ConfigError) as exc:
         load_and_validate(make_config('lora.yaml', custom={'train_jsonl': None, 'val_jsonl': None,
                                                           'fusion_config': {'sources': [src('a', ratio='half')]}}))
-    assert '`custom.fusion_config`: <inline custom.fusion_config>: sources[0] (`a`): `ratio` must be' in str(exc.value)
+    assert ('`custom.fusion_config`: <inline custom.fusion_config>: sources[0] (`a`): `ratio` (samples per epoch'
+            in str(exc.value))
 
 
 def test_dataset_domains_marks_sources_as_the_playbook_writes_it(tmp_path):

@@ -87,7 +87,7 @@ def test_cli_prints_counts_and_reports_errors(tmp_path):
     bad = write_yaml(tmp_path / 'bad.yaml', {'sources': [{'name': 'a', 'train_jsonl': 'gone.jsonl', 'ratio': -1}]})
     done = subprocess.run([sys.executable, 'scripts/fuse_datasets.py', '--config', str(bad), '--out', str(out)],
                           cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 2 and '`ratio` must be a number >= 0' in done.stderr
+    assert done.returncode == 2 and '`ratio` (samples per epoch / records): must be >= 0, got -1' in done.stderr
 
 
 def test_a_line_that_is_not_utf8_is_an_error_with_its_line_not_a_traceback(tmp_path):
