@@ -79,9 +79,11 @@ def test_a_second_run_into_a_running_runs_folder_is_refused_and_the_first_finish
     assert not lock.exists()
 
 
-def test_rerun_is_refused_until_told_to_overwrite(make_config, tmp_path: Path):
+def test_rerun_is_refused_until_told_to_overwrite_and_overwrite_keeps_the_users_files(make_config, tmp_path: Path):
     config = make_config('lora.yaml', name='again', custom={'val_jsonl': None},
                          training={'max_steps': 2, 'save_steps': 2, 'eval_strategy': 'no'})
+    (tmp_path / 'again' / 'images').mkdir(parents=True)  # the user's own folder, named like ms-swift's plots
+    (tmp_path / 'again' / 'images' / 'cat.jpg').write_bytes(b'mine')
     main(config)
     (tmp_path / 'again' / 'checkpoint-2' / 'eval').mkdir()  # what `python -m src.eval` leaves in a checkpoint
     before = _rows(tmp_path / 'again')
@@ -92,6 +94,8 @@ def test_rerun_is_refused_until_told_to_overwrite(make_config, tmp_path: Path):
                      training={'max_steps': 2, 'save_steps': 2, 'eval_strategy': 'no', 'overwrite_output_dir': True}))
     assert len(_rows(tmp_path / 'again')) == len(before), 'a fresh logging.jsonl, not appended to the old one'
     assert not (tmp_path / 'again' / 'checkpoint-2' / 'eval').exists()
+    assert (tmp_path / 'again' / 'images' / 'cat.jpg').read_bytes() == b'mine', 'overwrite never deletes the user\'s'
+
 
 
 def test_resume_after_an_interrupted_save_reproduces_the_loss_curve(make_config, tmp_path: Path, caplog):

@@ -4,11 +4,18 @@ A run holds ``<output_dir>/.run.lock`` (its PID, host and start time) while it w
 folder is refused at start, before its model loads, and the first run is untouched. A lock whose process is gone
 (killed, machine rebooted) is stale and taken over with a warning.
 
-A folder that already holds a run (checkpoints, ``logging.jsonl``, TensorBoard events) is not reused silently: a new
-run there is refused with the three ways forward (resume it, overwrite it, or write elsewhere). Resuming from one of
-its checkpoints continues that run: checkpoints left incomplete by an interrupted save are set aside, and the log
-rows past the resumed step (written after that checkpoint, before the interruption) are dropped, so that
-``logging.jsonl`` holds one row per step.
+A run records what it owns in ``<output_dir>/.toolkit_run.json``: the names the folder held before the toolkit first
+ran there (``preexisting``: the user's, never touched), and the names its runs wrote (``written``, brought up to
+date when a run ends). A run killed before it could record them still owns what it names like a run's output
+(checkpoints, ``logging.jsonl``, ``runs/``, ...) and was not there before. ``training.overwrite_output_dir`` removes
+exactly what earlier runs own; a folder of the user's (``images/``, ``runs/``, notes) is never deleted, and a folder
+with checkpoints or logs that no run of the toolkit recorded (``swift sft``, an older version) is refused rather than
+deleted.
+
+A folder that already holds a run is not reused silently: a new run there is refused with the ways forward (resume
+it, overwrite it, or write elsewhere). Resuming from one of its checkpoints continues that run: checkpoints left
+incomplete by an interrupted save are set aside, and the log rows past the resumed step (written after that
+checkpoint, before the interruption) are dropped, so that ``logging.jsonl`` holds one row per step.
 """
 from __future__ import annotations
 
@@ -19,26 +26,84 @@ import os
 import shutil
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config import ConfigError
-from .checkpoints import CHECKPOINT, checkpoint_problem, checkpoint_step, complete_checkpoints, set_aside_incomplete
+from .checkpoints import (
+    CHECKPOINT,
+    INCOMPLETE_PREFIX,
+    checkpoint_problem,
+    checkpoint_step,
+    complete_checkpoints,
+    set_aside_incomplete,
+)
 
 logger = logging.getLogger(__name__)
 
 LOCK = '.run.lock'
+MANIFEST = '.toolkit_run.json'
 LOG_ROWS = 'logging.jsonl'
 STEP_KEY = 'train/global_step/max_steps'  # ms-swift's progress field, prefixed like every key (swift_seams.prefixed)
-# What a run writes into its output_dir (checkpoints aside); overwrite removes exactly these, never other files.
+# What a run writes into its output_dir besides checkpoints: owned by the run when they were not there before it.
 RUN_FILES = (LOG_ROWS, 'args.json', 'resolved_config.yaml', 'run.log', 'val.swift.jsonl')
 RUN_DIRS = ('runs', 'images')  # TensorBoard events; ms-swift's plots of them
 RUN_LINKS = ('last', 'best', 'last-checkpoint')
 
 
 @dataclass
+class Manifest:
+    """What the toolkit's runs own in an output directory (``MANIFEST``)."""
+
+    preexisting: list[str] = field(default_factory=list)
+    """Names the folder held before the toolkit's first run there: the user's."""
+    written: list[str] = field(default_factory=list)
+    """Names the toolkit's runs wrote, recorded when each run ended."""
+
+
+def read_manifest(output_dir: Path) -> Manifest | None:
+    """The folder's manifest, or None when no run of the toolkit has claimed it (or the file is unreadable)."""
+    try:
+        data = json.loads((output_dir / MANIFEST).read_text())
+        return Manifest([str(n) for n in data['preexisting']], [str(n) for n in data['written']])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_manifest(output_dir: Path, manifest: Manifest) -> None:
+    partial = output_dir / f'{MANIFEST}.partial'
+    partial.write_text(json.dumps(asdict(manifest), indent=1))
+    partial.replace(output_dir / MANIFEST)
+
+
+def _named_like_run_output(name: str) -> bool:
+    return bool(CHECKPOINT.match(name)) or name in (*RUN_FILES, *RUN_DIRS, *RUN_LINKS) or name.startswith(
+        INCOMPLETE_PREFIX + 'checkpoint-')
+
+
+def _entries(output_dir: Path) -> set[str]:
+    return {p.name for p in output_dir.iterdir()} - {LOCK, MANIFEST, f'{MANIFEST}.partial'}
+
+
+def owned_entries(output_dir: Path, manifest: Manifest) -> list[str]:
+    """The names in ``output_dir`` that the toolkit's runs wrote (recorded, or named like a run's output and not
+    there before the first run), checkpoints first."""
+    names = {n for n in _entries(output_dir) if n in manifest.written or _named_like_run_output(n)}
+    return sorted(names - set(manifest.preexisting), key=lambda n: (not n.startswith('checkpoint-'), n))
+
+
+def record_written(output_dir: Path) -> None:
+    """Add to the manifest everything that appeared in ``output_dir`` since the toolkit first ran there."""
+    manifest = read_manifest(output_dir)
+    if manifest is not None and output_dir.is_dir():
+        new = _entries(output_dir) - set(manifest.preexisting)
+        _write_manifest(output_dir, Manifest(manifest.preexisting, sorted(set(manifest.written) | new)))
+
+
+@dataclass
 class RunLock:
-    """This process's claim on an output directory; released at exit (or by ``release``)."""
+    """This process's claim on an output directory; released at exit (or by ``release``), recording what the run
+    wrote there."""
 
     path: Path
 
@@ -48,6 +113,10 @@ class RunLock:
         except (OSError, json.JSONDecodeError):
             return
         if holder.get('pid') == os.getpid() and holder.get('host') == socket.gethostname():
+            try:
+                record_written(self.path.parent)
+            except OSError as exc:  # a full disk must not hide the run's own error
+                logger.warning(f'{self.path.parent / MANIFEST}: could not record what the run wrote ({exc})')
             self.path.unlink(missing_ok=True)
 
 
@@ -73,15 +142,28 @@ def _alive(holder: dict) -> bool:
     return started is None or _process_start(pid) in (None, started)
 
 
+def make_output_dir(output_dir: Path) -> None:
+    """Create ``output_dir``, or raise ``ConfigError`` naming `training.output_dir` and the operating system's reason
+    (a file in the way, no permission, a read-only or full disk)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError([f'`training.output_dir`: {output_dir} is a file, not a folder; give the run a folder'])
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError([f'`training.output_dir`: cannot create {output_dir}: {exc.strerror or exc}']) from None
+
+
 def acquire(output_dir: Path) -> RunLock:
     """Take ``output_dir``'s lock, or raise ``ConfigError`` naming the run that holds it."""
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(output_dir)
     path = output_dir / LOCK
     me = {'pid': os.getpid(), 'host': socket.gethostname(), 'proc_start': _process_start(os.getpid()),
           'started': time.strftime('%Y-%m-%d %H:%M:%S')}
     for _ in range(2):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except PermissionError as exc:
+            raise ConfigError([f'`training.output_dir`: cannot write into {output_dir}: {exc.strerror}']) from None
         except FileExistsError:
             try:
                 holder = json.loads(path.read_text())
@@ -106,23 +188,19 @@ def acquire(output_dir: Path) -> RunLock:
     raise ConfigError([f'{path}: could not take the lock (another run is starting there)'])
 
 
-def previous_run(output_dir: Path) -> list[str]:
-    """What an earlier run left in ``output_dir`` (checkpoints, logs, events), as sorted names."""
-    if not output_dir.is_dir():
-        return []
-    names = [p.name for p in output_dir.iterdir()
-             if CHECKPOINT.match(p.name) or p.name in (LOG_ROWS, *RUN_DIRS) or p.name.startswith('incomplete-check')]
-    return sorted(names, key=lambda n: (not n.startswith('checkpoint-'), n))
+def foreign_run(output_dir: Path) -> list[str]:
+    """Checkpoints and logs in a folder no run of the toolkit claimed: another tool's run, not the user's to lose."""
+    return sorted(n for n in _entries(output_dir) if CHECKPOINT.match(n) or n == LOG_ROWS)
 
 
-def clear_run(output_dir: Path) -> None:
-    """Remove what a run writes (checkpoints, logs, events, links), leaving any other file in ``output_dir``."""
-    for path in output_dir.iterdir():
-        if path.name in RUN_LINKS and path.is_symlink() or path.name in RUN_FILES:
-            path.unlink()
-        elif path.is_dir() and (path.name in RUN_DIRS or CHECKPOINT.match(path.name)
-                                or path.name.startswith('incomplete-checkpoint-')):
+def clear_run(output_dir: Path, names: list[str]) -> None:
+    """Remove ``names`` (what the toolkit's runs own) from ``output_dir``."""
+    for name in names:
+        path = output_dir / name
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def trim_log_rows(output_dir: Path, step: int) -> int:
@@ -162,6 +240,21 @@ def claim_output_dir(output_dir: str | Path, resume_from: str | None, overwrite:
 
 
 def _check_reuse(output_dir: Path, resume_from: Path | None, overwrite: bool) -> None:
+    manifest = read_manifest(output_dir)
+    if manifest is None:
+        foreign = foreign_run(output_dir)
+        resuming_here = resume_from is not None and resume_from.parent == output_dir
+        if foreign and not resuming_here:
+            listed = ', '.join(foreign[:4]) + (', ...' if len(foreign) > 4 else '')
+            raise ConfigError([f'{output_dir} holds {listed}, which no run of this toolkit recorded writing (no '
+                               f'{MANIFEST}: another tool\'s run, or an older version\'s). The toolkit deletes only '
+                               'what its own runs wrote, so `training.overwrite_output_dir` will not remove them: move '
+                               'them away yourself, or give this run another `training.output_dir`'])
+        preexisting = _entries(output_dir)
+        if resuming_here:  # the run being continued owns its outputs
+            preexisting = {n for n in preexisting if not _named_like_run_output(n)}
+        manifest = Manifest(sorted(preexisting), [])
+        _write_manifest(output_dir, manifest)
     if resume_from is not None:
         if (problem := checkpoint_problem(resume_from)) is not None:
             usable = complete_checkpoints(resume_from.parent)
@@ -177,17 +270,19 @@ def _check_reuse(output_dir: Path, resume_from: Path | None, overwrite: bool) ->
                 logger.warning(f'{output_dir / LOG_ROWS}: dropped {dropped} rows logged after {resume_from.name} '
                                'by the interrupted run; the resumed run logs those steps again')
             return
-    found = previous_run(output_dir)
+    found = owned_entries(output_dir, manifest)
     if not found:
         return
     if overwrite:
         logger.warning(f'{output_dir}: removing the earlier run ({", ".join(found)}), as '
-                       '`training.overwrite_output_dir: true` asks')
-        clear_run(output_dir)
+                       '`training.overwrite_output_dir: true` asks; nothing else in the folder is touched')
+        clear_run(output_dir, found)
+        _write_manifest(output_dir, Manifest(manifest.preexisting, []))
         return
     latest = complete_checkpoints(output_dir)
-    resume = f'`training.resume_from_checkpoint: {latest[-1]}`' if latest else '(no complete checkpoint to resume)'
-    raise ConfigError([f'{output_dir} already holds a run ({", ".join(found[:4])}{", ..." if len(found) > 4 else ""})'
-                       f'. To continue it, set {resume}; to replace it, set `training.overwrite_output_dir: true`; '
-                       'to keep both, set `training.add_version: true` (each run gets its own v<N>-<time> folder) '
-                       'or another `training.output_dir`'])
+    shown = ', '.join(found[:4]) + (', ...' if len(found) > 4 else '')
+    resume = (f'to continue it, set `training.resume_from_checkpoint: {latest[-1]}`; ' if latest else
+              'it has no complete checkpoint to continue from; ')
+    raise ConfigError([f'{output_dir} already holds a run ({shown}): {resume}to replace it, set '
+                       '`training.overwrite_output_dir: true`; to keep both, set `training.add_version: true` (each '
+                       'run gets its own v<N>-<time> folder) or another `training.output_dir`'])

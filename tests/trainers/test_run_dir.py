@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from src.config import ConfigError
-from src.trainers.run_dir import LOCK, claim_output_dir, trim_log_rows
+from src.trainers.run_dir import LOCK, MANIFEST, claim_output_dir, trim_log_rows
 from tests.trainers.test_checkpoints import _checkpoint
 
 HOLD_LOCK = '''
@@ -57,7 +57,14 @@ def test_a_lock_from_another_host_names_it(tmp_path: Path):
         claim_output_dir(tmp_path, None, False)
 
 
+def _claimed(folder: Path) -> Path:
+    """``folder`` as a run of the toolkit leaves it: claimed (the manifest written), then released."""
+    claim_output_dir(folder, None, False).release()
+    return folder
+
+
 def test_a_finished_run_is_not_reused_silently(tmp_path: Path):
+    _claimed(tmp_path)
     _checkpoint(tmp_path, 4)
     (tmp_path / 'logging.jsonl').write_text(_rows(1, 2, 3, 4))
     with pytest.raises(ConfigError) as exc:
@@ -70,6 +77,7 @@ def test_a_finished_run_is_not_reused_silently(tmp_path: Path):
 
 
 def test_overwrite_removes_the_earlier_run_and_nothing_else(tmp_path: Path):
+    _claimed(tmp_path)
     ckpt = _checkpoint(tmp_path, 4)
     (ckpt / 'eval').mkdir()
     for name in ('logging.jsonl', 'args.json', 'run.log', 'notes.txt'):
@@ -77,7 +85,7 @@ def test_overwrite_removes_the_earlier_run_and_nothing_else(tmp_path: Path):
     (tmp_path / 'runs').mkdir()
     (tmp_path / 'last-checkpoint').symlink_to('checkpoint-4')
     claim_output_dir(tmp_path, None, True).release()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['notes.txt']
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST, 'notes.txt']
 
 
 def test_resume_drops_the_rows_logged_after_the_checkpoint_and_sets_aside_a_broken_save(tmp_path: Path):
