@@ -62,6 +62,10 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     for warning in cfg.warnings:
         print(f'warning: {warning}', file=sys.stderr, flush=True)
     check_inputs_exist(cfg)
+    if cfg.custom.encode_check and not debug:  # every problem that needs no model, before the model loads
+        from .datasets.precheck import check_run_records
+
+        check_run_records(cfg)
 
     # Heavy imports only once the config is known to be good.
     from swift.utils import is_master

@@ -221,7 +221,7 @@ def _parse_source(entry: Any, base_dir: Path, where: str, errors: list[str]) -> 
     if domain not in DOMAINS:
         errors.append(f'{where}: `domain` must be one of {", ".join(DOMAINS)}, got {domain!r}')
     prompts = entry.get('prompts') or {}
-    errors.extend(f'{where}: `prompts`: {p}' for p in prompt_problems(prompts))
+    errors.extend(f'{where}: `{dotted(("prompts", *path))}`: {p}' for path, p in prompt_problems(prompts))
     augmentation = entry.get('augmentation', KEEP_AUGMENTATION)
     if augmentation is not KEEP_AUGMENTATION:
         augmentation, problems = parse_augmentation(augmentation)

@@ -22,6 +22,7 @@ from .model_type import model_type_of
 from .module_names import entry_problem, unmatched, weight_module_names
 from .prompts import prompt_problems
 from .remote_code import remote_code_problems
+from .reserved_text import reserved_text_problem
 from .rlhf import MONITOR, GKDSettings, check_rlhf, gkd_model_problems, resolve_rlhf
 from .schema import (
     ALIASES,
@@ -323,17 +324,19 @@ def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[s
     errors += _sub_problems(loaded, ('custom', 'augmentation'), problems)
     cfg.visual_kd, problems = parse_visual_kd(cfg.custom.visual_kd)
     errors += _sub_problems(loaded, ('custom', 'visual_kd'), problems)
-    prompt_maps = [('prompts', cfg.custom.prompts or {})]
+    prompt_maps = [(('custom', 'prompts'), cfg.custom.prompts or {})]
     variants = cfg.custom.summary_prompt_variants
     where = _where(loaded, ('custom', 'summary_prompt_variants'))
     if variants is not None and (len(variants) < 2 or not all(isinstance(v, str) and v.strip() for v in variants)):
         errors.append(f'{where}: give at least two non-empty prompts')
+    elif variants is not None and (problem := next(filter(None, map(reserved_text_problem, variants)), None)):
+        errors.append(f'{where}: {problem}')
     elif variants is not None and cfg.custom.mode != 'summary':
         errors.append(f'{where}: applies to `custom.mode: summary` only')
-    prompt_maps += [(f'dataset_prompts.{name}', value) for name, value in (cfg.custom.dataset_prompts or {}).items()]
-    for key, prompts in prompt_maps:
-        errors.extend(f'{_where(loaded, ("custom", key.split(".")[0]))}: `custom.{key}`: {p}'
-                      for p in prompt_problems(prompts))
+    prompt_maps += [(('custom', 'dataset_prompts', str(name)), value)
+                    for name, value in (cfg.custom.dataset_prompts or {}).items()]
+    for path, prompts in prompt_maps:
+        errors += _sub_problems(loaded, path, prompt_problems(prompts))
     if cfg.custom.coord_format not in (None, cfg.family_coord_format):
         cfg.warnings.append(f'{_where(loaded, ("custom", "coord_format"))}: {cfg.custom.coord_format!r} is not the '
                             f'convention the base model was trained on ({cfg.family_coord_format!r}); remove the key '

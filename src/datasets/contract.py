@@ -9,18 +9,22 @@ A geometry record carries one image with its pixel size and annotated objects::
      "summary": "...", "dataset": "roads"}
 
 Coordinates are pixels of the stored image. ``record_problems`` returns every problem of a record, so the
-validator can report them all; the dataset raises on the first record that has any.
+validator can report them all; the dataset raises on the first record that has any. Each record kind (this one, and
+the chat records of ``builders/chat.py``) has one schema, and a key it does not know is an error, never dropped.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import codecs
+import difflib
 import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
+
+from ..config.reserved_text import reserved_text_problem
 
 
 class RecordError(ValueError):
@@ -28,14 +32,42 @@ class RecordError(ValueError):
 
 
 GEOMETRY_KEYS = ('bbox_2d', 'poly', 'line')
-RECORD_KEYS = {'images', 'width', 'height', 'objects', 'summary', 'dataset', '_fusion_source', 'messages', 'videos'}
-OBJECT_KEYS = {'desc', *GEOMETRY_KEYS}
+RECORD_KEYS = ('images', 'width', 'height', 'objects', 'summary', 'dataset', '_fusion_source')
+OBJECT_KEYS = ('desc', *GEOMETRY_KEYS)
+MODES = ('dense', 'summary')
+
+
+def unknown_keys_problem(keys: Iterable[Any], valid: Iterable[str], what: str) -> str | None:
+    """A problem naming the keys of ``what`` that are not in ``valid`` (with the closest valid name), or None."""
+    valid = list(valid)
+    unknown = [str(k) for k in keys if k not in valid]
+    if not unknown:
+        return None
+    hints = [f'`{k}` (did you mean `{close[0]}`?)' if (close := difflib.get_close_matches(k, valid, n=1, cutoff=0.6))
+             else f'`{k}`' for k in unknown]
+    return f'{what}: unknown key(s) {", ".join(hints)}; valid: {", ".join(valid)}'
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f'{name} is not a JSON number (JSON has no NaN or Infinity); write a finite number')
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f'key "{key}" appears twice in one object; JSON keeps only the second silently. Merge '
+                             'the two')
+        seen[key] = value
+    return seen
 # Minimum number of coordinates (2 per point) per geometry.
 MIN_COORDS = {'bbox_2d': 4, 'poly': 6, 'line': 4}
 
 
 def parse_line(line: bytes, where: str) -> Any:
-    """One JSONL line parsed; a line that is not UTF-8 (Latin-1, UTF-16, ...) or not JSON is a ``RecordError``."""
+    """One JSONL line parsed strictly; a line that is not UTF-8 (Latin-1, UTF-16, ...), not JSON, with a key twice in
+    one object, with NaN / Infinity, nested too deep or with a number too long to read is a ``RecordError`` naming
+    ``where`` (file:line), never a crash."""
     if line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (len(line) > 1 and b'\x00' in line[:2]):
         raise RecordError(f'{where}: the file is UTF-16; JSON Lines are UTF-8: convert it (e.g. iconv -f UTF-16 -t '
                           'UTF-8)')
@@ -45,8 +77,12 @@ def parse_line(line: bytes, where: str) -> Any:
         raise RecordError(f'{where}: not UTF-8 (byte 0x{line[exc.start]:02x} at column {exc.start + 1}); JSON Lines '
                           'are UTF-8: re-save the file as UTF-8 (e.g. iconv -f latin1 -t UTF-8)') from None
     try:
-        return json.loads(text.removeprefix('\ufeff'))
+        return json.loads(text.removeprefix('\ufeff'), object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
+        raise RecordError(f'{where}: invalid JSON: {exc}') from None
+    except RecursionError:
+        raise RecordError(f'{where}: invalid JSON: nested too deeply to read') from None
+    except ValueError as exc:  # a duplicate key, NaN / Infinity, an integer of thousands of digits
         raise RecordError(f'{where}: invalid JSON: {exc}') from None
 
 
@@ -117,12 +153,17 @@ def geometry_problems(obj: dict[str, Any], width: float, height: float) -> list[
     return problems
 
 
-def record_problems(record: Any, base_dir: Path, check_files: bool = True) -> list[str]:
-    """Every contract problem of a geometry record, each naming its field; empty when the record is valid."""
+def record_problems(record: Any, base_dir: Path, check_files: bool = True, mode: str | None = None) -> list[str]:
+    """Every contract problem of a geometry record, each naming its field; empty when the record is valid.
+
+    ``mode`` (`custom.mode`) adds what that mode needs to train: objects to list (`dense`) or a summary text."""
     if not isinstance(record, dict):
         return [f'a record must be a JSON object, got {type(record).__name__}']
-    problems = [f'`{k}`: unknown field (valid: {", ".join(sorted(RECORD_KEYS))})' for k in record
-                if k not in RECORD_KEYS]
+    problems = []
+    if (unknown := unknown_keys_problem(record, RECORD_KEYS, 'the record')) is not None:
+        chat_keys = [k for k in ('messages', 'videos') if k in record]
+        hint = (f' ({", ".join(chat_keys)} belong to chat records, which carry `messages`)' if chat_keys else '')
+        problems.append(unknown + hint)
     images = record.get('images')
     if not isinstance(images, list) or len(images) != 1:
         problems.append('`images` must be a list with exactly one image (the one the objects are drawn on)')
@@ -146,19 +187,24 @@ def record_problems(record: Any, base_dir: Path, check_files: bool = True) -> li
     if not isinstance(objects, list):
         problems.append('`objects` must be a list')
         objects = []
-    if not objects and not isinstance(record.get('summary'), str):
+    summary = record.get('summary')
+    if not objects and not isinstance(summary, str):
         problems.append('needs `objects` (dense / grounding) or a `summary` text')
-    if 'summary' in record and not isinstance(record['summary'], str):
+    if 'summary' in record and not isinstance(summary, str):
         problems.append('`summary` must be a string')
+    elif isinstance(summary, str) and (problem := reserved_text_problem(summary)) is not None:
+        problems.append(f'`summary` {problem}')
+    problems += _mode_problems(record, objects, mode)
     for i, obj in enumerate(objects):
         if not isinstance(obj, dict):
             problems.append(f'objects[{i}]: must be an object with `desc` and one geometry')
             continue
-        unknown = [k for k in obj if k not in OBJECT_KEYS]
-        if unknown:
-            problems.append(f'objects[{i}]: unknown field(s) {unknown}')
+        if (unknown := unknown_keys_problem(obj, OBJECT_KEYS, f'objects[{i}]')) is not None:
+            problems.append(unknown)
         if not isinstance(obj.get('desc'), str) or not obj['desc'].strip():
             problems.append(f'objects[{i}].desc: must be a non-empty string')
+        elif (problem := reserved_text_problem(obj['desc'])) is not None:
+            problems.append(f'objects[{i}].desc {problem}')
         if size_ok:
             problems += [f'objects[{i}]: {p}' for p in geometry_problems(obj, width, height)]
     for key in ('dataset', '_fusion_source'):
@@ -171,3 +217,18 @@ def record_problems(record: Any, base_dir: Path, check_files: bool = True) -> li
                             f'image size, but the contract wants pixels of the {width}x{height} image; multiply x by '
                             'the width and y by the height')
     return problems
+
+
+def _mode_problems(record: dict[str, Any], objects: list[Any], mode: str | None) -> list[str]:
+    """What the run's mode needs of a record that is otherwise valid: something to answer."""
+    if mode == 'dense' and not objects:
+        kind = 'a summary record' if isinstance(record.get('summary'), str) else 'a record'
+        return [f'`custom.mode: dense` trains the model to list the objects, and this is {kind} without any: it '
+                'would train the answer `[]`. Give it objects, train it with `custom.mode: summary`, or leave it out']
+    if mode == 'summary' and isinstance(record.get('summary'), str) and not record['summary'].strip():
+        return ['`summary` is empty: `custom.mode: summary` would train an empty answer; give the summary text or '
+                'leave the record out']
+    if mode == 'summary' and not isinstance(record.get('summary'), str) and objects:
+        return ['`custom.mode: summary` trains the record\'s `summary` text, and this record has none (only '
+                '`objects`); add the summary, or train it with `custom.mode: dense`']
+    return []

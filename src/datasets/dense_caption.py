@@ -20,7 +20,7 @@ from tqdm import tqdm
 from ..swift_seams import max_length_error, template_limits
 from .augmentation import Augmenter, sample_rng
 from .augmentation.pipeline import PROMPT_STREAM
-from .builders import BUILDERS, BuildSettings, image_input, image_size_problem, load_image
+from .builders import BUILDERS, BuildSettings, image_header_problem, image_input, load_image
 from .builders.chat import to_template_inputs
 from .contract import RecordError, is_chat_record, parse_line, record_problems
 from .jsonl_index import JsonlIndex
@@ -83,13 +83,15 @@ class DenseCaptionDataset(Dataset):
         where = self.where(idx)
         if isinstance(record, dict) and is_chat_record(record):
             return to_template_inputs(record, self.path.parent, where), 0
-        problems = record_problems(record, self.path.parent)
+        problems = record_problems(record, self.path.parent, mode=self.settings.mode)
         if problems:
             raise RecordError(f'{where}: ' + '; '.join(problems))
-        image = image_input(record['images'][0], self.path.parent)
-        size_problem = image_size_problem(image, record['width'], record['height'])
-        if size_problem:
-            raise RecordError(f'{where}: {size_problem}')
+        try:
+            image = image_input(record['images'][0], self.path.parent)
+        except ValueError as exc:
+            raise RecordError(f'{where}: images[0]: {exc}') from None
+        if (problem := image_header_problem(image, record['width'], record['height'])) is not None:
+            raise RecordError(f'{where}: images[0]: {problem}')
         dropped = 0
         if self.augmenter is not None:
             image, record, dropped = self.augmenter(load_image(image), record, sample_rng(self.seed, self.epoch, draw))

@@ -1,12 +1,13 @@
 """Check every record of a JSONL file and report all problems at once.
 
-    python -m src.datasets.validate FILE.jsonl [--config x.yaml]
+    python -m src.datasets.validate FILE.jsonl [--config x.yaml | --mode summary]
 
 Checks the contract (fields, geometry inside the image and well formed, `width` x `height` equal to the image file,
 pixel coordinates), that each image exists and decodes, the placeholders of chat records, and then builds each record
 exactly as training does; with --config, with that config's model, mode, prompts, video sampling and length limit,
-so a record passes here exactly when it trains. Lines that are not UTF-8 or not JSON are reported like any other
-problem. Prints `file:line: problem` lines and a summary; exits 1 on any problem or on a file with no records.
+so a record passes here exactly when it trains. Without --config, records are checked for `--mode` (default
+`dense`: every geometry record needs objects to list). Lines that are not UTF-8 or not JSON are reported like any
+other problem. Prints `file:line: problem` lines and a summary; exits 1 on any problem or on a file with no records.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from typing import Any
 from PIL import Image
 from tqdm import tqdm
 
-from .builders import BuildSettings, image_input, image_source
-from .contract import REMOTE, RecordError, image_path, is_chat_record, record_problems
+from .builders import BuildSettings, image_header_problem, image_input, image_source
+from .contract import MODES, REMOTE, RecordError, image_path, is_chat_record, record_problems
 from .dense_caption import DenseCaptionDataset
 
 
@@ -37,7 +38,15 @@ def _image_problems(record: dict[str, Any], base_dir: Path) -> list[str]:
         if (path is not None and not path.is_file()) or (isinstance(value, str) and value.startswith(REMOTE)):
             continue  # missing files and remote URLs are reported by the record checks
         try:
-            with Image.open(image_source(image_input(value, base_dir))) as image:
+            source = image_input(value, base_dir)
+        except ValueError as exc:
+            problems.append(f'{field}: {exc}')
+            continue
+        if (problem := image_header_problem(source)) is not None:
+            problems.append(f'{field}: {problem}')
+            continue
+        try:
+            with Image.open(image_source(source)) as image:
                 image.load()
         except Exception as exc:  # noqa: BLE001 - any decoder failure is the record's problem
             problems.append(f'{field}: {path or "the inline image"} does not decode as an image ({exc})')
@@ -54,7 +63,7 @@ def check_record(dataset: DenseCaptionDataset, idx: int, encode: bool) -> list[s
     except RecordError as exc:
         return [str(exc).removeprefix(f'{where}: ')]
     chat = isinstance(record, dict) and is_chat_record(record)
-    problems = [] if chat else record_problems(record, dataset.path.parent)
+    problems = [] if chat else record_problems(record, dataset.path.parent, mode=dataset.settings.mode)
     if not problems and isinstance(record, dict):
         problems = _image_problems(record, dataset.path.parent)
     if not problems:
@@ -109,11 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m src.datasets.validate', description=__doc__.split('\n')[0])
     parser.add_argument('jsonl', type=Path, help='the JSONL file to check')
     parser.add_argument('--config', help='also check encoded lengths with this training config')
+    parser.add_argument('--mode', choices=MODES, help='the training mode the records are for, without --config '
+                                                      '(default: dense)')
     args = parser.parse_args(argv)
     if not args.jsonl.is_file():
         print(f'{args.jsonl}: file not found', file=sys.stderr)
         return 2
-    settings, template = BuildSettings(), None
+    if args.config and args.mode:
+        parser.error('--mode comes from the config (`custom.mode`) when --config is given; pass one of the two')
+    settings, template = BuildSettings(mode=args.mode or 'dense'), None
     if args.config:
         from ..config import ConfigError
 

@@ -34,7 +34,7 @@ def test_valid_record_has_no_problems(image_dir: Path):
     ({'objects': [{'desc': 'a', 'poly': [1, 1, 2, 2]}]}, '`poly` needs an even number of coordinates, at least 6'),
     ({'objects': [{'desc': 'a', 'line': [1, 1, 2]}]}, '`line` needs an even number of coordinates, at least 4'),
     ({'objects': [{'desc': 'a', 'line': [1, 'x', 2, 3]}]}, '`line` must be a list of numbers'),
-    ({'extra': 1}, '`extra`: unknown field'),
+    ({'extra': 1}, 'the record: unknown key(s) `extra`; valid: images, width'),
 ])
 def test_each_violation_is_named(image_dir: Path, overrides, problem: str):
     problems = record_problems(_record(**overrides), image_dir.parent)

@@ -44,7 +44,7 @@ def test_every_kind_of_bad_record_is_reported_on_its_line(image_dir: Path, make_
     bad_lines = sorted({int(line.split(':')[1]) for line in out.splitlines() if line.startswith(str(data) + ':')
                         and line.split(':')[1].isdigit()})
     assert bad_lines == [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14]
-    for line_no, text in [(2, 'invalid JSON'), (3, 'image file not found'), (4, 'does not decode as an image'),
+    for line_no, text in [(2, 'invalid JSON'), (3, 'image file not found'), (4, 'does not open as an image'),
                           (5, 'leaves the 64x64 image'), (6, 'x1 < x2'), (7, 'even number of coordinates'),
                           (8, 'needs exactly one geometry'), (9, 'desc: must be a non-empty string'),
                           (10, 'must be positive integers'), (11, '2 <image> placeholder(s)'),

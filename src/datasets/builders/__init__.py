@@ -8,6 +8,7 @@ Images always enter as ``{"type": "image", "image": value}`` items; the template
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import json
 from dataclasses import dataclass, field, replace
@@ -64,11 +65,16 @@ class BuildSettings:
 
 
 def image_input(entry: Any, base_dir: Path) -> str:
-    """What the template gets for an ``images`` entry: an absolute path, a URL, or a PNG data URL for inline bytes."""
+    """What the template gets for an ``images`` entry: an absolute path, a URL, or a PNG data URL for inline bytes
+    (``ValueError`` when those bytes are not an image)."""
     if isinstance(entry, dict):
-        with Image.open(io.BytesIO(base64.b64decode(entry['bytes']))) as image:
-            buffer = io.BytesIO()
-            image.save(buffer, format='PNG')
+        try:
+            with Image.open(io.BytesIO(base64.b64decode(entry['bytes'], validate=True))) as image:
+                buffer = io.BytesIO()
+                image.save(buffer, format='PNG')
+        except (binascii.Error, OSError, ValueError) as exc:
+            raise ValueError(f'the inline {{"bytes": ...}} do not open as an image ({type(exc).__name__}: '
+                             f'{exc})') from None
         return 'data:image/png;base64,' + base64.b64encode(buffer.getvalue()).decode()
     path = image_path(entry, base_dir)
     return str(path) if path is not None else entry
@@ -90,15 +96,27 @@ def image_source(value: str) -> str | io.BytesIO:
     return io.BytesIO(base64.b64decode(value.split(',', 1)[1])) if value.startswith('data:') else value
 
 
-def image_size_problem(value: str, width: int, height: int) -> str | None:
-    """The record's `width` x `height` must be the size of the pixels the model sees (the stored image: neither
-    ms-swift nor the processor applies EXIF orientation), or its coordinates are normalised against the wrong size."""
+# PIL modes whose values do not fit 8 bits: `convert('RGB')` clips every value above 255 (a 16-bit PNG turns white).
+WIDE_MODES = {'I': '32-bit integer', 'F': '32-bit float', 'I;16': '16-bit', 'I;16L': '16-bit', 'I;16B': '16-bit',
+              'I;16N': '16-bit'}
+
+
+def image_header_problem(value: str, width: int | None = None, height: int | None = None) -> str | None:
+    """What the image's header says is wrong, without decoding its pixels: it does not open as an image, its pixels
+    do not convert faithfully to 8-bit RGB (16-bit or float samples), or, given ``width`` and ``height``, its size
+    differs from the record's (the pixels the model sees are the stored image's: neither ms-swift nor the processor
+    applies EXIF orientation, so the record's coordinates would be normalised against the wrong size)."""
     try:
         with Image.open(image_source(value)) as image:
-            actual, orientation = image.size, image.getexif().get(ExifTags.Base.Orientation, 1)
+            actual, mode = image.size, image.mode
+            orientation = image.getexif().get(ExifTags.Base.Orientation, 1) if width is not None else 1
     except Exception as exc:  # noqa: BLE001 - any decoder failure is the record's problem
-        return f'images[0]: {value:.80} does not open as an image ({type(exc).__name__}: {exc})'
-    if actual == (width, height):
+        return f'{value:.80} does not open as an image ({type(exc).__name__}: {exc})'
+    if mode in WIDE_MODES:
+        return (f'{value:.80} has {WIDE_MODES[mode]} samples (PIL mode {mode}); converting them to the 8-bit RGB the '
+                'model reads clips every value above 255. Rescale it to 8 bits first (e.g. 16-bit: value / 257; '
+                'float: value * 255 for 0-1 data) and save it as an 8-bit PNG or JPEG')
+    if width is None or actual == (width, height):
         return None
     hint = ''
     if orientation in (5, 6, 7, 8) and actual == (height, width):

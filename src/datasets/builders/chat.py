@@ -7,7 +7,8 @@ items, the assistant answer is text. ms-swift's own form, text with ``<image>`` 
 text with ``objects: {"ref": [...], "bbox": [[x1, y1, x2, y2] | [x, y], ...], "bbox_type": "real" | "norm1",
 "image_id": [...]}``. Those are handed to ms-swift's template, which writes them as the model's grounding text
 (Qwen3-VL: 0-1000 of the image) exactly as ``swift sft`` does. Relative media paths are resolved against the JSONL's
-directory. Every problem is an error that names the file, the line and the field; nothing is skipped.
+directory. Every problem is an error that names the file, the line and the field; nothing is skipped, and a key
+this schema does not know (a record's `image` for `images`, a message's `loss`) is an error, never dropped.
 """
 from __future__ import annotations
 
@@ -15,12 +16,29 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..contract import RecordError, data_url_problem, number_list, remote_problem
+from ...config.reserved_text import control_token_problem
+from ..contract import RecordError, data_url_problem, number_list, remote_problem, unknown_keys_problem
 
 ROLES = ('system', 'user', 'assistant', 'tool')
 MEDIA = {'image': ('images', '<image>'), 'video': ('videos', '<video>')}  # item type -> (list field, placeholder)
-# Vision tokens the template inserts itself; hand-written ones would desynchronise text and pixels.
-RESERVED_TOKENS = ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>')
+CHAT_RECORD_KEYS = ('messages', 'images', 'videos', 'objects', 'dataset', '_fusion_source')
+MESSAGE_KEYS = ('role', 'content')
+# ms-swift keys of its standard format that this toolkit's trainers do not read, and what to do instead.
+NOT_READ = {
+    'tools': 'tool-calling records are not trained here',
+    'audios': 'Qwen-VL models take no audio',
+    'rejected_response': 'preference pairs (DPO) are not trained here',
+    'label': 'KTO labels are not trained here',
+    'system': 'give the system prompt as the first message ({"role": "system", "content": ...})',
+}
+MESSAGE_NOT_READ = {
+    'loss': 'which turns carry loss is `template.loss_scale` (last_round: the last answer; default: every answer)',
+    'loss_scale': 'which turns carry loss is `template.loss_scale` (last_round: the last answer; default: every '
+                  'answer)',
+}
+ITEM_KEYS = {'text': ('type', 'text'), 'image': ('type', 'image'), 'video': ('type', 'video'),
+             'image_url': ('type', 'image_url')}
+IMAGE_URL_KEYS = ('url', 'detail')  # OpenAI's image_url object; `detail` does not apply to local training
 # ms-swift's grounding placeholders -> the `objects` list each one takes the next entry of.
 GROUNDING = {'<ref-object>': 'ref', '<bbox>': 'bbox'}
 OBJECT_KEYS = ('ref', 'bbox', 'bbox_type', 'image_id')  # ms-swift's order (swift.dataset.preprocessor.core)
@@ -28,23 +46,35 @@ BBOX_TYPES = ('real', 'norm1')  # pixels of the image, or 0-1 of its size
 
 
 def _resolve_media(value: Any, base_dir: Path, where: str, kind: str) -> str:
+    """The media file as an absolute path (or the data URL), checked to exist and, for an image, to open as one."""
+    from . import image_header_problem
+
     if not isinstance(value, str) or not value:
         raise RecordError(f'{where}: an {kind} must be a path string, got {value!r}')
     if problem := remote_problem(value) or data_url_problem(value):
         raise RecordError(f'{where}: {problem}')
-    if value.startswith('data:'):
-        return value
-    path = Path(os.path.abspath(base_dir / value))  # absolute, `..` removed: the same file, the same string
-    if not path.is_file():
-        raise RecordError(f'{where}: {kind} file not found: {path}')
-    return str(path)
+    if not value.startswith('data:'):
+        path = Path(os.path.abspath(base_dir / value))  # absolute, `..` removed: the same file, the same string
+        if not path.is_file():
+            raise RecordError(f'{where}: {kind} file not found: {path}')
+        value = str(path)
+    if kind == 'image' and (problem := image_header_problem(value)) is not None:
+        raise RecordError(f'{where}: {problem}')
+    return value
+
+
+def _check_keys(value: dict[str, Any], valid: tuple[str, ...], not_read: dict[str, str], where: str,
+                what: str) -> None:
+    for key in value:
+        if key in not_read:
+            raise RecordError(f'{where}: `{key}` is not read by this toolkit: {not_read[key]}')
+    if (problem := unknown_keys_problem(value, valid, what)) is not None:
+        raise RecordError(f'{where}: {problem}')
 
 
 def _count_placeholders(text: str, where: str, counts: dict[str, int]) -> None:
-    for token in RESERVED_TOKENS:
-        if token in text:
-            raise RecordError(f'{where}: text contains {token}; the template inserts vision tokens itself, give the '
-                              'image as a {"type": "image", "image": path} item instead')
+    if (problem := control_token_problem(text)) is not None:
+        raise RecordError(f'{where}: {problem}')
     for kind, (_, placeholder) in MEDIA.items():
         counts[kind] += text.count(placeholder)
     for placeholder, key in GROUNDING.items():
@@ -70,6 +100,9 @@ def _grounding_objects(record: dict[str, Any], counts: dict[str, int], images: i
     refs, boxes = objects.get('ref') or [], objects.get('bbox') or []
     if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
         raise RecordError(f'{where}: objects.ref: must be a list of strings')
+    for i, ref in enumerate(refs):
+        if (problem := control_token_problem(ref)) is not None:
+            raise RecordError(f'{where}: objects.ref[{i}] {problem}')
     if not isinstance(boxes, list):
         raise RecordError(f'{where}: objects.bbox: must be a list of boxes')
     for i, box in enumerate(boxes):
@@ -105,6 +138,10 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
     """
     if not isinstance(record, dict):
         raise RecordError(f'{where}: a record must be a JSON object, got {type(record).__name__}')
+    _check_keys(record, CHAT_RECORD_KEYS, NOT_READ, where, 'the chat record')
+    for key in ('dataset', '_fusion_source'):
+        if key in record and not isinstance(record[key], str):
+            raise RecordError(f'{where}: `{key}` must be a string')
     messages = record.get('messages')
     if not isinstance(messages, list) or not messages:
         raise RecordError(f'{where}: `messages` must be a non-empty list of {{"role", "content"}} objects')
@@ -115,6 +152,7 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
         field = f'{where}: messages[{m}]'
         if not isinstance(message, dict) or message.get('role') not in ROLES:
             raise RecordError(f'{field}: needs a `role` in {ROLES}, got {message!r:.80}')
+        _check_keys(message, MESSAGE_KEYS, MESSAGE_NOT_READ, field, 'the message')
         content = message.get('content')
         if isinstance(content, str):
             _count_placeholders(content, f'{field}.content', placeholders)
@@ -126,6 +164,10 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
         for c, item in enumerate(content):
             item_field = f'{field}.content[{c}]'
             kind = item.get('type') if isinstance(item, dict) else None
+            if kind in ITEM_KEYS:
+                _check_keys(item, ITEM_KEYS[kind], {}, item_field, f'a "{kind}" item')
+            if kind == 'image_url' and isinstance(item.get('image_url'), dict):
+                _check_keys(item['image_url'], IMAGE_URL_KEYS, {}, f'{item_field}.image_url', 'image_url')
             if kind == 'text':
                 text = item.get('text')
                 if not isinstance(text, str):
@@ -146,6 +188,11 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
         out_messages.append({'role': message['role'], 'content': items})
     if out_messages[-1]['role'] != 'assistant':
         raise RecordError(f'{where}: the last message must be the assistant answer to learn from')
+    answer = out_messages[-1]['content']
+    texts = [answer] if isinstance(answer, str) else [i['text'] for i in answer if i['type'] == 'text']
+    if not any(t.strip() for t in texts):
+        raise RecordError(f'{where}: messages[{len(messages) - 1}]: the assistant answer is empty; there would be '
+                          'nothing to learn but the end-of-turn token. Give the answer text or leave the record out')
 
     inputs: dict[str, Any] = {'messages': out_messages}
     for kind, (list_field, placeholder) in MEDIA.items():

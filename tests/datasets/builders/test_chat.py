@@ -50,7 +50,8 @@ def test_placeholder_without_any_image_is_a_mismatch(image_dir: Path):
 def test_hand_written_vision_tokens_are_rejected(image_dir: Path):
     record = image_record('images/a.png')
     record['messages'][0]['content'][1]['text'] = '<|vision_start|><|image_pad|><|vision_end|>'
-    with pytest.raises(RecordError, match=r'messages\[0\].content\[1\].text: text contains <\|image_pad\|>'):
+    with pytest.raises(RecordError, match=r'messages\[0\].content\[1\].text: contains <\|vision_start\|>, a control '
+                                          'token of the chat template'):
         to_template_inputs(record, image_dir.parent, WHERE)
 
 

@@ -66,7 +66,7 @@ def test_bad_names_keys_domain_prompts_and_augmentation(tmp_path):
     assert "`name` must be letters, digits" in text and "name `token` is reserved" in text
     assert "(`x`): unknown key `domian`" in text
     assert "(`y`): `domain` must be one of target, source" in text
-    assert "(`z`): `prompts`: `dens`: prompts are keyed by mode" in text
+    assert "(`z`): `prompts.dens`: prompts are keyed by mode" in text
     assert "(`w`): `augmentation.ops[0]`: unknown op 'twirl'" in text
 
 

@@ -1,0 +1,61 @@
+"""The records of a run, checked before any model loads: every problem that needs no model.
+
+Parsing, the record contract (per kind, per `custom.mode`), media files that are missing or do not open as images,
+inline bytes that are not an image, sizes that disagree with the image file: all of this is known from the records and
+the image headers. ``check_run_records`` reads every training and validation record of a config that way and raises
+one ``RecordError`` listing the problems before the entrypoint loads a model (minutes on a large checkpoint); what
+needs the template (the encoded length) is checked after it loads, by ``custom.encode_check``'s encode pass.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+from .builders import BuildSettings
+from .contract import RecordError
+from .dense_caption import DenseCaptionDataset
+
+SHOWN = 20
+"""Problems printed in full; the rest are counted (the validator lists them all)."""
+
+
+def run_datasets(cfg: Any) -> list[DenseCaptionDataset]:
+    """Every file of records a run reads (training and validation; each fusion source with its own prompts), as
+    datasets that read records without a template and without augmentation: the records as written."""
+    settings = BuildSettings.from_config(cfg)
+    limit = cfg.custom.sample_limit
+    if cfg.fusion is None:
+        paths = [cfg.custom.train_jsonl, cfg.custom.val_jsonl]
+        return [DenseCaptionDataset(p, None, limit, settings) for p in paths if p]
+    datasets = []
+    for source in cfg.fusion.sources:
+        own = dataclasses.replace(settings, prompts={**settings.prompts, **source.prompts})
+        evaluated = source.name in cfg.fusion.eval_sources and source.val_jsonl is not None
+        datasets += [DenseCaptionDataset(p, None, limit, own, label=source.name)
+                     for p in (source.train_jsonl, source.val_jsonl if evaluated else None) if p is not None]
+    return datasets
+
+
+def check_run_records(cfg: Any) -> int:
+    """Read every record of the run as training will; raise one ``RecordError`` listing the problems (the first
+    ``SHOWN`` in full). Returns the number of records checked."""
+    problems: list[str] = []
+    count = 0
+    for dataset in run_datasets(cfg):
+        for idx in tqdm(range(len(dataset)), desc=f'reading {dataset.path.name}', unit='rec', file=sys.stderr,
+                        mininterval=1.0):
+            try:
+                dataset.inputs(idx)
+            except RecordError as exc:
+                problems.append(str(exc))
+        count += len(dataset)
+    if problems:
+        shown = '\n  '.join(problems[:SHOWN])
+        more = f'\n  ... and {len(problems) - SHOWN} more' if len(problems) > SHOWN else ''
+        raise RecordError(f'{len(problems)} of {count} records cannot train (checked before loading the model; '
+                          f'`python -m src.datasets.validate FILE --config {cfg.source}` lists every problem):\n  '
+                          f'{shown}{more}')
+    return count
