@@ -77,14 +77,33 @@ def real_size_recipe(flags, root: Path) -> tuple[Path, Path, str]:
         training['per_device_train_batch_size'] = flags.batch
     if flags.grad_accum:
         training['gradient_accumulation_steps'] = flags.grad_accum
-    recipe = write_yaml(root / f'recipe_{flags.arch}.yaml', {
+    overlay = {
         'extends': str(REAL_RECIPE),
         'model': {'model': str(model), 'torch_dtype': dtype, 'attn_impl': attn},
         'training': training,
         'custom': {'train_jsonl': str(data)},
-    })
+    }
+    longest, limit = longest_record(data, model), yaml.safe_load(REAL_RECIPE.read_text())['global_max_length']
+    if longest > limit:  # the generated records must fit the recipe: the runs skip the up-front check for speed
+        overlay['global_max_length'] = -(-longest // 256) * 256
+        print(f'the longest generated record is {longest} tokens, over the recipe\'s {limit}: global_max_length '
+              f'{overlay["global_max_length"]} for these runs', flush=True)
+    recipe = write_yaml(root / f'recipe_{flags.arch}.yaml', overlay)
     device = torch.cuda.get_device_name() if cuda else f'CPU ({os.cpu_count()} cores)'
     return recipe, model, f'{device}, {dtype}, {attn}'
+
+
+def longest_record(data: Path, model: Path) -> int:
+    """The encoded length of the longest record of ``data`` with ``model``'s template (no length limit)."""
+    from swift.model import get_processor
+    from swift.template import get_template
+
+    from src.datasets import DenseCaptionDataset
+
+    template = get_template(get_processor(str(model), model_type='qwen3_vl'), max_length=None)
+    template.set_mode('train')
+    dataset = DenseCaptionDataset(data, template)
+    return max(dataset.encoded_length(dataset.inputs(i)) for i in range(len(dataset)))
 
 
 def gkd_overlay(root: Path, teacher: Path) -> Path:

@@ -132,7 +132,7 @@ def write_config(root: Path, model: Path, train: Path, val: Path, flags, name: s
             'logging_steps': max(1, min(10, flags.steps // 10)), 'save_strategy': 'steps', 'save_steps': flags.steps,
             'save_only_model': True,
             'eval_strategy': 'no', 'report_to': [], 'dataloader_num_workers': 0, 'seed': flags.seed,
-            'gradient_checkpointing': False, 'add_version': False,
+            'gradient_checkpointing': False, 'add_version': False, 'overwrite_output_dir': True,
         },
         'custom': {
             'train_jsonl': str(train), 'val_jsonl': str(val), 'mode': flags.mode, 'coord_format': 'norm1000',

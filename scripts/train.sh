@@ -40,6 +40,28 @@ fi
 [[ -e "$config" ]] || { echo "train.sh: config not found: $config" >&2; exit 2; }
 config="$(cd "$(dirname "$config")" && pwd)/$(basename "$config")"  # the command runs from the repository
 
+# Each numeric variable must be a whole number in its range: bash arithmetic would read `abc` as 0 and `1.5` as an
+# error deep inside torchrun.
+whole() {  # whole NAME VALUE MIN [MAX]: an empty VALUE is unset (the default applies)
+  local name=$1 value=$2 min=$3 max=${4:-}
+  [[ -z "$value" ]] && return 0
+  local ok=true
+  if [[ ! "$value" =~ ^[0-9]+$ ]]; then ok=false
+  elif (( 10#$value < min )); then ok=false
+  elif [[ -n "$max" ]] && (( 10#$value > max )); then ok=false
+  fi
+  if ! $ok; then
+    if [[ -n "$max" ]]; then range="from $min to $max"; else range="of at least $min"; fi
+    echo "train.sh: $name=$value is not a whole number $range" >&2
+    exit 2
+  fi
+}
+whole NPROC_PER_NODE "${NPROC_PER_NODE:-}" 1
+whole NNODES "${NNODES:-}" 1
+whole NODE_RANK "${NODE_RANK:-}" 0 $(( ${NNODES:-1} - 1 ))
+whole MASTER_PORT "${MASTER_PORT:-}" 1 65535
+whole OMP_NUM_THREADS "${OMP_NUM_THREADS:-}" 1
+
 if [[ -n "${NPROC_PER_NODE:-}" ]]; then
   nproc=$NPROC_PER_NODE
 elif [[ -n "${CUDA_VISIBLE_DEVICES:-}" ]]; then

@@ -19,8 +19,10 @@ import yaml
 
 from .config import ConfigError, ProjectConfig, check_inputs_exist, load_and_validate
 from .config.remote_code import remote_code_notices
+from .config.stage_outputs import resolve_stage_outputs
 from .datasets.allocator import keep_freed_memory
 from .datasets.contract import RecordError
+from .trainers.run_dir import SaveError
 from .trainers.run_log import RunLog
 
 
@@ -61,6 +63,8 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     cfg = load_and_validate(config_path, base_config)
     for warning in cfg.warnings:
         print(f'warning: {warning}', file=sys.stderr, flush=True)
+    for notice in resolve_stage_outputs(cfg):
+        print(notice, file=sys.stderr, flush=True)
     check_inputs_exist(cfg)
     if cfg.custom.encode_check and not debug:  # every problem that needs no model, before the model loads
         from .datasets.precheck import check_run_records
@@ -86,7 +90,8 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
 
 def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> Any:
     from .swift_seams import set_tensorboard_dir, set_video_sampling
-    from .trainers.run_dir import claim_output_dir
+    from .trainers.checkpoints import resume_mismatches
+    from .trainers.run_dir import claim_output_dir, failed_save
     from .trainers.sft_pipeline import ProjectSft
     from .trainers.start_weights import start_model
     from .trainers.swift_args import to_sft_arguments
@@ -97,6 +102,12 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
         cfg = dataclasses.replace(cfg, model={**cfg.model, 'model': model})
     set_video_sampling(cfg.video.environment())
     args = to_sft_arguments(cfg)
+    if args.resume_from_checkpoint and (differences := resume_mismatches(args, args.resume_from_checkpoint)):
+        raise ConfigError([f'`training.resume_from_checkpoint`: {args.resume_from_checkpoint} was trained with other '
+                           'tuner settings than this config gives; resuming would load its weights and optimizer '
+                           'into a different set of trainable parameters. Resume with the settings it was trained '
+                           'with, or start a new run (`tuner.resume_from_checkpoint` starts a new stage from its '
+                           'weights):\n    ' + '\n    '.join(differences)])
     set_tensorboard_dir(args.logging_dir)
     if cfg.rlhf.get('rlhf_type'):
         from .trainers.rlhf_pipeline import ProjectRlhf as pipeline_cls
@@ -113,6 +124,10 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
         write_resolved_config(resolved, args.output_dir)
     try:
         return pipeline_cls(args, cfg).main()
+    except Exception as exc:
+        if master and (account := failed_save(args.output_dir, exc)) is not None:
+            raise SaveError(account) from exc
+        raise
     finally:
         if lock is not None:
             lock.release()
@@ -122,7 +137,7 @@ def cli(argv: list[str] | None = None) -> int:
     flags = parse_cli(argv)
     try:
         main(flags.config, flags.base_config, flags.debug)
-    except (ConfigError, RecordError) as exc:  # bad config or data: the message says where; no traceback needed
+    except (ConfigError, RecordError, SaveError) as exc:  # the message says where and why; no traceback needed
         print(f'error: {exc}', file=sys.stderr)
         return 2
     return 0

@@ -138,7 +138,8 @@ def test_over_length_record_stops_before_training(make_config, tmp_path: Path, i
 def test_missing_image_stops_before_training(make_config, tmp_path: Path, image_dir: Path):
     data = write_jsonl(tmp_path / 'bad.jsonl', [image_record('images/a.png'), image_record('images/gone.png')])
     config = make_config('lora.yaml', name='bad', custom={'train_jsonl': str(data), 'val_jsonl': None})
-    with pytest.raises(RecordError, match=rf'^{data}:2: messages\[0\].content\[0\].image: image file not found'):
+    with pytest.raises(RecordError, match=rf'1 of 2 records cannot train \(checked before loading the model.*\n  '
+                                          rf'{data}:2: messages\[0\].content\[0\].image: image file not found'):
         main(config)
 
 

@@ -186,3 +186,12 @@ def section_fields(section: str) -> dict[str, Spec]:
     fields.update({key: spec_of(t) for (sec, key), t in NARROWED_TYPES.items() if sec == section})
     fields.update({key: spec_of(t) for (sec, key), t in PROJECT_FIELDS.items() if sec == section})
     return fields
+
+
+def yaml_name(field: str) -> str:
+    """Where an ms-swift argument is written in a config: ``lora_rank`` -> ``tuner.lora_rank``, ``tuner_type`` ->
+    ``tuner.train_type``."""
+    if field == 'tuner_type':
+        return f'tuner.{TUNER_TYPE_KEY}'
+    section = next((s for s in SECTIONS if s not in PROJECT_SECTIONS and field in section_fields(s)), None)
+    return f'{section}.{field}' if section else field

@@ -1,11 +1,15 @@
 """Greedy answers of a trained checkpoint, through ms-swift's ``TransformersEngine`` (batched, with a progress bar).
 
 The model and template are built from the run's config exactly as training built them (model type, dtype,
-attention implementation, ``max_pixels``, ``max_length``); the checkpoint is either an adapter, loaded onto the
-config's base model, or a full model that replaces it.
+attention implementation, ``max_pixels``, ``max_length``); the checkpoint is either a full model that replaces the
+config's, or an adapter, loaded onto the base model it was trained on: the `model` its ``args.json`` records, which
+is what ``swift infer --adapters`` loads too (for a two-stage recipe's stage 2, the merge of stage 1 into the base,
+not the bare base the config names).
 """
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +41,16 @@ def checkpoint_kind(checkpoint: Path) -> str:
                       'adapter) or config.json (a full model), such as output/<run>/checkpoint-<step>')
 
 
+def adapter_base(checkpoint: Path) -> str | None:
+    """The base model an adapter checkpoint was trained on, from its ``args.json`` (ms-swift writes one into every
+    checkpoint, and ``swift infer --adapters`` loads the `model` it names); None when the file does not say."""
+    try:
+        model = json.loads((checkpoint / 'args.json').read_text(encoding='utf-8')).get('model')
+    except (OSError, ValueError, AttributeError):
+        return None
+    return model if isinstance(model, str) and model else None
+
+
 def load_engine(cfg: ProjectConfig, checkpoint: Path, batch_size: int) -> 'TransformersEngine':
     from swift.arguments import InferArguments
     from swift.infer_engine import TransformersEngine
@@ -48,6 +62,15 @@ def load_engine(cfg: ProjectConfig, checkpoint: Path, batch_size: int) -> 'Trans
     kwargs = swift_kwargs(cfg, ('model', 'template'))
     if not adapter:
         kwargs['model'] = str(checkpoint)
+    elif (base := adapter_base(checkpoint)) is not None and base != str(kwargs['model']):
+        if Path(base).is_absolute() and not Path(base).exists():
+            raise EvalError(f'--checkpoint {checkpoint}: the adapter was trained on {base} (its args.json), which '
+                            'is not on this machine; swift infer would fail the same way. Put that model there, or '
+                            'merge the adapter where it exists (swift export --merge_lora true) and evaluate the '
+                            'merged checkpoint')
+        print(f'{checkpoint} is an adapter trained on {base} (its args.json); evaluating it on that base, as swift '
+              f'infer does, not on the config\'s model.model {kwargs["model"]}', file=sys.stderr, flush=True)
+        kwargs['model'] = base
     trusted = bool(cfg.model.get('trust_remote_code'))
     if problems := remote_code_problems(kwargs['model'], 'model.trust_remote_code', trusted):
         raise ConfigError(problems)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, load_and_validate
+from ..config.stage_outputs import resolve_stage_outputs
 from ..datasets.allocator import keep_freed_memory
 from ..datasets.builders import coords_of
 from ..datasets.contract import RecordError
@@ -52,6 +53,20 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     return flags
 
 
+def check_writable(folder: Path, what: str) -> None:
+    """The results folder can be created and written, checked before the model loads and generates (an hour's
+    generation is not lost to a typo or a read-only disk)."""
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f'{folder} is a file')
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / '.write_probe'
+        probe.write_bytes(b'')
+        probe.unlink()
+    except OSError as exc:
+        raise EvalError(f'{what}: cannot write the results into {folder}: {exc.strerror or exc}') from None
+
+
 def read_predictions(path: Path, samples: list[EvalSample]) -> tuple[list[str], list[str | None]]:
     """Answers saved by an earlier evaluation, checked to be for the same records in the same order."""
     if not path.is_file():
@@ -73,6 +88,8 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
     cfg = load_and_validate(config)
     for warning in cfg.warnings:
         print(f'warning: {warning}', file=sys.stderr, flush=True)
+    for notice in resolve_stage_outputs(cfg):
+        print(notice, file=sys.stderr, flush=True)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_dir():
         raise EvalError(f'--checkpoint {checkpoint}: folder not found')
@@ -81,6 +98,7 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
     print(keep_freed_memory(), file=sys.stderr, flush=True)
     samples = load_samples(cfg, limit)
     out = Path(output) if output else checkpoint / 'eval'
+    check_writable(out, '--output' if output else f'--checkpoint {checkpoint} (results go to its eval/ folder)')
     mode, coords = cfg.custom.mode, coords_of(cfg)
 
     if predictions:

@@ -16,6 +16,8 @@ import struct
 import zipfile
 from pathlib import Path
 
+from ..config.schema import yaml_name
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT = re.compile(r'^checkpoint-(\d+)$')
@@ -107,3 +109,39 @@ def set_aside_incomplete(output_dir: str | Path) -> list[Path]:
         logger.warning(f'{path} is incomplete ({problem}); moved to {target.name} so that nothing resumes from it')
         moved.append(target)
     return moved
+
+
+# The arguments that decide which parameters train and how (ms-swift's names): a run resumed with other values would
+# load an optimizer state and adapter weights shaped for another set of parameters, or train the old adapter under a
+# new scaling without a word.
+TUNER_ARGUMENTS = ('model', 'tuner_type', 'freeze_llm', 'freeze_vit', 'freeze_aligner', 'trainable_parameters',
+                   'trainable_parameters_regex', 'freeze_parameters', 'freeze_parameters_ratio', 'modules_to_save')
+LORA_ARGUMENTS = ('lora_rank', 'lora_alpha', 'lora_dropout', 'target_modules', 'target_regex', 'use_dora',
+                  'use_rslora', 'lora_bias')
+
+
+def resume_mismatches(args: object, checkpoint: str | Path) -> list[str]:
+    """How the tuner of ``args`` (ms-swift's arguments of the run about to resume) differs from the one
+    ``checkpoint`` was trained with (its ``args.json``), one line per argument; empty when they agree or the
+    checkpoint does not say."""
+    try:
+        saved = json.loads((Path(checkpoint) / 'args.json').read_text(encoding='utf-8'))
+    except (OSError, ValueError):
+        return []
+    keys = TUNER_ARGUMENTS + (LORA_ARGUMENTS if getattr(args, 'tuner_type', None) == 'lora' else ())
+    lines = []
+    for key in keys:
+        if key not in saved or not hasattr(args, key):
+            continue
+        now, then = getattr(args, key), saved[key]
+        if _normalised(now) != _normalised(then):
+            lines.append(f'`{yaml_name(key)}`: {then!r} in the checkpoint, {now!r} now')
+    return lines
+
+
+def _normalised(value: object) -> object:
+    if isinstance(value, (list, tuple)):
+        return sorted(map(str, value))
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

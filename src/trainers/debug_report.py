@@ -57,7 +57,8 @@ def describe_batch(batch: dict[str, Any], tokenizer: Any, image_token_id: int, m
     for key, value in batch.items():
         if isinstance(value, torch.Tensor):
             lines.append(f'  {key:<20} {tuple(value.shape)} {str(value.dtype).replace("torch.", "")}')
-    input_ids, labels = batch['input_ids'], batch['labels']
+    input_ids = batch['input_ids']
+    labels = batch['labels'] if batch.get('labels') is not None else torch.full_like(input_ids, IGNORE_INDEX)
     grids = batch.get('image_grid_thw')
     expected = (grids.prod(-1) // merge_size**2).tolist() if grids is not None else []
     lines.append('image tokens (input_ids == image_pad) vs image_grid_thw.prod() / merge_size^2:')
@@ -75,6 +76,8 @@ def describe_batch(batch: dict[str, Any], tokenizer: Any, image_token_id: int, m
     if batch.get('video_grid_thw') is not None:
         lines.append(f'video_grid_thw (frames / temporal patch, h, w per video): {batch["video_grid_thw"].tolist()}')
     lines.append('label spans (the text the loss is computed on):')
+    if not any(_label_spans(labels[row]) for row in range(labels.shape[0])):
+        lines.append('  none: no token of this batch carries loss')
     for row in range(labels.shape[0]):
         for start, end in _label_spans(labels[row]):
             text = tokenizer.decode(labels[row, start:end].tolist())

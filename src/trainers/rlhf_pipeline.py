@@ -31,6 +31,20 @@ class ProjectRlhf(ProjectSft, SwiftRLHF):
             train, val = super()._build_datasets(encode_check)
         return [RolloutDataset(train), RolloutDataset(val) if val is not None else None]
 
+    def _debug_samples(self, train, size: int) -> tuple[list[dict], list[str]]:
+        """The rows encoded as the trainer encodes them: GKD trains on prompt + reference answer (with `lmbda` > 0 some
+        batches on the student's own samples instead); GRPO encodes the prompt, samples `num_generations`
+        completions for it and computes the loss on those, scored against the reference answer."""
+        rows = [train.inputs(i) for i in range(size)]
+        if self.args.rlhf_type == 'gkd':
+            notes = [f'GKD: the batch is prompt + reference answer; the teacher scores the same tokens (lmbda '
+                     f'{self.args.lmbda}: that share of batches uses the student\'s own samples instead)']
+            return [self.template.encode(row) for row in rows], notes
+        notes = [f'GRPO: the batch is the prompts; {self.args.num_generations} completions are sampled per prompt, '
+                 'scored by the reward functions against the reference answer, and carry the loss']
+        notes += [f'  reference answer {i}: {row["messages"][-1]["content"]!r:.200}' for i, row in enumerate(rows)]
+        return [self.template.encode({**row, 'messages': row['messages'][:-1]}) for row in rows], notes
+
     def _get_trainer_kwargs(self):
         kwargs = super()._get_trainer_kwargs()
         if self.args.rlhf_type == 'gkd':

@@ -286,3 +286,52 @@ def _check_reuse(output_dir: Path, resume_from: Path | None, overwrite: bool) ->
     raise ConfigError([f'{output_dir} already holds a run ({shown}): {resume}to replace it, set '
                        '`training.overwrite_output_dir: true`; to keep both, set `training.add_version: true` (each '
                        'run gets its own v<N>-<time> folder) or another `training.output_dir`'])
+
+
+class SaveError(RuntimeError):
+    """The run stopped while writing into its output directory (a full disk, a quota, a file size limit)."""
+
+
+def _gib(n: float) -> str:
+    return f'{n / 2**30:.1f} GiB'
+
+
+def failed_save(output_dir: str | Path, exc: BaseException) -> str | None:
+    """After a run stopped with ``exc``: set aside any checkpoint it left half-written and, when it did leave one or
+    ``exc`` is an operating system write error, the one-line account of what happened (None otherwise)."""
+    output_dir = Path(output_dir)
+    moved = set_aside_incomplete(output_dir) if output_dir.is_dir() else []
+    cause = next((e for e in _chain(exc) if isinstance(e, OSError) and e.errno is not None), None)
+    if not moved and cause is None:
+        return None
+    reason = cause.strerror if cause is not None else str(exc).strip().splitlines()[0][:200]
+    line = f'`training.output_dir`: writing into {output_dir} failed: {reason}'
+    if moved:
+        line += f'; the checkpoint it was writing is set aside as {", ".join(p.name for p in moved)}'
+    try:
+        line += f'; {_gib(shutil.disk_usage(output_dir).free)} free there now'
+    except OSError:
+        pass
+    latest = complete_checkpoints(output_dir)
+    return line + (f'. Free space, then resume: `training.resume_from_checkpoint: {latest[-1]}`' if latest else '')
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def space_problem(output_dir: str | Path, checkpoint_bytes: int) -> str | None:
+    """Why the first checkpoint cannot be written (less free space than it needs), or None."""
+    try:
+        free = shutil.disk_usage(output_dir).free
+    except OSError:
+        return None
+    if free >= checkpoint_bytes:
+        return None
+    return (f'`training.output_dir`: a checkpoint of this run takes about {_gib(checkpoint_bytes)} (weights and '
+            f'optimizer state), and {output_dir} has {_gib(free)} free; the run would stop at its first save. Free '
+            'space, or give the run another `training.output_dir`')

@@ -11,7 +11,7 @@ from pathlib import Path
 from swift.pipelines.train.sft import SwiftSft
 from swift.utils import get_logger, is_master
 
-from ..config import ProjectConfig
+from ..config import ConfigError, ProjectConfig
 from ..datasets import DenseCaptionDataset
 from ..datasets.augmentation import augmenter_for
 from ..datasets.builders import BuildSettings
@@ -20,9 +20,19 @@ from ..datasets.pixels import read_uint8_patches
 from ..datasets.swift_rows import SWIFT_VAL, write_swift_rows
 from ..swift_seams import project_run
 from .debug_report import describe_batch, trainable_summary
+from .run_dir import space_problem
 from .telemetry import TelemetrySeq2SeqTrainer
 
 logger = get_logger()
+
+
+def checkpoint_bytes(model, args) -> int:
+    """About how many bytes one checkpoint of ``model`` takes: the weights saved (all of them for a full fine-tune,
+    the trainable ones for an adapter) and, unless `save_only_model`, the optimizer's two moments per trainable
+    parameter."""
+    trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    weights = trainable if args.tuner_type == 'lora' else sum(p.numel() * p.element_size() for p in model.parameters())
+    return weights + (0 if args.save_only_model else 2 * trainable)
 
 
 class ProjectSft(SwiftSft):
@@ -84,6 +94,9 @@ class ProjectSft(SwiftSft):
 
     def train(self, trainer):
         self.trainer = trainer  # kept for callers that inspect the run (optimizer groups, state)
+        if is_master() and self.args.save_strategy != 'no':
+            if (problem := space_problem(self.args.output_dir, checkpoint_bytes(trainer.model, self.args))):
+                raise ConfigError([problem])
         # ms-swift creates `last` / `best` links at the end of training and fails if an earlier run into the same
         # output_dir left them; they are recreated, so drop the stale ones first.
         if self.args.create_checkpoint_symlink:
@@ -93,14 +106,20 @@ class ProjectSft(SwiftSft):
                     link.unlink()
         return super().train(trainer)
 
+    def _debug_samples(self, train, size: int) -> tuple[list[dict], list[str]]:
+        """The encoded samples of the first batch the trainer sees, and lines that say how it uses them."""
+        return [train[i] for i in range(size)], []
+
     def debug(self) -> str:
         """Build everything up to the trainer, then describe one collated batch and the trainable parameters."""
         train, _ = self._build_datasets(encode_check=False)  # only the batch shown is encoded
         model = self.prepare_model(self.args, self.model, template=self.template, train_dataset=train)
         size = min(self.args.per_device_train_batch_size, len(train))
-        batch = self.template.data_collator([train[i] for i in range(size)])
+        samples, notes = self._debug_samples(train, size)
+        batch = self.template.data_collator(samples)
         processor = self.template.processor
         report = '\n'.join([
+            *notes,
             describe_batch(batch, self.template.tokenizer, self.model.config.image_token_id,
                            processor.image_processor.merge_size),
             'trainable parameters:',

@@ -123,3 +123,24 @@ def test_two_processes_on_cpu_train_and_write_one_checkpoint(make_config, tmp_pa
     assert len([r for r in rows if 'train/loss' in r]) == 4, 'only rank 0 writes logging.jsonl'
     assert rows[-1]['train/best_model_checkpoint'].endswith('checkpoint-4')
     assert any('eval/token_acc' in r for r in rows)
+
+
+@pytest.mark.parametrize('env,message', [
+    ({'NPROC_PER_NODE': 'abc'}, 'NPROC_PER_NODE=abc is not a whole number of at least 1'),
+    ({'NPROC_PER_NODE': '0'}, 'NPROC_PER_NODE=0 is not a whole number of at least 1'),
+    ({'NPROC_PER_NODE': '1.5'}, 'NPROC_PER_NODE=1.5 is not a whole number of at least 1'),
+    ({'NPROC_PER_NODE': '-2'}, 'NPROC_PER_NODE=-2 is not a whole number of at least 1'),
+    ({'NNODES': 'two'}, 'NNODES=two is not a whole number of at least 1'),
+    ({'NNODES': '2', 'NODE_RANK': '2'}, 'NODE_RANK=2 is not a whole number from 0 to 1'),
+    ({'MASTER_PORT': '70000'}, 'MASTER_PORT=70000 is not a whole number from 1 to 65535'),
+    ({'OMP_NUM_THREADS': '0'}, 'OMP_NUM_THREADS=0 is not a whole number of at least 1'),
+])
+def test_a_launcher_variable_that_is_not_a_whole_number_in_range_is_one_line(env: dict, message: str):
+    base = {k: v for k, v in os.environ.items() if k not in CLEAR + ('OMP_NUM_THREADS', )}
+    done = subprocess.run([str(SCRIPT), 'configs/smoke/lora.yaml', '--dry-run'], cwd=REPO,
+                          env={**base, 'PYTHON': 'python', **env}, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.strip() == f'train.sh: {message}'
+
+
+def test_an_empty_launcher_variable_means_its_default():
+    assert _dry_run('configs/smoke/lora.yaml', NPROC_PER_NODE='', NNODES='').endswith(f'--config {CONFIG}')

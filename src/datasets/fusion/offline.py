@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ...config import ConfigError
 from ...config.fusion import FusionConfig
 from ..contract import RecordError, parse_line
 from ..jsonl_index import JsonlIndex
-from .schedule import epoch_schedule
+from .schedule import epoch_schedule, schedule_memory_problem
 
 CHUNK_SAMPLES = 20_000  # samples per unit of work (and per progress-bar update)
 
@@ -96,6 +97,8 @@ def write_mixture(fusion: FusionConfig, out: str | Path, workers: int = 1, progr
         if not len(source.index):
             raise RecordError(f'{spec.train_jsonl}: no records (source `{spec.name}`)')
     quotas = [spec.quota(len(source.index)) for spec, source in zip(fusion.sources, sources)]
+    if (problem := schedule_memory_problem([s.name for s in fusion.sources], quotas, fusion.origin)) is not None:
+        raise ConfigError([problem])
     source_ids, record_ids = epoch_schedule([len(s.index) for s in sources], quotas, fusion.seed, epoch=0)
     bounds = list(range(0, len(source_ids), CHUNK_SAMPLES)) + [len(source_ids)]
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f'.{out.name}.') as part_dir:

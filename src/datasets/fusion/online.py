@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import ConcatDataset, Dataset
 
+from ...config import ConfigError
 from ...config.augmentation import AugmentationSpec
 from ...config.fusion import KEEP_AUGMENTATION, FusionConfig, FusionSource
 from ..augmentation import Augmenter, augmenter_for
 from ..builders import BuildSettings
 from ..dense_caption import DenseCaptionDataset
-from .schedule import epoch_schedule
+from .schedule import epoch_schedule, schedule_memory_problem
 
 if TYPE_CHECKING:
     from swift.template import Template
@@ -35,6 +36,8 @@ class FusionDataset(Dataset):
             for s in fusion.sources
         ]
         self.quotas = [s.quota(len(d)) for s, d in zip(fusion.sources, self.sources)]
+        if (problem := schedule_memory_problem([s.name for s in fusion.sources], self.quotas, fusion.origin)):
+            raise ConfigError([problem])
         self.epoch = 0
 
     @property

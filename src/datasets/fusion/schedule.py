@@ -6,7 +6,30 @@ together. Counts per source are therefore exact, and the same (sizes, quotas, se
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+BYTES_PER_SAMPLE = 40
+"""Peak memory of a schedule per sample: the int32 source and int64 record ids, the int64 permutation, and the
+concatenated copies made while shuffling."""
+
+
+def schedule_memory_problem(names: list[str], quotas: list[int], origin: str) -> str | None:
+    """Why an epoch of ``quotas`` samples cannot be scheduled in this machine's memory (naming the sources that ask
+    for the most), or None."""
+    total = sum(quotas)
+    try:
+        memory = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: nothing to compare with
+        return None
+    if total * BYTES_PER_SAMPLE <= memory // 2:
+        return None
+    largest = sorted(zip(quotas, names), reverse=True)[:3]
+    listed = ', '.join(f'`{name}` {quota:,}' for quota, name in largest)
+    return (f'{origin}: one epoch would hold {total:,} samples ({listed}); its schedule alone needs about '
+            f'{total * BYTES_PER_SAMPLE / 2**30:.0f} GiB, more than half of this machine\'s '
+            f'{memory / 2**30:.0f} GiB. Lower the sources\' `count` (or `ratio`)')
 
 
 def epoch_schedule(sizes: list[int], quotas: list[int], seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
