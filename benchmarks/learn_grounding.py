@@ -1,6 +1,6 @@
 """Does the pipeline learn? A synthetic grounding task that a small random Qwen3-VL learns on a CPU, with a control.
 
-    python benchmarks/learn_grounding.py                      # generate, train, evaluate before and after
+    python benchmarks/learn_grounding.py                      # generate, train 3 seeds, evaluate before and after
     python benchmarks/learn_grounding.py --control            # also the same run with a geometry bug injected
     python benchmarks/learn_grounding.py --inject-bug flip-boxes
 
@@ -11,10 +11,16 @@ records (`docs/data/DATA_JSONL_CONTRACT.md`) in pixels; answers are the dense JS
 
 The run: a small random Qwen3-VL (``src/testing/tiny_model.py`` with a 4-layer, 64-wide text model and a 4-block,
 96-wide vision tower) trained from scratch through the public entrypoint (``python -m src.sft --config
-<dir>/grounding.yaml``: full fine-tuning, batch 8, 1200 steps, AdamW at 3e-3 with cosine decay, augmentation on:
-hflip, scale and a small rotate, so boxes must move with the pixels), then evaluated with ``python -m src.eval`` on
-48 held-out images. Printed: F1@0.5 and the mean IoU of matched boxes before training (the random model) and after,
-the training loss curve and the wall time. Measured figures: docs/evaluation.md ("Does it learn?").
+<dir>/grounding_seed<S>.yaml``: full fine-tuning, batch 8, 1200 steps, AdamW at 3e-3 with cosine decay, augmentation
+on: hflip, scale and a small rotate, so boxes must move with the pixels), then evaluated with ``python -m src.eval``
+on 200 held-out images. Printed: F1@0.5 and the mean IoU of matched boxes before training (the random model) and
+after, the training loss curve and the wall time. Measured figures: docs/evaluation.md ("Does it learn?").
+
+One training run is one draw: the model's initialisation, the data order and the augmentation follow its seed, and
+the floating-point rounding of the machine (its CPU's vector instructions, its thread count) changes every step a
+little, which 1,200 steps of a model trained from scratch amplify into a different end point. So the benchmark
+trains ``--runs`` (3) models, seeds ``--seed`` .. ``--seed + runs - 1``, on the same data, and reports the median
+and the spread (lowest to highest) of each figure; the median is the figure to compare.
 
 The control: ``--inject-bug flip-boxes`` warps the pixels but leaves every box where it was (a geometry bug in the
 augmentation: a flipped image keeps its unflipped box); trained the same way, it must score clearly lower.
@@ -35,6 +41,7 @@ import argparse
 import functools
 import json
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -119,7 +126,7 @@ def generate(root: Path, train: int, val: int, size: int, seed: int = 0, mode: s
     return paths[0], paths[1]
 
 
-def write_config(root: Path, model: Path, train: Path, val: Path, flags, name: str) -> Path:
+def write_config(root: Path, model: Path, train: Path, val: Path, flags, name: str, seed: int) -> Path:
     config = {
         'global_max_length': 256,
         'model': {'model': str(model), 'model_type': 'qwen3_vl', 'torch_dtype': 'float32'},
@@ -131,7 +138,7 @@ def write_config(root: Path, model: Path, train: Path, val: Path, flags, name: s
             'learning_rate': flags.lr, 'lr_scheduler_type': 'cosine', 'warmup_ratio': 0.05, 'weight_decay': 0.0,
             'logging_steps': max(1, min(10, flags.steps // 10)), 'save_strategy': 'steps', 'save_steps': flags.steps,
             'save_only_model': True,
-            'eval_strategy': 'no', 'report_to': [], 'dataloader_num_workers': 0, 'seed': flags.seed,
+            'eval_strategy': 'no', 'report_to': [], 'dataloader_num_workers': 0, 'seed': seed,
             'gradient_checkpointing': False, 'add_version': False, 'overwrite_output_dir': True,
         },
         'custom': {
@@ -221,27 +228,45 @@ def headline(scores: dict) -> str:
             f'{scores["parse_failure_rate"]:.2f}')
 
 
-def run(flags, root: Path, model: Path, train_path: Path, val_path: Path, bug: str | None) -> dict:
+def run(flags, root: Path, model: Path, train_path: Path, val_path: Path, bug: str | None, seed: int) -> dict:
     name = '_'.join(['grounding' if flags.mode == 'dense' else 'summary'] + ([flags.rlhf] if flags.rlhf else [])
-                    + ([bug] if bug else []))
-    config = write_config(root, model, train_path, val_path, flags, name)
+                    + ([bug] if bug else []) + [f'seed{seed}'])
+    config = write_config(root, model, train_path, val_path, flags, name, seed)
     curve, seconds = train(config, bug)
     checkpoint = root / name / f'checkpoint-{flags.steps}'
     after = evaluate(config, checkpoint, root / name / 'eval', val_path, flags.val)
-    return {'curve': [(r['train/global_step/max_steps'], r['train/loss']) for r in curve], 'seconds': seconds,
-            'after': after, 'config': config}
+    return {'seed': seed, 'curve': [(r['train/global_step/max_steps'], r['train/loss']) for r in curve],
+            'seconds': seconds, 'after': after, 'config': str(config)}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """The median and the spread (lowest, highest) of every figure over the runs, the runs themselves kept."""
+    figures = {key: sorted(r['after'][key] for r in runs) for key in runs[0]['after']}
+    losses = sorted(r['curve'][-1][1] for r in runs)
+    return {'runs': runs, 'after': {k: statistics.median(v) for k, v in figures.items()},
+            'spread': {k: (v[0], v[-1]) for k, v in figures.items()}, 'final_loss': statistics.median(losses),
+            'seconds': statistics.median(r['seconds'] for r in runs),
+            'curve': runs[[r['after'] for r in runs].index(_median_run(runs))]['curve']}
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The `after` figures of the run whose headline figure is the median (its curve is the one printed)."""
+    key = 'f1@0.5' if 'f1@0.5' in runs[0]['after'] else 'summary_content_f1'
+    ordered = sorted((r['after'] for r in runs), key=lambda a: a[key])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--dir', type=Path, default=Path('/tmp/learn_grounding'))
     parser.add_argument('--train', type=int, default=4000, help='training images')
-    parser.add_argument('--val', type=int, default=48, help='held-out images')
+    parser.add_argument('--val', type=int, default=200, help='held-out images')
     parser.add_argument('--size', type=int, default=96, help='image side in pixels (96: 3x3 image tokens)')
     parser.add_argument('--steps', type=int, default=1200)
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--lr', type=float, default=3e-3)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='the data\'s seed, and the first run\'s')
+    parser.add_argument('--runs', type=int, default=3, help='models trained, one per seed; medians are reported')
     parser.add_argument('--inject-bug', choices=['flip-boxes'])
     parser.add_argument('--control', action='store_true', help='run with and without --inject-bug flip-boxes')
     parser.add_argument('--mode', choices=['dense', 'summary'], default='dense',
@@ -254,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     flags = parser.parse_args(argv)
     if flags.mode == 'summary' and (flags.control or flags.inject_bug):
         parser.error('the flip-boxes control needs boxes in the answer: use it with --mode dense')
+    if flags.runs < 1:
+        parser.error(f'--runs must be at least 1, got {flags.runs}')
     if flags.train_with_bug:
         _train_with_bug(flags.config, flags.train_with_bug)
     from src.testing.tiny_model import build_tiny_model
@@ -262,25 +289,31 @@ def main(argv: list[str] | None = None) -> int:
     root = flags.dir
     train_path, val_path = generate(root / f'data_{flags.mode}', flags.train, flags.val, flags.size, flags.seed,
                                     flags.mode, tuple(flags.shape_size))
-    model = build_tiny_model(root / 'model', seed=flags.seed, text=TEXT, vision=VISION)
-    config = write_config(root, model, train_path, val_path, flags, 'untrained')
-    before = evaluate(config, model, root / 'untrained_eval', val_path, flags.val)  # the random initialisation
+    seeds = list(range(flags.seed, flags.seed + flags.runs))
+    models = {seed: build_tiny_model(root / f'model_seed{seed}', seed=seed, text=TEXT, vision=VISION) for seed in seeds}
+    config = write_config(root, models[seeds[0]], train_path, val_path, flags, 'untrained', seeds[0])
+    before = evaluate(config, models[seeds[0]], root / 'untrained_eval', val_path, flags.val)  # a random model
     print(f'before training: {headline(before)}', flush=True)
     bugs = [None, 'flip-boxes'] if flags.control else [flags.inject_bug]
     results = {}
     for bug in bugs:
-        result = run(flags, root, model, train_path, val_path, bug)
-        results[bug or 'clean'] = result
-        first, last = result['curve'][0][1], result['curve'][-1][1]
-        print(f'{bug or "clean"}: after {flags.steps} steps ({result["seconds"]:.0f} s): {headline(result["after"])}; '
-              f'loss {first:.3f} -> {last:.3f}', flush=True)
-        print('  curve: ' + ', '.join(f'{step.split("/")[0]}:{loss:.2f}' for step, loss in result['curve']))
+        runs = []
+        for seed in seeds:
+            runs.append(run(flags, root, models[seed], train_path, val_path, bug, seed))
+            print(f'{bug or "clean"}, seed {seed}: {headline(runs[-1]["after"])}; loss {runs[-1]["curve"][0][1]:.3f} '
+                  f'-> {runs[-1]["curve"][-1][1]:.3f} ({runs[-1]["seconds"]:.0f} s)', flush=True)
+        result = results[bug or 'clean'] = summarise(runs)
+        spread = ', '.join(f'{k} {lo:.3f}-{hi:.3f}' for k, (lo, hi) in result['spread'].items())
+        print(f'{bug or "clean"}: after {flags.steps} steps, median of {len(runs)} runs: {headline(result["after"])}; '
+              f'final loss {result["final_loss"]:.3f}; spread: {spread}', flush=True)
+        print('  curve (median run): ' + ', '.join(f'{step.split("/")[0]}:{loss:.2f}' for step, loss in
+                                                   result['curve']))
     if flags.control:
         clean, bugged = results['clean']['after']['f1@0.5'], results['flip-boxes']['after']['f1@0.5']
-        print(f'control: clean F1 {clean:.3f} vs flip-boxes F1 {bugged:.3f} (ratio {bugged / max(clean, 1e-9):.2f})')
+        print(f'control: clean F1 {clean:.3f} vs flip-boxes F1 {bugged:.3f} (ratio {bugged / max(clean, 1e-9):.2f}, '
+              'medians)')
     print(f'wall time {time.monotonic() - start:.0f} s')
-    (root / 'results.json').write_text(json.dumps({'before': before, **{k: {**v, 'config': str(v['config'])}
-                                                                        for k, v in results.items()}}, indent=1))
+    (root / 'results.json').write_text(json.dumps({'before': before, **results}, indent=1))
     return 0
 
 

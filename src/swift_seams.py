@@ -9,6 +9,8 @@ Subclass overrides of ms-swift's private methods live with their classes and are
 
 - ``SwiftSft._prepare_dataset`` (``src/trainers/sft_pipeline.py``): the project's datasets instead of ms-swift's
   dataset loading;
+- ``SwiftSft._handle_trainer_state`` (``src/trainers/sft_pipeline.py``): with `create_checkpoint_symlink` and no
+  evaluation, ms-swift's ``os.symlink(None, 'best')`` fails at the end of the run; such a run links `last` only;
 - ``SwiftRLHF._get_trainer_kwargs`` (``src/trainers/rlhf_pipeline.py``): the project's GKD settings reach the
   trainer as a constructor argument;
 - ``SwiftMixin._get_data_collator`` (``src/trainers/telemetry.py``): the collator that carries per-dataset labels;
@@ -74,6 +76,7 @@ PATCHED.update({module: ('resolve_trust_remote_code', ) for module in AUTO_MODUL
 # (module, class, method) -> the parameters the project's override or call relies on.
 OVERRIDDEN = {
     ('swift.pipelines.train.sft', 'SwiftSft', '_prepare_dataset'): ('self', ),
+    ('swift.pipelines.train.sft', 'SwiftSft', '_handle_trainer_state'): ('self', 'trainer', 'is_write_rank'),
     ('swift.pipelines.train.rlhf', 'SwiftRLHF', '_get_trainer_kwargs'): ('self', ),
     ('swift.trainers.mixin', 'SwiftMixin', '_get_data_collator'): ('self', 'args', 'template'),
     ('swift.rlhf_trainers', 'GKDTrainer', 'compute_loss'): ('self', 'model', 'inputs', 'return_outputs',

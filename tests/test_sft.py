@@ -199,8 +199,9 @@ def test_cli_reports_data_errors_without_a_traceback(make_config, tmp_path: Path
     config = make_config('lora.yaml', name='cli_bad', custom={'train_jsonl': str(data), 'val_jsonl': None})
     assert cli(['--config', str(config)]) == 2
     err = capsys.readouterr().err
-    assert f'error: {data}:1: messages[0].content[0].image: image file not found' in err
-    assert 'src/datasets/dense_caption.py' not in err, 'no traceback through the project code'
+    assert 'error: 1 of 1 records cannot train (checked before loading the model' in err
+    assert f'\n  {data}:1: messages[0].content[0].image: image file not found' in err
+    assert 'Traceback' not in err, 'no traceback'
 
 
 @pytest.mark.slow

@@ -10,11 +10,16 @@ Command line: ``python scripts/make_tiny_model.py OUT_DIR [--arch qwen2_5_vl]``.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -115,6 +120,8 @@ TINY_ARCHS = {
 }
 # Pixels per merged image token: (patch_size * spatial_merge_size) ** 2; images are kept between 1 and 64 tokens.
 MIN_TOKENS, MAX_TOKENS = 1, 64
+MARKER = '.tiny_model.json'
+"""Written last into a tiny model folder: its build finished."""
 
 
 def _build_tokenizer():
@@ -159,8 +166,10 @@ def build_tiny_model(out_dir: str | os.PathLike, arch: str = 'qwen3_vl', seed: i
     from transformers import Qwen2TokenizerFast, Qwen2VLImageProcessor
 
     spec = TINY_ARCHS[arch]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(out_dir)
+    out = final.with_name(f'{final.name}.partial-{os.getpid()}')  # renamed into place once whole
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     tokenizer = _build_tokenizer()
     tokenizer.save_pretrained(out)
     # Re-load as the class the real checkpoint names, so tokenizer_config.json matches Qwen's.
@@ -201,13 +210,81 @@ def build_tiny_model(out_dir: str | os.PathLike, arch: str = 'qwen3_vl', seed: i
     Qwen2VLImageProcessor(min_pixels=min_pixels, max_pixels=max_pixels, **processing).save_pretrained(out)
     video_size = {'shortest_edge': min_pixels, 'longest_edge': max_pixels * 4}
     getattr(transformers, spec.video_processor_cls)(size=video_size, **processing).save_pretrained(out)
-    return out
+    (out / MARKER).write_text(json.dumps({'arch': arch, 'seed': seed}))  # written last: the folder is whole
+    return _move_into_place(out, final)
+
+
+def _move_into_place(partial: Path, final: Path) -> Path:
+    """Rename the finished ``partial`` folder to ``final``, replacing an earlier tiny model there (never a folder of
+    anything else)."""
+    if final.exists():
+        if not (final / MARKER).is_file() and final.is_dir() and any(final.iterdir()):
+            shutil.rmtree(partial)
+            raise ValueError(f'{final} exists and is not a tiny model written by this toolkit; give another folder')
+        shutil.rmtree(final, ignore_errors=True)
+    try:
+        partial.rename(final)
+    except OSError:  # another process put a whole one there first
+        if not (final / MARKER).is_file():
+            raise
+        shutil.rmtree(partial, ignore_errors=True)
+    return final
+
+
+def tiny_model_problem(path: Path) -> str | None:
+    """Why ``path`` is not a whole model folder (missing, or a build cut short), or None. A folder the builder
+    finished carries ``MARKER``; one written by an older version without it is whole when its files are."""
+    if (path / MARKER).is_file():
+        return None
+    if not path.exists():
+        return 'missing'
+    for name in ('config.json', 'tokenizer.json', 'tokenizer_config.json', 'preprocessor_config.json'):
+        try:
+            json.loads((path / name).read_text())
+        except (OSError, ValueError):
+            return f'{name} is missing or cut short'
+    weights = path / 'model.safetensors'
+    try:
+        with open(weights, 'rb') as f:
+            header = int.from_bytes(f.read(8), 'little')
+            ends = [t['data_offsets'][1] for k, t in json.loads(f.read(header)).items() if k != '__metadata__']
+        if weights.stat().st_size != 8 + header + max(ends, default=0):
+            return 'model.safetensors is cut short'
+    except (OSError, ValueError, KeyError):
+        return 'model.safetensors is missing or unreadable'
+    return None
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """One process at a time builds ``path`` (every rank of a run calls ``ensure_tiny_model``); the lock goes with its
+    process, so a killed builder never blocks the next run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f'.{path.name}.lock'), 'w') as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_tiny_model(model_dir: str | os.PathLike, build: bool, model_type: str | None = None) -> None:
     """Build the tiny model at ``model_dir`` when ``build`` (`custom.build_tiny_model`) is set and it is missing,
-    saying so: it is a random test model, never a real checkpoint."""
-    if build and not Path(model_dir).exists():
+    saying so: it is a random test model, never a real checkpoint. However many processes call this at once, one
+    builds (into a temporary folder, renamed into place when whole) and the others wait for it; a folder left half
+    written by a build that was killed is set aside and built again, never loaded."""
+    if not build:
+        return
+    path = Path(model_dir)
+    with _build_lock(path):
+        problem = tiny_model_problem(path)
+        if problem is None:
+            return
+        if problem != 'missing':
+            aside = path.with_name(f'{path.name}.incomplete-{time.strftime("%Y%m%d-%H%M%S")}')
+            path.rename(aside)
+            print(f'custom.build_tiny_model: {path} was left half written ({problem}); moved to {aside.name}',
+                  file=sys.stderr, flush=True)
         print(f'custom.build_tiny_model: writing the tiny random {model_type or "qwen3_vl"} test model to {model_dir}',
               file=sys.stderr, flush=True)
         build_tiny_model(model_dir, arch=model_type or 'qwen3_vl')

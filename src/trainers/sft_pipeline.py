@@ -6,6 +6,7 @@ the template, ``prepare_model`` (LoRA / full / freezing, always run before the t
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from swift.pipelines.train.sft import SwiftSft
@@ -105,6 +106,20 @@ class ProjectSft(SwiftSft):
                 if link.is_symlink():
                     link.unlink()
         return super().train(trainer)
+
+    def _handle_trainer_state(self, trainer, is_write_rank: bool):
+        """ms-swift links `best` beside `last` (`training.create_checkpoint_symlink`), and a run that never evaluated
+        has no best checkpoint: its `os.symlink(None, ...)` fails after the whole run trained. Such a run gets `last`
+        only; every other run goes through ms-swift's own code."""
+        state = trainer.state
+        if (not self.args.create_checkpoint_symlink or not hasattr(state, 'last_model_checkpoint')
+                or state.best_model_checkpoint is not None):
+            return super()._handle_trainer_state(trainer, is_write_rank)
+        last = os.path.join(self.args.output_dir, 'last')
+        if is_write_rank:
+            os.symlink(state.last_model_checkpoint, last)
+            logger.info(f'last_model_checkpoint: {last} (no evaluation ran, so there is no `best` link)')
+        state.last_model_checkpoint = last
 
     def _debug_samples(self, train, size: int) -> tuple[list[dict], list[str]]:
         """The encoded samples of the first batch the trainer sees, and lines that say how it uses them."""

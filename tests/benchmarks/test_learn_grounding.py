@@ -13,7 +13,8 @@ pytestmark = pytest.mark.slow  # trains or runs a command end to end
 
 def test_a_short_run_learns_to_place_the_boxes(tmp_path, repo_copy):
     done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--dir', str(tmp_path), '--train', '400',
-                           '--val', '16', '--steps', '300', '--shape-size', '0.5', '0.9'], cwd=repo_copy,
+                           '--val', '16', '--steps', '300', '--shape-size', '0.5', '0.9', '--runs', '1'],
+                          cwd=repo_copy,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / 'results.json').read_text())
@@ -25,21 +26,29 @@ def test_a_short_run_learns_to_place_the_boxes(tmp_path, repo_copy):
 
 
 def test_the_control_runs_beside_the_clean_run(tmp_path, repo_copy):
+    """Two seeds each: every figure is reported as the median of the runs with its spread."""
     done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--dir', str(tmp_path), '--train', '100',
-                           '--val', '4', '--steps', '30', '--control'], cwd=repo_copy, capture_output=True, text=True)
+                           '--val', '4', '--steps', '30', '--control', '--runs', '2'], cwd=repo_copy,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'before training: F1@0.5' in done.stdout and 'control: clean F1' in done.stdout
+    assert 'clean: after 30 steps, median of 2 runs: F1@0.5' in done.stdout and 'spread: f1@0.5 ' in done.stdout
     results = json.loads((tmp_path / 'results.json').read_text())
     assert set(results) == {'before', 'clean', 'flip-boxes'}
     for run in ('clean', 'flip-boxes'):
-        curve = [loss for _, loss in results[run]['curve']]
-        assert curve[-1] < curve[0], (run, curve)
+        assert [r['seed'] for r in results[run]['runs']] == [0, 1]
+        f1 = sorted(r['after']['f1@0.5'] for r in results[run]['runs'])
+        assert results[run]['after']['f1@0.5'] == sum(f1) / 2 and results[run]['spread']['f1@0.5'] == f1
+        for one in results[run]['runs']:
+            curve = [loss for _, loss in one['curve']]
+            assert curve[-1] < curve[0], (run, curve)
 
 
 def test_the_summary_task_trains_with_forward_only_gkd(tmp_path, repo_copy):
     """Both variants in one short run: summary answers (counts per class), GKD against the step-0 model."""
     done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--dir', str(tmp_path), '--train', '200',
-                           '--val', '4', '--steps', '40', '--mode', 'summary', '--rlhf', 'gkd'], cwd=repo_copy,
+                           '--val', '4', '--steps', '40', '--mode', 'summary', '--rlhf', 'gkd', '--runs', '1'],
+                          cwd=repo_copy,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'before training: summary content F1' in done.stdout
@@ -48,7 +57,7 @@ def test_the_summary_task_trains_with_forward_only_gkd(tmp_path, repo_copy):
                                               'parse_failure_rate'}
     curve = [loss for _, loss in results['clean']['curve']]
     assert curve[-1] <= curve[0] / 2, curve
-    config = (tmp_path / 'summary_gkd.yaml').read_text()
+    config = (tmp_path / 'summary_gkd_seed0.yaml').read_text()
     assert 'rlhf_type: gkd' in config and 'lmbda: 0.0' in config
     records = [json.loads(line) for line in (tmp_path / 'data_summary' / 'train.jsonl').read_text().splitlines()]
     assert {len(r['objects']) for r in records} == {1, 2, 3}

@@ -44,3 +44,56 @@ def test_make_tiny_model_script_writes_a_loadable_checkpoint(tmp_path: Path):
     subprocess.run([sys.executable, str(REPO / 'scripts' / 'make_tiny_model.py'), str(out)], check=True)
     assert AutoConfig.from_pretrained(out).model_type == 'qwen3_vl'
     assert AutoProcessor.from_pretrained(out).tokenizer.convert_tokens_to_ids('<|image_pad|>') == 151655
+
+
+CALL_ENSURE = '''
+import sys
+from src.testing.tiny_model import ensure_tiny_model
+ensure_tiny_model(sys.argv[1], True)
+'''
+
+
+@pytest.mark.slow
+def test_many_processes_at_once_build_the_model_once_and_all_load_it(tmp_path: Path):
+    """What every rank of a torchrun launch does on a fresh checkout."""
+    from transformers import AutoModelForImageTextToText
+
+    target = tmp_path / '.cache' / 'tiny-qwen3-vl'
+    runs = [subprocess.Popen([sys.executable, '-c', CALL_ENSURE, str(target)], cwd=REPO, stderr=subprocess.PIPE,
+                             text=True) for _ in range(4)]
+    messages = [run.communicate(timeout=600)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0], messages
+    assert sum('writing the tiny random' in m for m in messages) == 1, messages
+    assert sorted(p.name for p in target.parent.iterdir()) == ['.tiny-qwen3-vl.lock', 'tiny-qwen3-vl']
+    AutoModelForImageTextToText.from_pretrained(target)
+
+
+@pytest.mark.parametrize('cut', ['config.json', 'model.safetensors'])
+def test_a_half_written_model_is_set_aside_and_rebuilt_not_loaded(tiny_model: Path, tmp_path: Path, capsys, cut):
+    import shutil
+
+    from src.testing.tiny_model import MARKER, ensure_tiny_model, tiny_model_problem
+
+    target = tmp_path / 'tiny'
+    shutil.copytree(tiny_model, target)
+    (target / MARKER).unlink()  # a build that died before finishing never wrote its marker
+    assert tiny_model_problem(target) is None, 'a whole folder without the marker (an older build) is used as is'
+    data = (target / cut).read_bytes()
+    (target / cut).write_bytes(data[:len(data) // 2])
+    assert tiny_model_problem(target) == f'{cut} is {"missing or cut short" if cut == "config.json" else "cut short"}'
+    ensure_tiny_model(target, True)
+    assert tiny_model_problem(target) is None and (target / MARKER).is_file()
+    [aside] = [p for p in tmp_path.iterdir() if p.name.startswith('tiny.incomplete-')]
+    assert (aside / cut).stat().st_size == len(data) // 2, 'set aside, not deleted'
+    assert f'{target} was left half written ({cut} is' in capsys.readouterr().err
+
+
+def test_the_builder_never_replaces_a_folder_it_did_not_build(tmp_path: Path):
+    from src.testing.tiny_model import build_tiny_model
+
+    (tmp_path / 'mine').mkdir()
+    (tmp_path / 'mine' / 'notes.txt').write_text('keep')
+    with pytest.raises(ValueError, match='exists and is not a tiny model written by this toolkit'):
+        build_tiny_model(tmp_path / 'mine')
+    assert (tmp_path / 'mine' / 'notes.txt').read_text() == 'keep'
+    assert [p.name for p in tmp_path.iterdir()] == ['mine'], 'no partial folder left behind'
