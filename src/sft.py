@@ -89,8 +89,11 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
 
 
 def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> Any:
+    import torch
+
     from .swift_seams import set_tensorboard_dir, set_video_sampling
     from .trainers.checkpoints import resume_mismatches
+    from .trainers.engines import start_engine
     from .trainers.run_dir import claim_output_dir, failed_save
     from .trainers.sft_pipeline import ProjectSft
     from .trainers.start_weights import start_model
@@ -109,6 +112,7 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
                            'with, or start a new run (`tuner.resume_from_checkpoint` starts a new stage from its '
                            'weights):\n    ' + '\n    '.join(differences)])
     set_tensorboard_dir(args.logging_dir)
+    start_engine(args.deepspeed, torch.cuda.is_available())
     if cfg.rlhf.get('rlhf_type'):
         from .trainers.rlhf_pipeline import ProjectRlhf as pipeline_cls
     else:

@@ -68,6 +68,9 @@ PATCHED = {
 # class -> the class attributes the project sets on its subclasses.
 CLASS_ATTRIBUTES = {('transformers.trainer', 'Trainer'): ('loss_is_scaled_for_ga', ),
                     ('swift.rl_core.data', 'OnPolicySample'): ('extra', )}
+# accelerate's names that fsdp_on_cpus relies on.
+PATCHED['accelerate.state'] = ('AcceleratorState', )
+PATCHED['accelerate.utils'] = ('DistributedType', )
 # transformers' auto classes, each of which imports `resolve_trust_remote_code` under its own name.
 AUTO_MODULES = tuple(f'transformers.models.auto.{name}' for name in (
     'configuration_auto', 'tokenization_auto', 'processing_auto', 'image_processing_auto', 'video_processing_auto',
@@ -91,6 +94,7 @@ OVERRIDDEN = {
     ('swift.rlhf_trainers', 'GRPOTrainer', '_engine_infer'): ('self', 'infer_requests', 'request_config', 'use_tqdm'),
     ('swift.rlhf_trainers', 'GRPOTrainer', 'resample_encode_failed_inputs'): ('self', 'inputs', 'max_resample_rounds',
                                                                                'strip_response'),
+    ('transformers.trainer', 'Trainer', 'create_accelerator_and_postprocess'): ('self', ),
 }
 
 
@@ -270,3 +274,20 @@ def set_tensorboard_dir(path: str) -> None:
     """ms-swift hands the TensorBoard directory to transformers (>= 5.15) through `TENSORBOARD_LOGGING_DIR` with
     `setdefault`, so a second run in the same process (tests, notebooks) would write into the first run's; set it."""
     os.environ['TENSORBOARD_LOGGING_DIR'] = path
+
+
+def fsdp_on_cpus(accelerator: Any, fsdp_plugin: Any) -> bool:
+    """Give a multi-process CPU run the FSDP its `training.fsdp` asks for; returns whether it did.
+
+    accelerate (1.15) turns an FSDP plugin into ``DistributedType.FSDP`` for GPU-like devices only
+    (``AcceleratorState._prepare_backend``); a run on CPUs (``MULTI_CPU``, gloo) keeps the plugin aside and trains an
+    unsharded copy on every process, without a word. PyTorch's FSDP2 (``fully_shard``) runs on CPU tensors over gloo,
+    so the state is switched to FSDP before anything is prepared."""
+    from accelerate.utils import DistributedType
+
+    state = accelerator.state
+    if fsdp_plugin is None or state.distributed_type != DistributedType.MULTI_CPU:
+        return False
+    state.distributed_type = DistributedType.FSDP
+    state.fsdp_plugin = fsdp_plugin
+    return True

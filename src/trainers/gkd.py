@@ -36,6 +36,7 @@ from swift.trainers import disable_gradient_checkpointing
 from ..config.rlhf import GKDSettings
 from ..datasets.dense_caption import DATASET_LABEL
 from ..swift_seams import NoResample
+from .engines import EngineMixin
 from .telemetry import DATASET_LABELS, DatasetTelemetryMixin
 from .visual_kd import VisualKDLoss, capture
 
@@ -161,7 +162,7 @@ class GKDLossTrainer(NoResample, GKDTrainer):
             return teacher(**forward).logits, features
 
 
-class ProjectGKDTrainer(DatasetTelemetryMixin, GKDLossTrainer):
+class ProjectGKDTrainer(EngineMixin, DatasetTelemetryMixin, GKDLossTrainer):
     """The project's GKD trainer: ``GKDLossTrainer`` with per-dataset telemetry around its loss."""
 
     def _supervised_labels(self, inputs, labels):

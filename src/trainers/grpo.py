@@ -19,6 +19,7 @@ from swift.rlhf_trainers import GRPOTrainer
 
 from ..datasets.dense_caption import DATASET_LABEL
 from ..swift_seams import NoResample
+from .engines import EngineMixin
 
 
 def rollout_seed(seed: int, step: int, training: bool, position: int) -> int:
@@ -26,7 +27,7 @@ def rollout_seed(seed: int, step: int, training: bool, position: int) -> int:
     return int(np.random.SeedSequence([seed, step, int(training), position]).generate_state(1)[0])
 
 
-class ProjectGRPOTrainer(NoResample, GRPOTrainer):
+class ProjectGRPOTrainer(EngineMixin, NoResample, GRPOTrainer):
     """ms-swift's ``GRPOTrainer`` that never swaps a record for another one.
 
     With ``truncation_strategy: raise``, ms-swift replaces a prompt that fails to encode with a random other record.

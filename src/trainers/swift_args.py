@@ -7,6 +7,7 @@ from ..config import ProjectConfig
 from ..config.schema import PROJECT_FIELDS, TUNER_TYPE_KEY
 from ..swift_seams import cpu_process_group
 from .callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS  # importing registers them in callbacks_map
+from .engines import deepspeed_config, precision_flags
 
 if TYPE_CHECKING:
     from swift.arguments import SftArguments
@@ -41,8 +42,12 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
     kwargs['dataset'] = PLACEHOLDER_DATASET
     if cfg.has_validation:
         kwargs['val_dataset'] = PLACEHOLDER_DATASET
+    import torch
+
+    cuda = torch.cuda.is_available()
     if cfg.deepspeed.enabled:
-        kwargs['deepspeed'] = cfg.deepspeed.config
+        kwargs['deepspeed'] = deepspeed_config(cfg, cuda)
+        kwargs.update(precision_flags(kwargs['deepspeed']))
     if cfg.training.get('effective_batch_size') is not None:
         kwargs['gradient_accumulation_steps'] = cfg.gradient_accumulation_steps
     llm_lr = cfg.training.get('llm_lr')
@@ -55,9 +60,7 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
         kwargs['learning_rate'] = llm_lr
         kwargs['optimizer'] = 'multimodal'
     kwargs['callbacks'] = list(kwargs.get('callbacks', [])) + [PREFIXED_LOG_KEYS, DATASET_EPOCH]
-    import torch
-
-    for key, value in cpu_process_group(cfg.world_size, torch.cuda.is_available()).items():
+    for key, value in cpu_process_group(cfg.world_size, cuda).items():
         kwargs.setdefault(key, value)
     return kwargs
 

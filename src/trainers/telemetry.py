@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from swift.trainers import Seq2SeqTrainer
 
 from ..datasets.dense_caption import DATASET_LABEL, DROPPED_OBJECTS
+from .engines import EngineMixin
 
 DATASET_LABELS = 'dataset_labels'
 """Batch field: the dataset name of each row (None for an unnamed record)."""
@@ -126,7 +127,7 @@ class DatasetTelemetryMixin:
         return self._telemetry
 
 
-class TelemetrySeq2SeqTrainer(DatasetTelemetryMixin, Seq2SeqTrainer):
+class TelemetrySeq2SeqTrainer(EngineMixin, DatasetTelemetryMixin, Seq2SeqTrainer):
     """ms-swift's SFT trainer with per-dataset telemetry."""
 
     def _get_data_collator(self, args, template):

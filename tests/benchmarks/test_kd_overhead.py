@@ -31,3 +31,25 @@ def test_the_real_size_path_writes_a_checkpoint_and_trains_the_4b_recipe(tmp_pat
     assert config['text_config']['hidden_size'] == 64 and config['vision_config']['deepstack_visual_indexes'] == [0, 1]
     args = json.loads((tmp_path / 'gkd' / 'args.json').read_text())
     assert args['lora_rank'] == 16 and args['gradient_checkpointing'] is True and args['rlhf_type'] == 'gkd'
+
+
+def test_generated_records_longer_than_the_recipe_get_a_length_that_fits(tmp_path, capsys):
+    """`--arch tiny` with the default objects once died mid-training on its own record (4,103 tokens > 4,096): the
+    benchmark now measures its records and raises the runs' length to fit."""
+    import argparse
+    import sys
+
+    import yaml
+
+    from src.config import load_and_validate
+    from tests.conftest import REPO
+
+    sys.path.insert(0, str(REPO / 'benchmarks'))
+    from kd_overhead import longest_record, real_size_recipe
+
+    flags = argparse.Namespace(arch='tiny', image=[64, 64], objects=[120, 130], steps=1, batch=1, grad_accum=1)
+    recipe, model, _ = real_size_recipe(flags, tmp_path)
+    length = yaml.safe_load(recipe.read_text())['global_max_length']
+    data = load_and_validate(recipe).custom.train_jsonl
+    assert 4096 < longest_record(data, model) <= length and length % 256 == 0
+    assert f'global_max_length {length} for these runs' in capsys.readouterr().out

@@ -1,0 +1,107 @@
+"""The distributed engine of a run (DeepSpeed ZeRO, FSDP2) as the machine at hand can run it.
+
+ms-swift's DeepSpeed presets (``zero0`` .. ``zero3_offload``) are written for GPUs: their precision is ``"auto"``,
+which transformers resolves from ms-swift's `fp16` / `bf16`, and ms-swift turns `fp16` on for a float32 model
+(mixed precision on a GPU). DeepSpeed then casts the model to half precision, and on a machine without CUDA it
+stops before step 1 (``Type fp16 is not supported on your device``); the offload presets pin host memory, which needs
+CUDA, and insist on DeepSpeed's compiled CPU Adam. Here a preset is read and resolved once per run:
+
+- precision follows the run's dtype (`model.torch_dtype`, else the checkpoint's): bfloat16 trains in bf16, float16 in
+  fp16, float32 in float32, on every engine; a JSON of your own keeps the values it sets;
+- without CUDA, offloading has nothing to move (the optimizer state already lives in host memory): pinned memory is
+  off and the optimizer is PyTorch's, the same as without DeepSpeed;
+- what an engine cannot do on this machine is refused before the model loads, naming the key (fp16 without CUDA).
+
+The resolved dict goes to ms-swift as its `deepspeed` argument, so `args.json` records exactly what ran.
+"""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError, ProjectConfig
+from ..config.model_type import checkpoint_config
+
+PRECISIONS = {'float16': 'fp16', 'bfloat16': 'bf16'}
+OFFLOAD_KEYS = ('offload_optimizer', 'offload_param')
+
+
+def swift_presets_dir() -> Path:
+    """ms-swift's folder of DeepSpeed / FSDP presets (``swift/config``), found without importing ms-swift."""
+    spec = importlib.util.find_spec('swift')
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(['ms-swift is not installed in this environment'])
+    return Path(next(iter(spec.submodule_search_locations))) / 'config'
+
+
+def run_dtype(cfg: ProjectConfig) -> str | None:
+    """The dtype the run trains in: `model.torch_dtype`, else the checkpoint's `config.json` (None for a hub id)."""
+    if cfg.model.get('torch_dtype'):
+        return str(cfg.model['torch_dtype'])
+    config = checkpoint_config(cfg.model.get('model') or '') or {}
+    dtype = config.get('dtype') or config.get('torch_dtype') or config.get('text_config', {}).get('dtype')
+    return str(dtype) if dtype else None
+
+
+def deepspeed_config(cfg: ProjectConfig, cuda: bool) -> dict[str, Any]:
+    """The DeepSpeed config of ``cfg`` (a preset or a JSON file) resolved for the run's dtype and this machine."""
+    preset = cfg.deepspeed.config
+    path = Path(preset) if preset.endswith('.json') else swift_presets_dir() / f'{preset}.json'
+    config = json.loads(path.read_text(encoding='utf-8'))
+    resolved = copy.deepcopy(config)
+    dtype = run_dtype(cfg)
+    for precision in ('fp16', 'bf16'):
+        section = resolved.setdefault(precision, {})
+        if section.get('enabled', 'auto') == 'auto':
+            explicit = cfg.training.get(precision)
+            section['enabled'] = bool(explicit) if explicit is not None else PRECISIONS.get(dtype or '') == precision
+    if resolved['fp16'].get('enabled') is True and not cuda:
+        where = (f'`{path}`: fp16.enabled' if config.get('fp16', {}).get('enabled') is True else
+                 '`training.fp16`' if cfg.training.get('fp16') else f'`model.torch_dtype` ({dtype})')
+        raise ConfigError([f'{cfg.source}: {where}: DeepSpeed trains in fp16 on GPUs only, and this machine has no '
+                           'CUDA; use bfloat16 or float32 here'])
+    if not cuda:
+        zero = resolved.get('zero_optimization', {})
+        for key in OFFLOAD_KEYS:
+            if isinstance(zero.get(key), dict):
+                zero[key]['pin_memory'] = False
+        resolved['zero_force_ds_cpu_optimizer'] = False
+    return resolved
+
+
+def precision_flags(config: dict[str, Any]) -> dict[str, bool]:
+    """ms-swift's (transformers') `fp16` / `bf16`, agreeing with the DeepSpeed config: transformers checks that
+    they match."""
+    return {key: bool(config.get(key, {}).get('enabled')) for key in ('fp16', 'bf16')}
+
+
+def start_engine(deepspeed: Any, cuda: bool) -> None:
+    """Before the model loads: give DeepSpeed its process group on a machine without CUDA.
+
+    On GPUs accelerate starts DeepSpeed's communication backend. On CPUs it starts torch's gloo group only, and
+    ZeRO-3's ``deepspeed.zero.Init`` (run by transformers while the model loads, to partition it) then sees a world of
+    one process and refuses the batch sizes. ``deepspeed.init_distributed`` over gloo joins the same processes."""
+    import torch.distributed
+
+    if deepspeed and not cuda and torch.distributed.is_available():
+        import deepspeed as ds
+
+        ds.init_distributed(dist_backend='gloo')
+
+
+class EngineMixin:
+    """For every trainer of the project: FSDP on CPUs too (``swift_seams.fsdp_on_cpus``), after transformers builds
+    its accelerator and before anything is prepared."""
+
+    def create_accelerator_and_postprocess(self) -> None:
+        from ..swift_seams import fsdp_on_cpus
+
+        super().create_accelerator_and_postprocess()
+        plugin_args = getattr(self.args, 'fsdp_plugin_args', None)
+        if plugin_args is not None and not self.is_fsdp_enabled:
+            from accelerate.utils import FullyShardedDataParallelPlugin
+
+            self.is_fsdp_enabled = fsdp_on_cpus(self.accelerator, FullyShardedDataParallelPlugin(**plugin_args))
