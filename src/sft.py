@@ -68,8 +68,11 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     check_inputs_exist(cfg)
     if cfg.custom.encode_check and not debug:  # every problem that needs no model, before the model loads
         from .datasets.precheck import check_run_records
+        from .trainers.engines import mixed_modalities_problem
 
-        check_run_records(cfg)
+        counts = check_run_records(cfg)
+        if problem := mixed_modalities_problem(cfg, counts.text_only, counts.records, counts.first_text_only):
+            raise ConfigError([problem])
 
     # Heavy imports only once the config is known to be good.
     from swift.utils import is_master

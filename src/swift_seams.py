@@ -95,6 +95,8 @@ OVERRIDDEN = {
     ('swift.rlhf_trainers', 'GRPOTrainer', 'resample_encode_failed_inputs'): ('self', 'inputs', 'max_resample_rounds',
                                                                                'strip_response'),
     ('transformers.trainer', 'Trainer', 'create_accelerator_and_postprocess'): ('self', ),
+    ('transformers.trainer', 'Trainer', 'save_model'): ('self', 'output_dir', '_internal_call'),
+    ('swift.trainers.mixin', 'SwiftMixin', '_save'): ('self', 'output_dir', 'state_dict'),
 }
 
 
@@ -291,3 +293,9 @@ def fsdp_on_cpus(accelerator: Any, fsdp_plugin: Any) -> bool:
     state.distributed_type = DistributedType.FSDP
     state.fsdp_plugin = fsdp_plugin
     return True
+
+
+def save_weights(trainer: Any, output_dir: str, state_dict: dict[str, Any]) -> None:
+    """Write ``state_dict`` (a whole model's) as the checkpoint's weights the way the trainer writes its own:
+    ms-swift's ``SwiftMixin._save`` (the adapter of a LoRA, the model otherwise, the processor, ``args.json``)."""
+    trainer._save(output_dir, state_dict=state_dict)

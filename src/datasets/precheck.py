@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from tqdm import tqdm
@@ -39,23 +40,45 @@ def run_datasets(cfg: Any) -> list[DenseCaptionDataset]:
     return datasets
 
 
-def check_run_records(cfg: Any) -> int:
+@dataclass
+class RecordCounts:
+    """What the records of a run are: how many, and how many carry no image or video (text only)."""
+
+    records: int = 0
+    text_only: int = 0
+    first_text_only: str | None = None
+    """``file:line`` of the first text-only record."""
+
+
+def _has_media(inputs: dict[str, Any]) -> bool:
+    if inputs.get('images') or inputs.get('videos'):
+        return True
+    return any(isinstance(m['content'], list) and any(i['type'] in ('image', 'video') for i in m['content'])
+               for m in inputs['messages'])
+
+
+def check_run_records(cfg: Any) -> RecordCounts:
     """Read every record of the run as training will; raise one ``RecordError`` listing the problems (the first
-    ``SHOWN`` in full). Returns the number of records checked."""
+    ``SHOWN`` in full). Returns what the records are."""
     problems: list[str] = []
-    count = 0
+    counts = RecordCounts()
     for dataset in run_datasets(cfg):
         for idx in tqdm(range(len(dataset)), desc=f'reading {dataset.path.name}', unit='rec', file=sys.stderr,
                         mininterval=1.0):
             try:
-                dataset.inputs(idx)
+                inputs = dataset.inputs(idx)
             except RecordError as exc:
                 problems.append(str(exc))
-        count += len(dataset)
+                continue
+            if not _has_media(inputs):
+                counts.text_only += 1
+                counts.first_text_only = counts.first_text_only or dataset.where(idx)
+        counts.records += len(dataset)
+    count = counts.records
     if problems:
         shown = '\n  '.join(problems[:SHOWN])
         more = f'\n  ... and {len(problems) - SHOWN} more' if len(problems) > SHOWN else ''
         raise RecordError(f'{len(problems)} of {count} records cannot train (checked before loading the model; '
                           f'`python -m src.datasets.validate FILE --config {cfg.source}` lists every problem):\n  '
                           f'{shown}{more}')
-    return count
+    return counts

@@ -3,7 +3,10 @@
 The trainer writes a checkpoint in place (``checkpoint-N/``: weights, optimizer, scheduler, RNG state, and
 ``trainer_state.json`` last), so an interrupted save leaves a folder that looks like a checkpoint. Rather than trust the
 folder name, a checkpoint is complete when its ``trainer_state.json`` parses and names step N, and each weight file is
-whole (a safetensors file is as long as its header says; a torch pickle is a readable zip). Incomplete ones are
+whole (a safetensors file is as long as its header says; a torch pickle is a readable zip). A distributed engine's
+own state is checked too: DeepSpeed's ``global_stepN/`` (named by ``latest``) holds one optimizer partition per rank,
+FSDP's ``pytorch_model_fsdp_0/`` and ``optimizer_0/`` hold their ``.metadata`` and one shard per rank (the ranks
+counted by the ``rng_state_<rank>.pth`` files). Incomplete ones are
 moved aside as ``incomplete-checkpoint-N`` with a warning, out of reach of resuming and of checkpoint rotation (both
 look for ``checkpoint-*``).
 """
@@ -25,6 +28,7 @@ INCOMPLETE_PREFIX = 'incomplete-'
 WEIGHTS = ('adapter_model.safetensors', 'model.safetensors', 'model.safetensors.index.json', 'adapter_model.bin',
            'pytorch_model.bin', 'pytorch_model.bin.index.json')
 TORCH_FILES = ('optimizer.pt', 'scheduler.pt', 'rng_state.pth', 'adapter_model.bin', 'pytorch_model.bin')
+FSDP_STATE = ('pytorch_model_fsdp_0', 'optimizer_0')  # accelerate's sharded model and optimizer folders
 
 
 def _safetensors_problem(path: Path) -> str | None:
@@ -85,6 +89,31 @@ def checkpoint_problem(path: str | Path) -> str | None:
     for name in TORCH_FILES:
         if (path / name).is_file() and not zipfile.is_zipfile(path / name):
             return f'{name} is truncated'
+    return _engine_state_problem(path)
+
+
+def _engine_state_problem(path: Path) -> str | None:
+    """What is missing or cut short in a DeepSpeed or FSDP checkpoint's own state, or None."""
+    ranks = len(list(path.glob('rng_state_*.pth'))) or 1
+    if (path / 'latest').is_file():
+        tag = (path / 'latest').read_text().strip()
+        folder = path / tag
+        if not folder.is_dir():
+            return f'latest names {tag}, which is missing'
+        partitions = sorted(folder.glob('*optim_states.pt'))
+        if len(partitions) != ranks:
+            return f'{tag} holds {len(partitions)} optimizer partitions for {ranks} ranks'
+        for file in partitions + sorted(folder.glob('*model_states.pt')):
+            if not zipfile.is_zipfile(file):
+                return f'{tag}/{file.name} is truncated'
+    for name in FSDP_STATE:
+        folder = path / name
+        if folder.is_dir():
+            if not (folder / '.metadata').is_file():
+                return f'{name}/.metadata is missing'
+            shards = len(list(folder.glob('__*_0.distcp')))
+            if shards != ranks:
+                return f'{name} holds {shards} shards for {ranks} ranks'
     return None
 
 

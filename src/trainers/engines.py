@@ -78,6 +78,19 @@ def precision_flags(config: dict[str, Any]) -> dict[str, bool]:
     return {key: bool(config.get(key, {}).get('enabled')) for key in ('fp16', 'bf16')}
 
 
+def fsdp_precision(cfg: ProjectConfig, cuda: bool) -> dict[str, bool]:
+    """`fp16` / `bf16` of an FSDP run: the run's dtype, as for DeepSpeed (ms-swift would turn fp16 on for a float32
+    model, and FSDP would then compute in half precision); `training.fp16` / `bf16` set in the config win."""
+    dtype = run_dtype(cfg)
+    flags = {key: bool(cfg.training[key]) if cfg.training.get(key) is not None else PRECISIONS.get(dtype or '') == key
+             for key in ('fp16', 'bf16')}
+    if flags['fp16'] and not cuda:
+        where = '`training.fp16`' if cfg.training.get('fp16') else f'`model.torch_dtype` ({dtype})'
+        raise ConfigError([f'{cfg.source}: {where}: FSDP trains in fp16 on GPUs only, and this machine has no CUDA; '
+                           'use bfloat16 or float32 here'])
+    return flags
+
+
 def start_engine(deepspeed: Any, cuda: bool) -> None:
     """Before the model loads: give DeepSpeed its process group on a machine without CUDA.
 
@@ -94,7 +107,28 @@ def start_engine(deepspeed: Any, cuda: bool) -> None:
 
 class EngineMixin:
     """For every trainer of the project: FSDP on CPUs too (``swift_seams.fsdp_on_cpus``), after transformers builds
-    its accelerator and before anything is prepared."""
+    its accelerator and before anything is prepared; and FSDP checkpoints that hold the model as well.
+
+    ms-swift's `fsdp2` preset saves the model and optimizer as per-rank shards (``pytorch_model_fsdp_0/``,
+    ``optimizer_0/``): fast to write and to resume from, but no tool loads them as a model, and transformers then
+    writes no weights of its own (no ``model.safetensors``, no adapter, no ``args.json``). Here every checkpoint of an
+    FSDP run also gets the consolidated weights (the model, or the adapter of a LoRA run) in the usual layout, as
+    DeepSpeed's ZeRO-3 presets do (`stage3_gather_16bit_weights_on_model_save`), so `transformers`, `swift infer` and
+    `swift export` open it."""
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        from ..swift_seams import save_weights
+
+        plugin = getattr(self.accelerator.state, 'fsdp_plugin', None) if self.is_fsdp_enabled else None
+        if plugin is None or 'FULL_STATE_DICT' in str(plugin.state_dict_type):
+            return super().save_model(output_dir, _internal_call)
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        # Every rank takes part in the gather; rank 0 receives the whole model, in host memory.
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        state_dict = get_model_state_dict(self.model, options=options)
+        if self.args.should_save:
+            save_weights(self, output_dir or self.args.output_dir, state_dict)
 
     def create_accelerator_and_postprocess(self) -> None:
         from ..swift_seams import fsdp_on_cpus
@@ -105,3 +139,31 @@ class EngineMixin:
             from accelerate.utils import FullyShardedDataParallelPlugin
 
             self.is_fsdp_enabled = fsdp_on_cpus(self.accelerator, FullyShardedDataParallelPlugin(**plugin_args))
+
+
+def parameter_sharding(cfg: ProjectConfig) -> str | None:
+    """The key that shards the parameters themselves across processes (ZeRO-3, FSDP2), or None."""
+    if cfg.deepspeed.enabled:
+        preset = cfg.deepspeed.config
+        stage = (json.loads(Path(preset).read_text()).get('zero_optimization', {}).get('stage')
+                 if preset.endswith('.json') else int(preset[4]) if preset[4:5].isdigit() else None)
+        return '`deepspeed.config`' if stage == 3 else None
+    return '`training.fsdp`' if cfg.training.get('fsdp') else None
+
+
+def mixed_modalities_problem(cfg: ProjectConfig, text_only: int, records: int,
+                             first_text_only: str | None) -> str | None:
+    """Why a run whose parameters are sharded cannot take both text-only and image records, or None.
+
+    With the parameters sharded every process must gather the vision tower's weights at the same moment of every
+    step. Qwen3-VL runs its vision tower only for a batch that holds an image (ms-swift's template gives a text-only
+    batch no stand-in image, as it does for Qwen2.5-VL), so a step where one process holds only text records and the
+    other an image ends with the two processes' collectives out of step: gloo aborts, NCCL hangs until its timeout."""
+    key = parameter_sharding(cfg)
+    if key is None or cfg.world_size < 2 or not 0 < text_only < records:
+        return None
+    return (f'{cfg.source}: {key}: the parameters are sharded across {cfg.world_size} processes, and the records mix '
+            f'{text_only} text-only records (the first at {first_text_only}) with {records - text_only} that have '
+            'images or videos: a step where one process holds only text would leave the processes\' collectives out '
+            'of step. Use `deepspeed.config: zero2` (the optimizer state sharded, not the weights), or train the '
+            'text-only records in a run of their own')

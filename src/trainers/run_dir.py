@@ -23,6 +23,7 @@ import atexit
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import time
@@ -296,15 +297,26 @@ def _gib(n: float) -> str:
     return f'{n / 2**30:.1f} GiB'
 
 
+WRITE_FAILURE = re.compile(r'\(os error (\d+)\)|file write failed')
+"""How a write error reads when a library swallowed the OSError: safetensors' ``I/O error: ... (os error 28)``,
+torch's ``PytorchStreamWriter failed writing file ...: file write failed``."""
+
+
 def failed_save(output_dir: str | Path, exc: BaseException) -> str | None:
-    """After a run stopped with ``exc``: set aside any checkpoint it left half-written and, when it did leave one or
-    ``exc`` is an operating system write error, the one-line account of what happened (None otherwise)."""
+    """After a run stopped with ``exc``: set aside any checkpoint it left half-written (always), and when ``exc`` is
+    the operating system refusing a write (a full disk, a quota, a file size limit), the one-line account of it.
+    Any other error is not the disk's fault: None, and the caller re-raises it as it is."""
     output_dir = Path(output_dir)
     moved = set_aside_incomplete(output_dir) if output_dir.is_dir() else []
-    cause = next((e for e in _chain(exc) if isinstance(e, OSError) and e.errno is not None), None)
-    if not moved and cause is None:
+    chain = _chain(exc)
+    cause = next((e for e in chain if isinstance(e, OSError) and e.errno is not None), None)
+    written = next((m for e in chain if (m := WRITE_FAILURE.search(str(e)))), None)
+    if cause is not None:
+        reason = cause.strerror
+    elif written is not None:
+        reason = os.strerror(int(written[1])) if written[1] else 'the file system refused a write'
+    else:
         return None
-    reason = cause.strerror if cause is not None else str(exc).strip().splitlines()[0][:200]
     line = f'`training.output_dir`: writing into {output_dir} failed: {reason}'
     if moved:
         line += f'; the checkpoint it was writing is set aside as {", ".join(p.name for p in moved)}'

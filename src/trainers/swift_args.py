@@ -7,7 +7,7 @@ from ..config import ProjectConfig
 from ..config.schema import PROJECT_FIELDS, TUNER_TYPE_KEY
 from ..swift_seams import cpu_process_group
 from .callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS  # importing registers them in callbacks_map
-from .engines import deepspeed_config, precision_flags
+from .engines import deepspeed_config, fsdp_precision, precision_flags
 
 if TYPE_CHECKING:
     from swift.arguments import SftArguments
@@ -48,6 +48,8 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
     if cfg.deepspeed.enabled:
         kwargs['deepspeed'] = deepspeed_config(cfg, cuda)
         kwargs.update(precision_flags(kwargs['deepspeed']))
+    elif cfg.training.get('fsdp'):
+        kwargs.update(fsdp_precision(cfg, cuda))
     if cfg.training.get('effective_batch_size') is not None:
         kwargs['gradient_accumulation_steps'] = cfg.gradient_accumulation_steps
     llm_lr = cfg.training.get('llm_lr')

@@ -69,9 +69,9 @@ def test_invalid_distributed_combinations_fail_before_launch(tmp_path: Path, sec
     assert message in _problems(tmp_path, **sections)
 
 
-def test_deepspeed_preset_maps_to_ms_swift(tmp_path: Path):
+def test_deepspeed_preset_maps_to_ms_swift_resolved_for_the_run(tmp_path: Path):
     kwargs = sft_argument_kwargs(_cfg(tmp_path, deepspeed={'enabled': True, 'config': 'zero3'}))
-    assert kwargs['deepspeed'] == 'zero3'
+    assert kwargs['deepspeed']['zero_optimization']['stage'] == 3
 
 
 def test_ddp_backend_in_a_single_process_run_is_an_error(tmp_path, monkeypatch):

@@ -1,0 +1,72 @@
+"""DeepSpeed presets and FSDP2 as the machine at hand runs them: precision follows the run's dtype, offload works
+without CUDA, and what an engine cannot do here is refused before the model loads, naming the key."""
+import json
+from pathlib import Path
+
+import pytest
+
+from src.config import ConfigError, load_and_validate
+from src.trainers.engines import deepspeed_config, fsdp_precision, swift_presets_dir
+from src.trainers.swift_args import sft_argument_kwargs
+from tests.config.test_validate import _config
+
+PRESETS = ['zero0', 'zero1', 'zero2', 'zero2_offload', 'zero3', 'zero3_offload']
+
+
+def _cfg(tmp_path: Path, preset: str | None = None, dtype: str = 'float32', **sections):
+    engine = {'deepspeed': {'enabled': True, 'config': preset}} if preset else {}
+    return load_and_validate(_config(tmp_path, model={'model_type': 'qwen3_vl', 'torch_dtype': dtype}, **engine,
+                                     **sections))
+
+
+@pytest.mark.parametrize('preset', PRESETS)
+@pytest.mark.parametrize('dtype,fp16,bf16', [('float32', False, False), ('bfloat16', False, True),
+                                             ('float16', True, False)])
+def test_every_preset_trains_in_the_runs_dtype_on_gpus(tmp_path: Path, preset: str, dtype: str, fp16: bool,
+                                                        bf16: bool):
+    config = deepspeed_config(_cfg(tmp_path, preset, dtype), cuda=True)
+    assert (config['fp16']['enabled'], config['bf16']['enabled']) == (fp16, bf16)
+    shipped = json.loads((swift_presets_dir() / f'{preset}.json').read_text())
+    assert config['zero_optimization'] == shipped['zero_optimization'], 'on GPUs the preset is as ms-swift ships it'
+
+
+@pytest.mark.parametrize('preset', PRESETS)
+def test_without_cuda_offload_keeps_host_memory_unpinned_and_the_torch_optimizer(tmp_path: Path, preset: str):
+    config = deepspeed_config(_cfg(tmp_path, preset, 'bfloat16'), cuda=False)
+    assert config['bf16']['enabled'] is True and config['zero_force_ds_cpu_optimizer'] is False
+    for key in ('offload_optimizer', 'offload_param'):
+        assert config['zero_optimization'].get(key, {}).get('pin_memory', False) is False
+
+
+def test_fp16_without_cuda_is_refused_naming_where_it_comes_from(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r'`model.torch_dtype` \(float16\): DeepSpeed trains in fp16 on GPUs only'):
+        deepspeed_config(_cfg(tmp_path, 'zero2', 'float16'), cuda=False)
+    with pytest.raises(ConfigError, match=r'`training.fp16`: DeepSpeed trains in fp16 on GPUs only'):
+        deepspeed_config(_cfg(tmp_path, 'zero3', 'float32', training={'fp16': True}), cuda=False)
+    with pytest.raises(ConfigError, match=r'`training.fp16`: FSDP trains in fp16 on GPUs only'):
+        fsdp_precision(_cfg(tmp_path, None, 'float32', training={'fsdp': 'fsdp2', 'fp16': True}), cuda=False)
+
+
+def test_a_json_of_your_own_keeps_what_it_sets(tmp_path: Path):
+    own = tmp_path / 'ds.json'
+    own.write_text(json.dumps({'bf16': {'enabled': True}, 'zero_optimization': {'stage': 2}}))
+    config = deepspeed_config(_cfg(tmp_path, str(own), 'float32'), cuda=True)
+    assert config['bf16']['enabled'] is True and config['fp16']['enabled'] is False
+    explicit_fp16 = tmp_path / 'fp16.json'
+    explicit_fp16.write_text(json.dumps({'fp16': {'enabled': True}, 'zero_optimization': {'stage': 2}}))
+    with pytest.raises(ConfigError, match=rf'`{explicit_fp16}`: fp16.enabled: DeepSpeed trains in fp16 on GPUs only'):
+        deepspeed_config(_cfg(tmp_path, str(explicit_fp16), 'float32'), cuda=False)
+
+
+def test_ms_swift_gets_the_resolved_config_and_matching_precision_flags(tmp_path: Path):
+    kwargs = sft_argument_kwargs(_cfg(tmp_path, 'zero3_offload', 'bfloat16'))
+    assert kwargs['deepspeed']['zero_optimization']['stage'] == 3
+    assert (kwargs['bf16'], kwargs['fp16']) == (True, False) == (kwargs['deepspeed']['bf16']['enabled'],
+                                                                  kwargs['deepspeed']['fp16']['enabled'])
+
+
+def test_fsdp_follows_the_dtype_too(tmp_path: Path):
+    kwargs = sft_argument_kwargs(_cfg(tmp_path, None, 'float32', training={'fsdp': 'fsdp2'}))
+    assert (kwargs['fp16'], kwargs['bf16']) == (False, False), 'ms-swift alone would turn fp16 on for float32'
+    assert fsdp_precision(_cfg(tmp_path, None, 'bfloat16', training={'fsdp': 'fsdp2'}), cuda=False) == {
+        'fp16': False, 'bf16': True}
