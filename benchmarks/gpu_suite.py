@@ -11,8 +11,9 @@ does not stop the rest:
    checkpointing off and on): raw transformers, tokens/s, MFU, peak memory;
 3. ``entrypoint``: ``kd_overhead.py --arch 4b --steps 6``: the project's own entrypoint (``src.sft``) on a random 4B
    architecture in bf16, plain LoRA SFT and forward-only GKD, seconds per step and their ratio;
-4. ``zero2`` / ``zero3``: two steps of the smoke LoRA / full recipes under DeepSpeed ZeRO-2 / ZeRO-3, when deepspeed
-   imports.
+4. ``zero2`` / ``zero3`` / ``fsdp2``: two steps of the smoke LoRA recipe under DeepSpeed ZeRO-2 and of the full
+   recipe under ZeRO-3 and FSDP2 (the presets as written, precision following the model's dtype), each ending with a
+   saved checkpoint; the DeepSpeed steps when deepspeed imports.
 
 The results go to stdout and, as markdown (a status table, then each step's own output), to ``--out``.
 """
@@ -41,14 +42,21 @@ class Step:
     """Modules the step needs; it is skipped (and says so) when one does not import."""
 
 
-def zero_config(stage: str, out: Path) -> Path:
-    """A two-step smoke config under DeepSpeed ``stage`` (LoRA for ZeRO-2, full weights for ZeRO-3)."""
-    parent = 'lora.yaml' if stage == 'zero2' else 'full.yaml'
-    path = out / f'{stage}.yaml'
+ENGINES = {'zero2': ('lora.yaml', 'deepspeed: {enabled: true, config: zero2}\n'),
+           'zero3': ('full.yaml', 'deepspeed: {enabled: true, config: zero3}\n'),
+           'fsdp2': ('full.yaml', '')}
+
+
+def engine_config(engine: str, out: Path) -> Path:
+    """A two-step smoke config under ``engine`` (LoRA for ZeRO-2, full weights for ZeRO-3 and FSDP2), saving at
+    step 2."""
+    parent, section = ENGINES[engine]
+    fsdp = ', fsdp: fsdp2' if engine == 'fsdp2' else ''
+    path = out / f'{engine}.yaml'
     path.write_text(f'extends: {REPO / "configs" / "smoke" / parent}\n'
-                    f'training: {{output_dir: {out / stage}, max_steps: 2, save_strategy: "no", eval_strategy: "no"}}\n'
-                    f'custom: {{val_jsonl: null}}\n'
-                    f'deepspeed: {{enabled: true, config: {stage}}}\n')
+                    f'training: {{output_dir: {out / engine}, max_steps: 2, save_steps: 2, eval_strategy: "no", '
+                    f'overwrite_output_dir: true{fsdp}}}\n'
+                    f'custom: {{val_jsonl: null}}\n' + section)
     return path
 
 
@@ -59,14 +67,16 @@ def plan(python: str, wheelhouse: Path | None, work: Path) -> list[Step]:
                                       *map(str, sorted(wheelhouse.glob('*.whl')))], 60))
     steps += [
         Step('throughput', [python, 'benchmarks/gpu_throughput.py', '--archs', '4b', '--modes', 'lora',
-                            '--grad-ckpt', 'off', 'on', '--attn', 'sdpa', 'flash_attention_2', '--steps', '10'], 170,
+                            '--grad-ckpt', 'off', 'on', '--attn', 'sdpa', 'flash_attention_2', '--steps', '10'], 150,
              ('torch', 'transformers', 'peft')),
         Step('entrypoint', [python, 'benchmarks/kd_overhead.py', '--arch', '4b', '--steps', '6', '--dir',
-                            str(work / 'kd')], 200, IMPORTS),
+                            str(work / 'kd')], 180, IMPORTS),
     ]
-    for stage in ('zero2', 'zero3'):
-        steps.append(Step(stage, [python, '-m', 'src.sft', '--config', str(zero_config(stage, work))], 50,
-                          IMPORTS + ('deepspeed', )))
+    for engine in ENGINES:
+        needs = IMPORTS + (('deepspeed', ) if engine.startswith('zero') else ())
+        # torchrun with one process: FSDP needs a process group even on one GPU
+        steps.append(Step(engine, [python, '-m', 'torch.distributed.run', '--nproc_per_node', '1', '--master_port',
+                                   '29561', '-m', 'src.sft', '--config', str(engine_config(engine, work))], 50, needs))
     return steps
 
 

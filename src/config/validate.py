@@ -487,6 +487,11 @@ def _check_scale_out(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]
     if fsdp and fsdp not in FSDP_PRESETS and not (str(fsdp).endswith('.json') and Path(fsdp).is_file()):
         errors.append(f'{_where(loaded, ("training", "fsdp"))}: use `fsdp2` or an existing FSDP JSON config, '
                       f'got {fsdp!r}')
+    if fsdp and 'WORLD_SIZE' not in os.environ:
+        errors.append(f'{_where(loaded, ("training", "fsdp"))}: FSDP shards the model across the processes torchrun '
+                      'starts, and this run was not started by torchrun (WORLD_SIZE unset); launch it with '
+                      '`NPROC_PER_NODE=2 scripts/train.sh CONFIG` (or `torchrun --nproc_per_node 1` on one GPU), or '
+                      'remove the key')
     if fsdp and training.get('gradient_checkpointing'):
         errors.append(f'{_where(loaded, ("training", "gradient_checkpointing"))}: under FSDP2 use its activation '
                       'checkpointing (on in the `fsdp2` preset) instead of `gradient_checkpointing`')

@@ -81,6 +81,9 @@ def precision_flags(config: dict[str, Any]) -> dict[str, bool]:
 def fsdp_precision(cfg: ProjectConfig, cuda: bool) -> dict[str, bool]:
     """`fp16` / `bf16` of an FSDP run: the run's dtype, as for DeepSpeed (ms-swift would turn fp16 on for a float32
     model, and FSDP would then compute in half precision); `training.fp16` / `bf16` set in the config win."""
+    if not cuda and cfg.world_size < 2:
+        raise ConfigError([f'{cfg.source}: `training.fsdp`: on CPUs FSDP shards the model across at least two '
+                           'processes (`NPROC_PER_NODE=2 scripts/train.sh CONFIG`), and this run has one'])
     dtype = run_dtype(cfg)
     flags = {key: bool(cfg.training[key]) if cfg.training.get(key) is not None else PRECISIONS.get(dtype or '') == key
              for key in ('fp16', 'bf16')}
@@ -97,12 +100,25 @@ def start_engine(deepspeed: Any, cuda: bool) -> None:
     On GPUs accelerate starts DeepSpeed's communication backend. On CPUs it starts torch's gloo group only, and
     ZeRO-3's ``deepspeed.zero.Init`` (run by transformers while the model loads, to partition it) then sees a world of
     one process and refuses the batch sizes. ``deepspeed.init_distributed`` over gloo joins the same processes."""
+    import os
+
     import torch.distributed
 
     if deepspeed and not cuda and torch.distributed.is_available():
         import deepspeed as ds
 
-        ds.init_distributed(dist_backend='gloo')
+        if 'WORLD_SIZE' not in os.environ:  # one process without torchrun: a group of one on this host
+            os.environ.update(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                              MASTER_PORT=str(_free_port()))
+        ds.init_distributed(dist_backend='gloo', auto_mpi_discovery=False)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
 
 
 class EngineMixin:

@@ -12,8 +12,8 @@ def test_dry_run_checks_the_plan_the_imports_and_the_wheel_list():
     done = subprocess.run(['bash', 'benchmarks/gpu_suite.sh', '--dry-run'], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith('plan: 4 steps') and 'budget 540 s' in lines[0]
-    assert [line.split()[0] for line in lines[1:5]] == ['throughput', 'entrypoint', 'zero2', 'zero3']
+    assert lines[0].startswith('plan: 5 steps') and 'budget 540 s' in lines[0]
+    assert [line.split()[0] for line in lines[1:6]] == ['throughput', 'entrypoint', 'zero2', 'zero3', 'fsdp2']
     assert 'packages for Python 3.12 beyond what the target has' in done.stdout
 
 

@@ -38,7 +38,8 @@ def test_without_cuda_offload_keeps_host_memory_unpinned_and_the_torch_optimizer
         assert config['zero_optimization'].get(key, {}).get('pin_memory', False) is False
 
 
-def test_fp16_without_cuda_is_refused_naming_where_it_comes_from(tmp_path: Path):
+def test_fp16_without_cuda_is_refused_naming_where_it_comes_from(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv('WORLD_SIZE', '2')
     with pytest.raises(ConfigError, match=r'`model.torch_dtype` \(float16\): DeepSpeed trains in fp16 on GPUs only'):
         deepspeed_config(_cfg(tmp_path, 'zero2', 'float16'), cuda=False)
     with pytest.raises(ConfigError, match=r'`training.fp16`: DeepSpeed trains in fp16 on GPUs only'):
@@ -65,8 +66,35 @@ def test_ms_swift_gets_the_resolved_config_and_matching_precision_flags(tmp_path
                                                                   kwargs['deepspeed']['fp16']['enabled'])
 
 
-def test_fsdp_follows_the_dtype_too(tmp_path: Path):
+def test_fsdp_follows_the_dtype_too(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv('WORLD_SIZE', '2')
     kwargs = sft_argument_kwargs(_cfg(tmp_path, None, 'float32', training={'fsdp': 'fsdp2'}))
     assert (kwargs['fp16'], kwargs['bf16']) == (False, False), 'ms-swift alone would turn fp16 on for float32'
     assert fsdp_precision(_cfg(tmp_path, None, 'bfloat16', training={'fsdp': 'fsdp2'}), cuda=False) == {
         'fp16': False, 'bf16': True}
+
+
+def test_fsdp_needs_torchrun_and_on_cpus_two_processes(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv('WORLD_SIZE', raising=False)
+    with pytest.raises(ConfigError, match=r'`training.fsdp`: FSDP shards the model across the processes torchrun '
+                                          r'starts, and this run was not started by torchrun'):
+        _cfg(tmp_path, None, training={'fsdp': 'fsdp2'})
+    monkeypatch.setenv('WORLD_SIZE', '1')
+    with pytest.raises(ConfigError, match=r'on CPUs FSDP shards the model across at least two processes'):
+        fsdp_precision(_cfg(tmp_path, None, training={'fsdp': 'fsdp2'}), cuda=False)
+    assert fsdp_precision(_cfg(tmp_path, None, 'bfloat16', training={'fsdp': 'fsdp2'}), cuda=True) == {
+        'fp16': False, 'bf16': True}, 'one GPU under torchrun may still run it'
+
+
+def test_zero3_and_fsdp_refuse_text_only_beside_image_records(tmp_path: Path, monkeypatch):
+    from src.trainers.engines import mixed_modalities_problem
+
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    zero3 = _cfg(tmp_path, 'zero3')
+    assert '`deepspeed.config`: the parameters are sharded across 2 processes' in mixed_modalities_problem(
+        zero3, 3, 10, 'data.jsonl:4')
+    assert mixed_modalities_problem(zero3, 0, 10, None) is None and mixed_modalities_problem(zero3, 10, 10, 'x:1') \
+        is None, 'all images, or all text: every process runs the same modules'
+    assert mixed_modalities_problem(_cfg(tmp_path, 'zero2'), 3, 10, 'data.jsonl:4') is None
+    assert '`training.fsdp`' in mixed_modalities_problem(_cfg(tmp_path, None, training={'fsdp': 'fsdp2'}), 3, 10,
+                                                          'data.jsonl:4')
