@@ -28,6 +28,14 @@ ENGINES = {'zero2': {'deepspeed': {'enabled': True, 'config': 'zero2'}},
            'zero3': {'deepspeed': {'enabled': True, 'config': 'zero3'}},
            'fsdp2': {'training': {'fsdp': 'fsdp2'}}}
 BATCH_SPLITS = tuple(SPLITS)
+# The smoke mixture without its text-only chat source: with the weights sharded (ZeRO-3, FSDP2) every process must
+# run the vision tower at every step, so a mixture with text-only records is refused there
+# (tests/trainers/test_engines.py); every split trains on this one.
+IMAGE_MIX = {'custom': {'fusion_config': {'seed': 7, 'sources': [
+    {'name': 'grounding', 'train_jsonl': str(REPO / 'public_data/smoke/train.jsonl'),
+     'val_jsonl': str(REPO / 'public_data/smoke/val.jsonl'), 'ratio': 1.0, 'domain': 'target'},
+    {'name': 'coco', 'train_jsonl': str(REPO / 'public_data/smoke/coco_train.jsonl'), 'ratio': 0.5,
+     'domain': 'source', 'prompts': {'dense': 'Detect every COCO object; answer JSON [{"desc", "bbox_2d"}].'}}]}}}
 SPLITS.update({engine: (2, 2, 1) for engine in ENGINES})
 # A trainer callback in ms-swift's plugin form (`training.external_plugins`, `training.callbacks`): after step 1 each
 # rank writes how many parameter and optimizer-state elements it holds; with KILL_AFTER_STEP_1_SAVE set, rank 0 kills
@@ -168,7 +176,7 @@ def test_sft_lora_with_per_dataset_telemetry_and_eval(make_config, tmp_path: Pat
     for split in SPLITS:
         saves = {'save_strategy': 'steps', 'save_steps': 1} if split in ENGINES else {}
         runs[split] = _run(make_config, 'fusion.yaml', 'lora', split, kill=split in ENGINES,
-                           training={'max_steps': 2, **saves})
+                           training={'max_steps': 2, **saves}, **IMAGE_MIX)
     table = _compare(runs)
     reference = table['1x4']
     assert {'train/loss', 'train/grad_norm', 'train/token_acc', 'eval/loss', 'eval/token_acc'} <= reference.keys()
@@ -211,7 +219,7 @@ def test_gkd_terms_their_sum_per_dataset_telemetry_and_eval(make_config, tmp_pat
     teacher = build_tiny_model(tmp_path / 'teacher', seed=1)
     gkd = {'rlhf': {'rlhf_type': 'gkd', 'teacher_model': str(teacher), 'beta': 0.5, 'sft_alpha': 1.0,
                     'lmbda': 0.0, 'seq_kd': False},
-           'custom': {'trainer_variant': 'gkd_monitor',
+           'custom': {'trainer_variant': 'gkd_monitor', **IMAGE_MIX['custom'],
                       'visual_kd': {'aligner': {'enabled': True, 'weight': 1.0, 'distance': 'mse'},
                                     'deepstack': {'enabled': True, 'weight': 0.5, 'distance': 'cosine'}}}}
     table = _compare({split: _run(make_config, 'fusion.yaml', 'gkd', split, training={'optim': 'sgd'}, **gkd)
