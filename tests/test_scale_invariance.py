@@ -184,6 +184,14 @@ def test_sft_lora_with_per_dataset_telemetry_and_eval(make_config, tmp_path: Pat
     second = _compare(runs, step=2)
     sizes = _assert_partitioned(tmp_path, 'lora')
     print(json.dumps({'step 1': table, 'step 2': second, 'elements per rank': sizes}, indent=1))
+    # ZeRO-3's adapter opens in ms-swift's own inference, on the run's validation records, offline
+    checkpoint = tmp_path / 'lora_zero3' / 'checkpoint-2'
+    done = subprocess.run([str(Path(sys.executable).parent / 'swift'), 'infer', '--adapters', str(checkpoint),
+                           '--load_data_args', 'true', '--max_new_tokens', '4', '--temperature', '0',
+                           '--result_path', str(tmp_path / 'zero3_infer.jsonl')], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, 'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1'})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len((tmp_path / 'zero3_infer.jsonl').read_text().splitlines()) == 8, 'one answer per validation record'
 
 
 def test_sft_full(make_config, tmp_path: Path):
