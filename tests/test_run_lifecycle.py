@@ -114,6 +114,10 @@ def test_resume_after_an_interrupted_save_reproduces_the_loss_curve(make_config,
                                           rf'finish; resume from {cut / "checkpoint-2"} instead'):
         main(make_config('dense_augment.yaml', name='cut', custom={'val_jsonl': None},
                          training={**steps, 'resume_from_checkpoint': str(cut / 'checkpoint-4')}))
+    with pytest.raises(ConfigError, match=r'was trained with other tuner settings than this config gives.*\n    '
+                                          r'`tuner.lora_rank`: 8 in the checkpoint, 4 now'):
+        main(make_config('dense_augment.yaml', name='cut', custom={'val_jsonl': None}, tuner={'lora_rank': 4},
+                         training={**steps, 'resume_from_checkpoint': str(cut / 'checkpoint-2')}))
     main(make_config('dense_augment.yaml', name='cut', custom={'val_jsonl': None},
                      training={**steps, 'resume_from_checkpoint': str(cut / 'checkpoint-2')}))
     assert _losses(cut) == _losses(whole), 'the same four losses, each step logged once'

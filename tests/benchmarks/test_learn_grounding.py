@@ -70,6 +70,7 @@ def test_the_summary_task_trains_with_forward_only_gkd(tmp_path, repo_copy):
     assert curve[-1] <= curve[0] / 2, curve
     config = (tmp_path / 'summary_gkd_seed0.yaml').read_text()
     assert 'rlhf_type: gkd' in config and 'lmbda: 0.0' in config
+    assert 'overwrite_output_dir: true' in config, 'a rerun over a cut (or finished) run of itself trains again'
     records = [json.loads(line) for line in (tmp_path / 'data_summary' / 'train.jsonl').read_text().splitlines()]
     assert {len(r['objects']) for r in records} == {1, 2, 3}
     assert all(r['summary'].startswith('dataset: shapes\nobjects: ') for r in records)

@@ -63,3 +63,44 @@ def test_incomplete_checkpoints_are_moved_out_of_reach(tmp_path: Path, caplog):
     again = _checkpoint(tmp_path, 4)
     (again / 'trainer_state.json').unlink()
     assert set_aside_incomplete(tmp_path) == [tmp_path / 'incomplete-checkpoint-4.1'], 'an earlier one is kept'
+
+
+def test_resuming_with_other_tuner_settings_is_named_setting_by_setting(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from src.trainers.checkpoints import resume_mismatches
+
+    checkpoint = _checkpoint(tmp_path, 4)
+    saved = {'model': '/models/base', 'tuner_type': 'lora', 'lora_rank': 16, 'lora_alpha': 32,
+             'target_modules': ['all-linear'], 'freeze_vit': True, 'lora_dropout': 0.05}
+    (checkpoint / 'args.json').write_text(json.dumps(saved))
+    now = SimpleNamespace(**{**saved, 'lora_rank': 8, 'freeze_vit': False, 'target_modules': ('all-linear', ),
+                             'lora_alpha': 32.0})
+    assert resume_mismatches(now, checkpoint) == ["`tuner.freeze_vit`: True in the checkpoint, False now",
+                                                  '`tuner.lora_rank`: 16 in the checkpoint, 8 now']
+    assert resume_mismatches(SimpleNamespace(**saved), checkpoint) == []
+    full = SimpleNamespace(**{**saved, 'tuner_type': 'full', 'lora_rank': 4})
+    assert resume_mismatches(full, checkpoint) == ["`tuner.train_type`: 'lora' in the checkpoint, 'full' now"], \
+        'LoRA settings are compared only for a LoRA run'
+
+
+def test_engine_checkpoints_are_checked_in_their_own_layout(tmp_path: Path):
+    ckpt = _checkpoint(tmp_path, 2)
+    for rank in (0, 1):
+        torch.save({}, ckpt / f'rng_state_{rank}.pth')
+    (ckpt / 'latest').write_text('global_step2')
+    assert checkpoint_problem(ckpt) == 'latest names global_step2, which is missing'
+    (ckpt / 'global_step2').mkdir()
+    torch.save({}, ckpt / 'global_step2' / 'zero_pp_rank_0_mp_rank_00_optim_states.pt')
+    assert checkpoint_problem(ckpt) == 'global_step2 holds 1 optimizer partitions for 2 ranks'
+    (ckpt / 'global_step2' / 'zero_pp_rank_1_mp_rank_00_optim_states.pt').write_bytes(b'PK cut')
+    assert checkpoint_problem(ckpt) == 'global_step2/zero_pp_rank_1_mp_rank_00_optim_states.pt is truncated'
+    torch.save({}, ckpt / 'global_step2' / 'zero_pp_rank_1_mp_rank_00_optim_states.pt')
+    assert checkpoint_problem(ckpt) is None
+    (ckpt / 'optimizer_0').mkdir()
+    (ckpt / 'optimizer_0' / '__0_0.distcp').write_bytes(b'shard')
+    assert checkpoint_problem(ckpt) == 'optimizer_0/.metadata is missing'
+    (ckpt / 'optimizer_0' / '.metadata').write_bytes(b'meta')
+    assert checkpoint_problem(ckpt) == 'optimizer_0 holds 1 shards for 2 ranks'
+    (ckpt / 'optimizer_0' / '__1_0.distcp').write_bytes(b'shard')
+    assert checkpoint_problem(ckpt) is None
