@@ -12,13 +12,15 @@ import pytest
 import yaml
 from PIL import Image
 
+from src.datasets.check_cache import CACHE_ENV
 from src.testing.tiny_model import build_tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_CONFIGS = REPO / 'configs' / 'smoke'
 SMOKE_DATA = REPO / 'public_data' / 'smoke'
 # What a run, a documented command or a benchmark leaves in a checkout, and the environment; never copied or watched.
-LOCAL_STATE = ('.git', '.venv', '.cache', 'output', '__pycache__', '.pytest_cache', '*_vis', '*.egg-info')
+LOCAL_STATE = ('.git', '.venv', '.cache', 'output', '__pycache__', '.pytest_cache', '*_vis', '*.egg-info',
+               '.toolkit_check')
 
 
 def _tree_state(root: Path) -> dict[str, tuple[int, int]]:
@@ -52,6 +54,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 _TREE_BEFORE = pytest.StashKey[dict]()
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _check_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The record check's verdicts go to a temporary folder, not beside the checkout's own data (``public_data``)."""
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp('check_cache'))
 
 
 @pytest.fixture(scope='session')

@@ -122,8 +122,11 @@ class CustomConfig:
     """GKD: feature distillation per component (`vit`, `aligner`, `deepstack`), each {enabled, weight, distance}."""
     trainer_variant: typing.Optional[typing.Literal['gkd_monitor']] = None
     """`gkd_monitor`: log `sft_loss`, `llm_kd_loss`, `vision_kd_loss` and `token_acc` next to `loss` (GKD only)."""
-    encode_check: bool = True
-    """Encode every record once before training, so a broken or over-length record stops the run before step 1."""
+    encode_check: typing.Union[bool, typing.Literal['deep']] = True
+    """Check every record before step 1, so a broken or over-length record stops the run before training: each is
+    read as training reads it and its encoded length computed from the image sizes (headers) and the tokenizer,
+    shared over the ranks and cores and cached next to the data. `deep` also decodes every image and encodes every
+    record in full (slower: what training itself does); `false` skips the check."""
     build_tiny_model: bool = False
     """Write the tiny random Qwen3-VL to `model.model` when that directory does not exist (smoke and test configs)."""
 

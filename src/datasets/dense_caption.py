@@ -11,11 +11,11 @@ lines are kept in memory; a record is read and parsed when it is asked for.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from ..swift_seams import max_length_error, template_limits
 from .augmentation import Augmenter, sample_rng
@@ -77,9 +77,15 @@ class DenseCaptionDataset(Dataset):
         """Record ``idx`` validated and converted to template inputs (``draw``: see ``encode``)."""
         return self._inputs(idx, self.record(idx), idx if draw is None else draw)[0]
 
-    def _inputs(self, idx: int, record: Any, draw: int) -> tuple[dict[str, Any], int]:
+    def sized_inputs(self, idx: int, record: Any, draw: int) -> dict[str, Any]:
+        """The template inputs of ``record`` (the record at ``idx``) as ``encode`` would build them, with the image of
+        a geometry / summary record as a ``SizedImage`` (its size after augmentation) instead of decoded pixels: what
+        the record check needs to know the encoded length without decoding (``src/datasets/record_check.py``)."""
+        return self._inputs(idx, record, draw, pixels=False)[0]
+
+    def _inputs(self, idx: int, record: Any, draw: int, pixels: bool = True) -> tuple[dict[str, Any], int]:
         """(template inputs, objects augmentation dropped) of ``record``, the record at ``idx``; ``draw`` keys the
-        augmentation randomness (with the seed and the epoch)."""
+        augmentation randomness (with the seed and the epoch). ``pixels`` False: see ``sized_inputs``."""
         where = self.where(idx)
         if isinstance(record, dict) and is_chat_record(record):
             return to_template_inputs(record, self.path.parent, where), 0
@@ -93,8 +99,12 @@ class DenseCaptionDataset(Dataset):
         if (problem := image_header_problem(image, record['width'], record['height'])) is not None:
             raise RecordError(f'{where}: images[0]: {problem}')
         dropped = 0
-        if self.augmenter is not None:
+        if self.augmenter is not None and pixels:
             image, record, dropped = self.augmenter(load_image(image), record, sample_rng(self.seed, self.epoch, draw))
+        elif self.augmenter is not None:
+            record, dropped, _, _ = self.augmenter.move(record, sample_rng(self.seed, self.epoch, draw))
+        if not pixels:
+            image = SizedImage(image, record['width'], record['height'])
         settings = self.settings
         if settings.summary_variants:
             settings = settings.for_sample(sample_rng(self.seed, self.epoch, draw, stream=PROMPT_STREAM))
@@ -118,9 +128,8 @@ class DenseCaptionDataset(Dataset):
             with uint8_patches(self.template):  # uint8 pixels when the model reads them (src/datasets/pixels.py)
                 encoded = self.template.encode(inputs, return_length=True)
         except max_length_error():
-            raise RecordError(f'{self.where(idx)}: encoded length {self.encoded_length(inputs)} tokens exceeds '
-                              f'max_length {self.template.max_length}; raise `global_max_length`, lower the image '
-                              'resolution (template.max_pixels) or shorten the record') from None
+            raise RecordError(f'{self.where(idx)}: '
+                              f'{length_problem(self.encoded_length(inputs), self.template.max_length)}') from None
         except Exception as exc:  # noqa: BLE001 - e.g. an image that does not decode; name the record
             raise RecordError(f'{self.where(idx)}: could not encode the record: {type(exc).__name__}: {exc}') from exc
         label = self._label(record)
@@ -144,7 +153,22 @@ class DenseCaptionDataset(Dataset):
         with template_limits(self.template, max_length=None):
             return self.template.encode(inputs, return_length=True)['length']
 
-    def check_all(self) -> None:
-        """Encode every record once (with a progress bar); the first failure raises before training starts."""
-        for idx in tqdm(range(len(self)), desc=f'checking {self.path.name}', unit='rec'):
-            self[idx]
+    def record_files(self) -> list['DenseCaptionDataset']:
+        """The files of records this dataset reads (``record_check.check_datasets`` checks them)."""
+        return [self]
+
+
+@dataclass(frozen=True)
+class SizedImage:
+    """An image known by its size only: the stand-in for decoded pixels in ``DenseCaptionDataset.sized_inputs``."""
+    value: str
+    """What the template would load (``builders.image_input``)."""
+    width: int
+    height: int
+    """The size the template receives it at (after augmentation)."""
+
+
+def length_problem(length: int, max_length: int) -> str:
+    """The message for a record whose encoded length exceeds the template's limit."""
+    return (f'encoded length {length} tokens exceeds max_length {max_length}; raise `global_max_length`, lower the '
+            'image resolution (template.max_pixels) or shorten the record')

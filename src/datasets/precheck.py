@@ -9,18 +9,13 @@ needs the template (the encoded length) is checked after it loads, by ``custom.e
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass
 from typing import Any
-
-from tqdm import tqdm
 
 from .builders import BuildSettings
 from .contract import RecordError
 from .dense_caption import DenseCaptionDataset
-
-SHOWN = 20
-"""Problems printed in full; the rest are counted (the validator lists them all)."""
+from .record_check import SHOWN, check_file
 
 
 def run_datasets(cfg: Any) -> list[DenseCaptionDataset]:
@@ -50,35 +45,22 @@ class RecordCounts:
     """``file:line`` of the first text-only record."""
 
 
-def _has_media(inputs: dict[str, Any]) -> bool:
-    if inputs.get('images') or inputs.get('videos'):
-        return True
-    return any(isinstance(m['content'], list) and any(i['type'] in ('image', 'video') for i in m['content'])
-               for m in inputs['messages'])
-
-
 def check_run_records(cfg: Any) -> RecordCounts:
-    """Read every record of the run as training will; raise one ``RecordError`` listing the problems (the first
-    ``SHOWN`` in full). Returns what the records are."""
-    problems: list[str] = []
-    counts = RecordCounts()
-    for dataset in run_datasets(cfg):
-        for idx in tqdm(range(len(dataset)), desc=f'reading {dataset.path.name}', unit='rec', file=sys.stderr,
-                        mininterval=1.0):
-            try:
-                inputs = dataset.inputs(idx)
-            except RecordError as exc:
-                problems.append(str(exc))
-                continue
-            if not _has_media(inputs):
-                counts.text_only += 1
-                counts.first_text_only = counts.first_text_only or dataset.where(idx)
-        counts.records += len(dataset)
-    count = counts.records
+    """Read every record of the run as training will (``record_check``: on every core, the verdict cached next to
+    the data); raise one ``RecordError`` listing the problems (the first ``SHOWN`` in full). Returns what the records
+    are."""
+    reports = [check_file(dataset) for dataset in run_datasets(cfg)]
+    counts = RecordCounts(records=sum(len(r.dataset) for r in reports))
+    for report in reports:
+        counts.text_only += len(report.text_only)
+        if report.text_only and counts.first_text_only is None:
+            counts.first_text_only = report.dataset.where(report.text_only[0])
+    problems = [line for report in reports for line in report.lines()]
     if problems:
         shown = '\n  '.join(problems[:SHOWN])
         more = f'\n  ... and {len(problems) - SHOWN} more' if len(problems) > SHOWN else ''
-        raise RecordError(f'{len(problems)} of {count} records cannot train (checked before loading the model; '
+        bad = sum(len({idx for idx, _ in r.problems}) for r in reports)
+        raise RecordError(f'{bad} of {counts.records} records cannot train (checked before loading the model; '
                           f'`python -m src.datasets.validate FILE --config {cfg.source}` lists every problem):\n  '
                           f'{shown}{more}')
     return counts

@@ -42,5 +42,6 @@ class RolloutDataset(Dataset):
         """The template inputs of ``idx`` (prompt and reference answer)."""
         return self.dataset.inputs(idx)
 
-    def check_all(self) -> None:
-        self.dataset.check_all()
+    def record_files(self) -> list[Any]:
+        """The files of records behind the rows (``record_check.check_datasets``)."""
+        return self.dataset.record_files()

@@ -21,7 +21,7 @@ TRAINERS = {'grpo': ProjectGRPOTrainer, 'gkd': ProjectGKDTrainer}
 class ProjectRlhf(ProjectSft, SwiftRLHF):
     """``SwiftRLHF`` reading the config's records (one JSONL or a fusion) for `rlhf.rlhf_type` grpo / gkd."""
 
-    def _build_datasets(self, encode_check: bool | None = None):
+    def _build_datasets(self, encode_check: bool | str | None = None):
         # The check encodes prompt + reference answer. It must raise, not truncate, and when the trainer generates
         # (GRPO; GKD with lmbda > 0 or seq_kd) it leaves room for the longest completion, so that nothing is cut.
         args, template = self.args, self.template

@@ -18,6 +18,7 @@ from ..datasets.augmentation import augmenter_for
 from ..datasets.builders import BuildSettings
 from ..datasets.fusion import FusionDataset, FusionEvalDataset
 from ..datasets.pixels import read_uint8_patches
+from ..datasets.record_check import check_datasets
 from ..datasets.swift_rows import SWIFT_VAL, write_swift_rows
 from ..swift_seams import project_run
 from .debug_report import describe_batch, trainable_summary
@@ -65,7 +66,7 @@ class ProjectSft(SwiftSft):
                 write_swift_rows(val, path)
             self.args.val_dataset = [str(path)]
 
-    def _build_datasets(self, encode_check: bool | None = None):
+    def _build_datasets(self, encode_check: bool | str | None = None):
         custom = self.cfg.custom
         settings = BuildSettings.from_config(self.cfg)
         fusion = self.cfg.fusion
@@ -82,10 +83,12 @@ class ProjectSft(SwiftSft):
             val = None
             if custom.val_jsonl:  # evaluation sees the records as they are: no augmentation
                 val = DenseCaptionDataset(custom.val_jsonl, self.template, custom.sample_limit, settings)
-        if custom.encode_check if encode_check is None else encode_check:
-            for dataset in (train, val):
-                if dataset is not None:
-                    dataset.check_all()
+        check = custom.encode_check if encode_check is None else encode_check
+        if check:
+            for report in check_datasets([train, val], deep=check == 'deep'):
+                logger.info(f'record check: {report.dataset.path}: {len(report.dataset)} records, longest '
+                            f'{report.longest} of max_length {self.template.max_length} tokens'
+                            + (' (verdict cached)' if report.cached else ''))
         logger.info(f'train samples: {len(train)}; val samples: {len(val) if val else 0}')
         return [train, val]
 

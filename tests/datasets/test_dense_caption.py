@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from src.datasets import BuildSettings, DenseCaptionDataset, RecordError
+from src.datasets.record_check import check_datasets
 from tests.conftest import SMOKE_DATA, image_record, write_jsonl
 
 ANSWER = '[{"desc": "car", "bbox_2d": [1, 2, 3, 4]}]'
@@ -37,12 +38,15 @@ def test_over_length_record_raises_with_file_line_and_length(image_dir: Path, te
     dataset = DenseCaptionDataset(path, template)
     dataset[0]
     with pytest.raises(RecordError) as err:
-        dataset.check_all()
+        dataset[1]
     message = str(err.value)
     assert message.startswith(f'{path}:3: encoded length ')
     length = int(message.split('encoded length ')[1].split()[0])
     assert length > 512
     assert 'exceeds max_length 512' in message
+    with pytest.raises(RecordError) as err:  # the check before step 1 says the same, without decoding the image
+        check_datasets([dataset])
+    assert f'\n  {path}:3: encoded length {length} tokens exceeds max_length 512' in str(err.value)
 
 
 def test_sample_limit_keeps_the_first_records(image_dir: Path, template):

@@ -14,7 +14,7 @@ from src.config import ConfigError, load_and_validate
 from src.datasets.builders import BuildSettings
 from src.datasets.contract import RecordError
 from src.datasets.dense_caption import DenseCaptionDataset
-from src.datasets.validate import check_record
+from src.datasets.record_check import record_verdict
 from tests.conftest import image_record, write_jsonl
 
 
@@ -112,9 +112,9 @@ def test_training_and_the_validator_refuse_each_with_the_same_words(wide_images:
     with pytest.raises(RecordError) as err:
         dataset.inputs(1)
     assert str(err.value).startswith(f'{data}:2: ') and fragment in str(err.value), str(err.value)
-    problems = check_record(dataset, 1, encode=False)
+    problems = record_verdict(dataset, 1, None, False).problems
     assert any(fragment in p for p in problems), problems
-    assert check_record(dataset, 0, encode=False) == [], 'the good line next to it still passes'
+    assert record_verdict(dataset, 0, None, False).problems == [], 'the good line next to it still passes'
 
 
 @pytest.mark.parametrize('record,mode', [
@@ -133,7 +133,7 @@ def test_what_other_tools_write_correctly_still_trains(wide_images: Path, record
     data = write_jsonl(wide_images.parent / 'data.jsonl', [record])
     dataset = DenseCaptionDataset(data, None, settings=BuildSettings(mode=mode))
     dataset.inputs(0)
-    assert check_record(dataset, 0, encode=False) == []
+    assert record_verdict(dataset, 0, None, False).problems == []
 
 
 def test_the_validator_reports_pathological_lines_and_goes_on(image_dir: Path, capsys):

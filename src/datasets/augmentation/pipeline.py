@@ -43,26 +43,38 @@ class Augmenter:
                 colour.append(op)
         return matrix, size, colour
 
-    def __call__(self, image: Image.Image, record: dict[str, Any],
-                 rng: np.random.Generator) -> tuple[Image.Image, dict[str, Any], int]:
-        """(new image, record with new width/height/objects, number of objects dropped as cropped out)."""
-        matrix, size, colour = self.plan(image.size, rng)
-        if not np.allclose(matrix, np.eye(3)) or size != image.size:
-            target = self.model_size(*size) if self.model_size is not None else size
-            if target != size:
-                matrix, size = scaling(target[0] / size[0], target[1] / size[1]) @ matrix, target
-            image = warp_image(image.convert('RGB'), matrix, size, self.fill)
-        for op in colour:
-            image = COLOR_OPS[op.name](image.convert('RGB'), rng, **op.arguments())
+    def move(self, record: dict[str, Any], rng: np.random.Generator) -> tuple[dict[str, Any], int, np.ndarray, list]:
+        """The record as this draw moves it, without touching pixels: (record with new width/height/objects,
+        objects dropped as cropped out, the map the image follows, colour ops to run). ``rng`` is left where the
+        colour ops continue drawing, so ``__call__`` = ``move`` + resampling + colour ops, and the length check
+        (``src/datasets/record_check.py``) sees the same record as training without decoding the image."""
+        size = (record['width'], record['height'])
+        matrix, new_size, colour = self.plan(size, rng)
+        if not np.allclose(matrix, np.eye(3)) or new_size != size:
+            target = self.model_size(*new_size) if self.model_size is not None else new_size
+            if target != new_size:
+                matrix, new_size = scaling(target[0] / new_size[0], target[1] / new_size[1]) @ matrix, target
         objects = []
         for obj in record.get('objects', []):
-            moved = transform_object(obj, matrix, size[0], size[1], self.rotate_box_to)
+            moved = transform_object(obj, matrix, new_size[0], new_size[1], self.rotate_box_to)
             if moved is not None:
                 objects.append(moved)
         dropped = len(record.get('objects', [])) - len(objects)
+        return {**record, 'width': new_size[0], 'height': new_size[1], 'objects': objects}, dropped, matrix, colour
+
+    def __call__(self, image: Image.Image, record: dict[str, Any],
+                 rng: np.random.Generator) -> tuple[Image.Image, dict[str, Any], int]:
+        """(new image, record with new width/height/objects, number of objects dropped as cropped out); the
+        record's width and height are the image's."""
+        moved, dropped, matrix, colour = self.move({**record, 'width': image.width, 'height': image.height}, rng)
+        size = (moved['width'], moved['height'])
+        if not np.allclose(matrix, np.eye(3)) or size != image.size:
+            image = warp_image(image.convert('RGB'), matrix, size, self.fill)
+        for op in colour:
+            image = COLOR_OPS[op.name](image.convert('RGB'), rng, **op.arguments())
         if type(image) is Image.Image:
             image.__class__ = AugmentedImage
-        return image, {**record, 'width': size[0], 'height': size[1], 'objects': objects}, dropped
+        return image, moved, dropped
 
 
 class AugmentedImage(Image.Image):

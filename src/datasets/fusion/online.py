@@ -74,10 +74,9 @@ class FusionDataset(Dataset):
         """Samples per source in one epoch."""
         return {s.name: q for s, q in zip(self.fusion.sources, self.quotas)}
 
-    def check_all(self) -> None:
-        """Encode every record of every source once (the check ``custom.encode_check`` asks for)."""
-        for dataset in self.sources:
-            dataset.check_all()
+    def record_files(self) -> list[DenseCaptionDataset]:
+        """Every source's training file (``record_check.check_datasets`` checks each record once)."""
+        return list(self.sources)
 
 
 class FusionEvalDataset(ConcatDataset):
@@ -103,9 +102,8 @@ class FusionEvalDataset(ConcatDataset):
         source = bisect.bisect_right(self.cumulative_sizes, idx)
         return self.datasets[source], idx - (self.cumulative_sizes[source - 1] if source else 0)
 
-    def check_all(self) -> None:
-        for dataset in self.datasets:
-            dataset.check_all()
+    def record_files(self) -> list[DenseCaptionDataset]:
+        return list(self.datasets)
 
 
 def source_settings(settings: BuildSettings, source: FusionSource) -> BuildSettings:
