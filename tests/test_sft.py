@@ -129,7 +129,8 @@ def test_over_length_record_stops_before_training(make_config, tmp_path: Path, i
                                                  image_record('images/a.png', 'car ' * 300)])
     config = make_config('lora.yaml', name='long', global_max_length=128,
                          custom={'train_jsonl': str(data), 'val_jsonl': None})
-    with pytest.raises(RecordError, match=rf'^{data}:2: encoded length \d+ tokens exceeds max_length 128'):
+    with pytest.raises(RecordError, match=rf'^1 problem in 2 records \(the record check before step 1.*\n  '
+                                          rf'{data}:2: encoded length \d+ tokens exceeds max_length 128'):
         main(config)
     assert not list((tmp_path / 'long').glob('checkpoint-*'))
 

@@ -401,7 +401,8 @@ def check_datasets(datasets: list[Any], deep: bool = False) -> list[FileReport]:
     if lines:
         shown = '\n  '.join(lines[:SHOWN])
         more = f'\n  ... and {len(lines) - SHOWN} more' if len(lines) > SHOWN else ''
-        raise RecordError(f'{len(lines)} problems in {count} records (the record check before step 1; '
+        problems = f'{len(lines)} problem{"s" * (len(lines) != 1)}'
+        raise RecordError(f'{problems} in {count} records (the record check before step 1; '
                           '`python -m src.datasets.validate FILE --config CONFIG` lists every problem):\n  '
                           f'{shown}{more}')
     return reports
