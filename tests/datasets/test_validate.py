@@ -56,7 +56,29 @@ def test_every_kind_of_bad_record_is_reported_on_its_line(image_dir: Path, make_
 def test_clean_file_exits_zero(image_dir: Path, capsys):
     data = write_jsonl(image_dir.parent / 'ok.jsonl', [_geo(), image_record('images/b.png')])
     assert main([str(data)]) == 0
-    assert '2 records, 0 with problems' in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert '2 records, 0 with problems' in out
+    assert 'rec/s' in err, 'the progress bar shows records per second'
+
+
+def test_deep_decodes_what_the_end_marker_cannot_show(image_dir: Path, capsys):
+    """A PNG damaged inside (its image data) but complete to its end marker passes the default check, which reads
+    headers and end markers; `--deep` decodes it and reports it. A file cut short is caught either way."""
+    from PIL import Image
+
+    Image.effect_noise((64, 64), 50).convert('RGB').save(image_dir / 'damaged.png')
+    data = bytearray((image_dir / 'damaged.png').read_bytes())
+    start = data.index(b'IDAT') + 40
+    data[start:start + 64] = bytes(64)
+    (image_dir / 'damaged.png').write_bytes(bytes(data))
+    (image_dir / 'cut.png').write_bytes((image_dir / 'a.png').read_bytes()[:-20])
+    path = write_jsonl(image_dir.parent / 'damaged.jsonl', [_geo('images/damaged.png'), _geo('images/cut.png')])
+    assert main([str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f'{path}:2: images[0]' in out and f'{path}:1:' not in out
+    assert main([str(path), '--deep']) == 1
+    out = capsys.readouterr().out
+    assert f'{path}:1: images[0]: ' in out and 'does not decode as an image' in out and f'{path}:2: ' in out
 
 
 def _problems_of(path: Path, capsys) -> tuple[int, str]:
