@@ -109,7 +109,7 @@ def image_header_problem(value: str, width: int | None = None, height: int | Non
     try:
         with Image.open(image_source(value)) as image:
             actual, mode = image.size, image.mode
-            orientation = image.getexif().get(ExifTags.Base.Orientation, 1) if width is not None else 1
+            orientation = _orientation(image) if width is not None else 1
     except Exception as exc:  # noqa: BLE001 - any decoder failure is the record's problem
         return f'{value:.80} does not open as an image ({type(exc).__name__}: {exc})'
     if mode in WIDE_MODES:
@@ -124,6 +124,17 @@ def image_header_problem(value: str, width: int | None = None, height: int | Non
                 'stored pixels: save the image upright (PIL.ImageOps.exif_transpose) or give the stored size')
     return (f'`width` x `height` {width}x{height} disagree with the image file, which is {actual[0]}x{actual[1]}; '
             f'coordinates are pixels of the image as stored{hint}')
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation of an opened image, read from its header: PIL's ``getexif`` on a PNG without an EXIF
+    chunk before its pixels decodes the whole image to look for one after them."""
+    if image.format == 'PNG':
+        exif = Image.Exif()
+        if image.info.get('exif'):
+            exif.load(image.info['exif'])
+        return exif.get(ExifTags.Base.Orientation, 1)
+    return image.getexif().get(ExifTags.Base.Orientation, 1)
 
 
 def load_image(value: str) -> Image.Image:
