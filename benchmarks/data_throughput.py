@@ -167,8 +167,8 @@ def measure(variant: str, records: Path, workers: int, batch_size: int) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
-    from src.datasets.allocator import keep_freed_memory
     from src.datasets.pixels import patch_layout, read_uint8_patches
+    from src.run.allocator import keep_freed_memory
 
     path, allocator, uint8, augment = VARIANTS[variant]
     if allocator:

@@ -20,10 +20,10 @@ import yaml
 from .config import ConfigError, ProjectConfig, check_inputs_exist, load_and_validate
 from .config.remote_code import remote_code_notices
 from .config.stage_outputs import resolve_stage_outputs
-from .datasets.allocator import keep_freed_memory
 from .datasets.contract import RecordError
-from .trainers.run_dir import SaveError
-from .trainers.run_log import RunLog
+from .run.allocator import keep_freed_memory
+from .run.run_dir import SaveError
+from .run.run_log import RunLog
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,16 +94,16 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
 def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> Any:
     import torch
 
+    from .run.checkpoints import resume_mismatches
+    from .run.run_dir import claim_output_dir, failed_save
+    from .run.start_weights import start_model
     from .swift_seams import set_tensorboard_dir, set_video_sampling
-    from .trainers.checkpoints import resume_mismatches
     from .trainers.engines import start_engine
-    from .trainers.run_dir import claim_output_dir, failed_save
     from .trainers.sft_pipeline import ProjectSft
-    from .trainers.start_weights import start_model
     from .trainers.swift_args import to_sft_arguments
 
     resolved = cfg
-    if start := cfg.tuner.get('resume_from_checkpoint'):  # a new stage from an earlier stage's weights
+    if start := cfg.settings.start_from_checkpoint:  # a new stage from an earlier stage's weights
         model = start_model(start, cfg.model['model'], int(os.environ.get('RANK', '0')))
         cfg = dataclasses.replace(cfg, model={**cfg.model, 'model': model})
     set_video_sampling(cfg.video.environment())
@@ -124,7 +124,7 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
         return pipeline_cls(args, cfg).debug()
     lock = None
     if master:  # one process guards the folder; a refusal ends the others through torchrun
-        lock = claim_output_dir(args.output_dir, args.resume_from_checkpoint, cfg.overwrite_output_dir)
+        lock = claim_output_dir(args.output_dir, args.resume_from_checkpoint, cfg.settings.overwrite_output_dir)
         log_file = run_log.to_file(args.output_dir)
         print(f'training into {args.output_dir} (arguments, model and data details: {log_file})', file=sys.stderr,
               flush=True)

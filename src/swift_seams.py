@@ -3,7 +3,10 @@
 ms-swift 4.6 offers no public hook for what the project changes, so each seam below names what it touches and why.
 ``tests/test_swift_seams.py`` checks that every name listed in ``PATCHED`` and every method signature in
 ``OVERRIDDEN`` is still what the pinned versions have (ms-swift 4.6.0, transformers 5.19.0), so an upgrade that
-moves one fails there with one clear message instead of silently changing behaviour.
+moves one fails there with one clear message instead of silently changing behaviour. It also reads the source of
+every other module (AST): a private name of a library read or called there, an override of a library's private
+method, an object of a library changed in place, a ``__class__`` rewrite or a module hook that is not listed here
+(``OVERRIDDEN``, ``PRIVATE_READS``, ``IN_PLACE``) fails it, and so does a listed private name its class lost.
 
 Subclass overrides of ms-swift's private methods live with their classes and are listed in ``OVERRIDDEN``:
 
@@ -28,6 +31,8 @@ Subclass overrides of ms-swift's private methods live with their classes and are
   step's global batch and sets transformers' ``Trainer.loss_is_scaled_for_ga`` (5.19) so that transformers does not
   divide it by the accumulation steps again. If an upgrade makes ms-swift normalise globally itself, the test of
   ``tests/test_scale_invariance.py`` still passes with the project's loss, and this seam can go;
+- ``GRPOTrainer._score_completions`` (``src/trainers/grpo.py``): ms-swift's scoring, then each record's rewards
+  added to per-dataset telemetry (``PRIVATE_READS``: the rewards and metric buffers it reads);
 - ``GRPOTrainer._engine_infer`` (``src/trainers/grpo.py``): with `rlhf.seeded_rollouts`, one request at a time,
   each under its own seed (ms-swift's transformers engine samples a batch from one per-process random stream);
 - ``resample_encode_failed_inputs`` of ``GKDTrainer`` and ``GRPOTrainer``: ``NoResample`` below.
@@ -92,11 +97,64 @@ OVERRIDDEN = {
     ('swift.rlhf_trainers', 'GKDTrainer', 'resample_encode_failed_inputs'): ('self', 'inputs', 'max_resample_rounds',
                                                                                'strip_response'),
     ('swift.rlhf_trainers', 'GRPOTrainer', '_engine_infer'): ('self', 'infer_requests', 'request_config', 'use_tqdm'),
+    ('swift.rlhf_trainers', 'GRPOTrainer', '_score_completions'): ('self', 'samples'),
     ('swift.rlhf_trainers', 'GRPOTrainer', 'resample_encode_failed_inputs'): ('self', 'inputs', 'max_resample_rounds',
                                                                                'strip_response'),
     ('transformers.trainer', 'Trainer', 'create_accelerator_and_postprocess'): ('self', ),
     ('transformers.trainer', 'Trainer', 'save_model'): ('self', 'output_dir', '_internal_call'),
     ('swift.trainers.mixin', 'SwiftMixin', '_save'): ('self', 'output_dir', 'state_dict'),
+}
+
+# Library internals touched outside this module, per file under src/: private names read or called (with the class
+# that has them), objects of a library changed in place (`name=`: an attribute written on an object the project does
+# not own), `__class__` rewrites and module hooks. ``tests/test_swift_seams.py`` reads the source of every file
+# (AST) and fails on a use not listed here or in ``OVERRIDDEN`` (an override of a library's private method), on a
+# listed use that is gone, and on a private name its class no longer has.
+PRIVATE_READS: dict[str, dict[str, tuple[str, str]]] = {
+    'trainers/gkd.py': {
+        '_compute_jsd_loss': ('swift.rlhf_trainers:GKDTrainer', 'ms-swift\'s JSD (full or top-k), reused by the '
+                                                                 'project\'s compute_loss'),
+        '_compute_acc': ('swift.rlhf_trainers:GKDTrainer', 'its token accuracy metric, logged as ms-swift logs it'),
+        '_teacher_use_disable_adapter': ('swift.rlhf_trainers:GKDTrainer', 'whether the teacher is the student '
+                                                                            'with its adapter off'),
+    },
+    'trainers/grpo.py': {
+        '_rewards_per_func': ('swift.rlhf_trainers:GRPOTrainer', 'the per-function rewards _score_completions '
+                                                                 'computed, for per-dataset telemetry'),
+        '_metrics': ('swift.rlhf_trainers:GRPOTrainer', 'the metric buffers the trainer logs from'),
+    },
+}
+IN_PLACE: dict[str, dict[str, str]] = {
+    'datasets/augmentation/pipeline.py': {
+        '__class__=': 'an augmented PIL image becomes AugmentedImage, whose deepcopy is itself (no pixel copy in '
+                      'ms-swift\'s Template.encode)',
+    },
+    'datasets/pixels.py': {
+        'image_processor=': 'the processor\'s image processor swapped for Uint8Images during one encode',
+        'register_forward_pre_hook()': 'Qwen-VL *PatchEmbed modules expand uint8 patch rows',
+    },
+    'trainers/visual_kd.py': {
+        'register_forward_hook()': 'the vision tower\'s outputs captured for visual-feature KD',
+    },
+    'trainers/sft_pipeline.py': {
+        'val_dataset=': 'ms-swift\'s args name the run\'s validation file for `swift infer --load_data_args`',
+        'last_model_checkpoint=': 'transformers\' TrainerState: the `last` link, as ms-swift sets it',
+    },
+    'run/run_log.py': {
+        'propagate=': 'logging: the libraries\' loggers write to the run log only',
+    },
+    'rewards/summary.py': {
+        '__name__=': 'the reward functions carry the names ms-swift logs them under',
+        '__qualname__=': 'the same',
+        '__doc__=': 'the same',
+    },
+    'testing/tiny_model.py': {
+        'decoder=': 'tokenizers: the tiny BPE tokenizer is built piece by piece',
+        'pre_tokenizer=': 'the same',
+        'bos_token_id=': 'transformers\' config of the tiny model',
+        'eos_token_id=': 'the same, and its generation config',
+        'pad_token_id=': 'the same',
+    },
 }
 
 

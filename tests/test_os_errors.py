@@ -11,7 +11,7 @@ import pytest
 
 from src.eval.errors import EvalError
 from src.eval.run import main as evaluate
-from src.trainers.run_dir import space_problem
+from src.run.run_dir import space_problem
 from tests.conftest import REPO, SMOKE_DATA, write_yaml
 
 

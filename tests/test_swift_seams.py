@@ -1,4 +1,5 @@
 """The ms-swift internals the project patches exist at the pinned version; an upgrade that moves one fails here."""
+import ast
 import dataclasses
 import importlib
 import inspect
@@ -7,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from src.swift_seams import CLASS_ATTRIBUTES, OVERRIDDEN, PATCHED, prefixed, prefixed_logging_jsonl, template_limits
+from src.swift_seams import (
+    CLASS_ATTRIBUTES,
+    IN_PLACE,
+    OVERRIDDEN,
+    PATCHED,
+    PRIVATE_READS,
+    prefixed,
+    prefixed_logging_jsonl,
+    template_limits,
+)
 
 
 @pytest.mark.parametrize('module,names', sorted(PATCHED.items()))
@@ -87,3 +97,107 @@ def test_ms_swifts_writers_write_prefixed_rows_only_during_a_run(tmp_path: Path)
     assert patcher.append_to_jsonl is original
     assert json.loads((tmp_path / 'logging.jsonl').read_text()) == {'train/loss': 1.0, 'train/elapsed_time': '1s'}
     assert json.loads((tmp_path / 'other.jsonl').read_text()) == {'loss': 1.0}
+
+
+# What the source scan looks for, besides private names: calls that hook a library's modules.
+HOOKS = ('register_forward_pre_hook', 'register_forward_hook', 'register_full_backward_hook', 'register_hook')
+SRC = Path(__file__).resolve().parents[1] / 'src'
+
+
+def _project_names() -> tuple[set[str], set[str]]:
+    """(every name the project defines: functions, classes, attributes it stores on its own objects, class-level
+    names; the attributes alone), over all of ``src``."""
+    names, attributes = set(), set()
+    for path in SRC.rglob('*.py'):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    targets = item.targets if isinstance(item, ast.Assign) else [getattr(item, 'target', None)]
+                    attributes.update(t.id for t in targets if isinstance(t, ast.Name))
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        attributes.add(item.name)
+            elif (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+                  and isinstance(node.value, ast.Name) and node.value.id in ('self', 'cls')):
+                attributes.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return names | attributes, attributes
+
+
+def _uses(path: Path, names: set[str], attributes: set[str]) -> set[str]:
+    """The library touches in one file, as the tokens ``PRIVATE_READS`` / ``IN_PLACE`` list them."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute):
+            private = node.attr.startswith('_') and not node.attr.startswith('__')
+            if isinstance(node.ctx, ast.Store) and node.attr == '__class__':
+                found.add('__class__=')
+            elif private and node.attr not in names:
+                found.add(node.attr)
+            elif (isinstance(node.ctx, ast.Store) and ast.unparse(node.value) not in ('self', 'cls')
+                  and node.attr not in attributes):
+                found.add(f'{node.attr}=')
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.update(a.name for a in node.names if a.name.startswith('_') and not a.name.startswith('__'))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in HOOKS:
+            found.add(f'{node.func.attr}()')
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'setattr' and (
+                isinstance(node.args[0], ast.Name) and node.args[0].id not in names):
+            found.add('setattr()')
+    return found
+
+
+def test_every_touch_of_a_library_outside_the_seams_module_is_listed_there():
+    names, attributes = _project_names()
+    listed = {path: set(PRIVATE_READS.get(path, {})) | set(IN_PLACE.get(path, {}))
+              for path in {*PRIVATE_READS, *IN_PLACE}}
+    found = {}
+    for path in sorted(SRC.rglob('*.py')):
+        relative = str(path.relative_to(SRC))
+        if relative != 'swift_seams.py' and (uses := _uses(path, names, attributes)):
+            found[relative] = uses
+    unlisted = {path: sorted(uses - listed.get(path, set())) for path, uses in found.items()
+                if uses - listed.get(path, set())}
+    assert unlisted == {}, 'list these in src/swift_seams.py (PRIVATE_READS / IN_PLACE), or move them there'
+    stale = {path: sorted(uses - found.get(path, set())) for path, uses in listed.items()
+             if uses - found.get(path, set())}
+    assert stale == {}, 'src/swift_seams.py lists uses the source no longer has'
+
+
+@pytest.mark.parametrize('path,name,owner', sorted(
+    (path, name, owner) for path, reads in PRIVATE_READS.items() for name, (owner, _) in reads.items()))
+def test_every_private_name_read_exists_at_the_pinned_versions(path: str, name: str, owner: str):
+    module, cls_name = owner.split(':')
+    cls = getattr(importlib.import_module(module), cls_name)
+    sources = [inspect.getsource(c) for c in cls.__mro__ if c.__module__.split('.')[0] in ('swift', 'transformers')]
+    assert hasattr(cls, name) or any(f'self.{name}' in source for source in sources), (
+        f'{cls_name} no longer has {name}, which {path} reads; see src/swift_seams.py')
+
+
+def test_every_override_of_a_library_private_method_is_listed():
+    import src.trainers.gkd  # noqa: F401 - the project's classes that subclass the libraries'
+    import src.trainers.grpo  # noqa: F401
+    import src.trainers.rlhf_pipeline  # noqa: F401
+    import src.trainers.sft_pipeline  # noqa: F401
+    import src.trainers.telemetry  # noqa: F401
+
+    listed = {method for _, _, method in OVERRIDDEN}
+    unlisted = []
+    for cls in _project_classes():
+        for name, value in vars(cls).items():
+            method = inspect.isfunction(value) or isinstance(value, (staticmethod, classmethod, property))
+            if method and name.startswith('_') and not name.startswith('__') and any(
+                    not base.__module__.startswith('src.') and hasattr(base, name) for base in cls.__mro__[1:]):
+                if name not in listed:
+                    unlisted.append(f'{cls.__qualname__}.{name}')
+    assert unlisted == [], 'list these overrides in OVERRIDDEN (src/swift_seams.py)'
+
+
+def _project_classes() -> list[type]:
+    import sys
+
+    return [value for module_name, module in list(sys.modules.items()) if module_name.startswith('src.')
+            for value in vars(module).values()
+            if isinstance(value, type) and value.__module__ == module_name]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .validate import ProjectConfig
+    from .project import ProjectConfig
 
 CONFIG_FILES = ('config.json', 'tokenizer_config.json', 'processor_config.json', 'preprocessor_config.json',
                 'video_preprocessor_config.json', 'feature_extractor_config.json')

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import ast
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from . import swift_fields
 from .model_type import checkpoint_config
-from .visual_kd import ComponentKD
 
 if TYPE_CHECKING:
-    from .validate import ProjectConfig
+    from .project import ProjectConfig
 
 SUPPORTED = ('grpo', 'gkd')
 # The reward functions `rlhf.reward_funcs` can name (src/rewards/summary.py registers them with ms-swift).
@@ -33,19 +31,6 @@ GKD_UNSUPPORTED = {
     ('rlhf', 'offload_teacher_model'): 'a teacher offloaded to CPU between steps',
     ('training', 'use_liger_kernel'): "Liger's fused JSD loss",
 }
-MONITOR = 'gkd_monitor'
-
-
-@dataclass(frozen=True)
-class GKDSettings:
-    """What the project's GKD trainer adds to ms-swift's, handed to it as one constructor argument."""
-
-    llm_kd_weight: float = 1.0
-    """`rlhf.llm_kd_weight`: the weight of the logits JSD term (0 removes it and its metric)."""
-    visual_kd: dict[str, ComponentKD] = field(default_factory=dict)
-    """`custom.visual_kd`: the distilled visual components."""
-    monitor: bool = False
-    """`custom.trainer_variant: gkd_monitor`: log `sft_loss`, `llm_kd_loss`, `vision_kd_loss`, `token_acc`."""
 # Where the project's GRPO default departs from ms-swift's (temperature 0.9, 512 tokens), and why: a summary is a
 # fixed format, so sampling stays close to greedy, and a dense scene's summary can be long.
 GRPO_DEFAULTS = {('training', 'temperature'): 0.3, ('rlhf', 'max_completion_length'): 2048}

@@ -40,27 +40,53 @@ NARROWED_TYPES: dict[tuple[str, str], Any] = {
     ('template', 'truncation_strategy'): typing.Literal['raise', 'left', 'right'],
 }
 
-# Keys the project adds to an ms-swift section; `swift_args` turns them into ms-swift arguments.
+@dataclass
+class RunSettings:
+    """The keys the project adds to ms-swift's sections (``LIFTED`` says where each is written). Validation lifts them
+    out of those sections into this one typed record, so what reaches ms-swift is only ms-swift's and the code reads
+    them from here. A null in YAML means the default below."""
+
+    effective_batch_size: typing.Optional[int] = None
+    """`training.effective_batch_size`: the global batch; gradient_accumulation_steps = effective_batch_size /
+    (micro-batch x world size)."""
+    llm_lr: typing.Optional[float] = None
+    """`training.llm_lr`: the LLM's learning rate next to ms-swift's `vit_lr` / `aligner_lr` (which default to
+    `learning_rate`)."""
+    llm_kd_weight: typing.Optional[float] = 1.0
+    """`rlhf.llm_kd_weight` (GKD): the weight of the logits JSD term (0 removes the term and its metric)."""
+    overwrite_output_dir: bool = False
+    """`training.overwrite_output_dir`: replace the run an output_dir already holds (its checkpoints, logs and events);
+    without it such a folder is refused at start (src/run/run_dir.py). transformers 5 dropped its own flag of this
+    name."""
+    trust_remote_code: bool = False
+    """`model.trust_remote_code`: run Python code the model (and GRPO reference model) checkpoint ships (its
+    `auto_map`). Qwen-VL checkpoints never need it (src/config/remote_code.py)."""
+    teacher_trust_remote_code: bool = False
+    """`rlhf.teacher_trust_remote_code`: the same for the GKD teacher."""
+    start_from_checkpoint: typing.Optional[str] = None
+    """`tuner.resume_from_checkpoint`: the playbook's stage 2, a new stage from an earlier stage's checkpoint (its
+    weights; step 0, a fresh optimizer). An adapter is merged into `model.model` first (src/run/start_weights.py).
+    Not `training.resume_from_checkpoint`."""
+    seeded_rollouts: bool = False
+    """`rlhf.seeded_rollouts` (GRPO): sample each completion from its own generator, seeded by (seed, step, position
+    in the global generation batch), so a step does not depend on how the batch is split over processes
+    (src/trainers/grpo.py)."""
+
+
+# Where each `RunSettings` field is written in a config: (section, key) -> field.
+LIFTED: dict[tuple[str, str], str] = {
+    ('training', 'effective_batch_size'): 'effective_batch_size',
+    ('training', 'llm_lr'): 'llm_lr',
+    ('rlhf', 'llm_kd_weight'): 'llm_kd_weight',
+    ('training', 'overwrite_output_dir'): 'overwrite_output_dir',
+    ('model', 'trust_remote_code'): 'trust_remote_code',
+    ('rlhf', 'teacher_trust_remote_code'): 'teacher_trust_remote_code',
+    ('tuner', 'resume_from_checkpoint'): 'start_from_checkpoint',
+    ('rlhf', 'seeded_rollouts'): 'seeded_rollouts',
+}
+# Their types as the sections declare them (from the dataclass, the one place they are written).
 PROJECT_FIELDS: dict[tuple[str, str], Any] = {
-    # The global batch: gradient_accumulation_steps = effective_batch_size / (micro-batch x world size).
-    ('training', 'effective_batch_size'): typing.Optional[int],
-    # The LLM's learning rate next to ms-swift's `vit_lr` / `aligner_lr` (which default to `learning_rate`).
-    ('training', 'llm_lr'): typing.Optional[float],
-    # GKD: the weight of the logits JSD term (default 1.0; 0 removes the term and its metric).
-    ('rlhf', 'llm_kd_weight'): typing.Optional[float],
-    # Replace the run an output_dir already holds (its checkpoints, logs and events); without it such a folder is
-    # refused at start (src/trainers/run_dir.py). transformers 5 dropped its own flag of this name.
-    ('training', 'overwrite_output_dir'): bool,
-    # Run Python code a checkpoint ships (its `auto_map`): the model (and GRPO reference model), the GKD teacher.
-    # Off by default; Qwen-VL checkpoints never need it (src/config/remote_code.py).
-    ('model', 'trust_remote_code'): bool,
-    # The playbook's stage 2: start from an earlier stage's checkpoint (its weights; step 0, a fresh optimizer). An
-    # adapter is merged into `model.model` first (src/trainers/start_weights.py). Not `training.resume_from_checkpoint`.
-    ('tuner', 'resume_from_checkpoint'): typing.Optional[str],
-    ('rlhf', 'teacher_trust_remote_code'): bool,
-    # GRPO: sample each completion from its own generator, seeded by (seed, step, position in the global generation
-    # batch), so a step does not depend on how the batch is split over processes (src/trainers/grpo.py).
-    ('rlhf', 'seeded_rollouts'): bool,
+    path: typing.get_type_hints(RunSettings)[name] for path, name in LIFTED.items()
 }
 
 # Model paths that may also be hub ids (`Org/Name`), kept as written when no such local path exists.

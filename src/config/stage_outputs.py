@@ -34,13 +34,12 @@ def resolve_stage_outputs(cfg: Any) -> list[str]:
     returns one notice per path changed."""
     notices = []
     for section, key in STAGE_KEYS:
-        values = getattr(cfg, section)
-        value = values.get(key)
+        value = cfg.written(section, key)
         if not isinstance(value, str) or not Path(value).is_absolute() or Path(value).exists():
             continue
         found = in_newest_version(Path(value))
         if found is not None:
-            values[key] = str(found)
+            cfg.rewrite(section, key, str(found))
             notices.append(f'`{section}.{key}`: {value} is under ms-swift\'s version folder (training.add_version): '
                            f'using {found}')
     return notices

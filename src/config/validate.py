@@ -8,26 +8,27 @@ import dataclasses
 import difflib
 import importlib.util
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import swift_fields
-from .augmentation import AugmentationSpec, parse_augmentation
+from .augmentation import parse_augmentation
 from .bounds import AT_LEAST_ONE
 from .errors import ConfigError
-from .fusion import FusionConfig, load_fusion_config
+from .fusion import load_fusion_config
 from .loader import KeyPath, LoadedConfig, dotted
 from .model_type import model_type_of
 from .module_names import entry_problem, unmatched, weight_module_names
+from .project import MONITOR, GKDSettings, ProjectConfig
 from .prompts import prompt_problems
 from .remote_code import remote_code_problems
 from .reserved_text import reserved_text_problem
-from .rlhf import MONITOR, GKDSettings, check_rlhf, gkd_model_problems, resolve_rlhf
+from .rlhf import check_rlhf, gkd_model_problems, resolve_rlhf
 from .schema import (
     ALIASES,
     DEEPSPEED_PRESETS,
     FSDP_PRESETS,
+    LIFTED,
     MODEL_KEYS,
     PATH_KEYS,
     PLACEHOLDERS,
@@ -37,112 +38,12 @@ from .schema import (
     REMOVED_KEYS,
     SECTIONS,
     TOP_LEVEL_KEYS,
-    CustomConfig,
-    DeepSpeedConfig,
     section_fields,
 )
 from .types import Spec, describe, fits
 from .values import value_problem
-from .video import VideoSampling, parse_video
-from .visual_kd import ComponentKD, parse_visual_kd
-
-
-@dataclass
-class ProjectConfig:
-    """A validated config: ms-swift sections as plain mappings, the project's sections as dataclasses."""
-
-    source: Path
-    model: dict[str, Any] = field(default_factory=dict)
-    template: dict[str, Any] = field(default_factory=dict)
-    tuner: dict[str, Any] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)
-    rlhf: dict[str, Any] = field(default_factory=dict)
-    custom: CustomConfig = field(default_factory=CustomConfig)
-    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
-    global_max_length: int | None = None
-    fusion: FusionConfig | None = None
-    """`custom.fusion_config`, loaded and validated."""
-    augmentation: AugmentationSpec | None = None
-    """`custom.augmentation`, parsed (None: no augmentation)."""
-    visual_kd: dict[str, ComponentKD] = field(default_factory=dict)
-    """`custom.visual_kd`, parsed: the distilled components that are enabled (GKD)."""
-    video: VideoSampling = field(default_factory=VideoSampling)
-    """`custom.video`, parsed: how video records are sampled."""
-    world_size: int = 1
-    """Processes of the run: torchrun's `WORLD_SIZE`, read once when the config is validated (1 without torchrun)."""
-    warnings: list[str] = field(default_factory=list)
-    """What is allowed but probably not meant; the entrypoints print these."""
-
-    @property
-    def family_coord_format(self) -> str:
-        """The coordinate convention of the base model: `model_pixel` where ms-swift's template for it writes pixels
-        (`norm_bbox: none`, Qwen2.5-VL), else `norm1000`."""
-        template = swift_fields.template_of(model_type_of(self.model), self.template.get('template'))
-        return 'model_pixel' if swift_fields.norm_bbox(template) == 'none' else 'norm1000'
-
-    @property
-    def coord_format(self) -> str:
-        """`custom.coord_format`, or the base model's convention when it is unset."""
-        return self.custom.coord_format or self.family_coord_format
-
-    @property
-    def micro_batch(self) -> int:
-        """`training.per_device_train_batch_size`, or ms-swift's default."""
-        return self.training.get('per_device_train_batch_size', swift_fields.default('training',
-                                                                                     'per_device_train_batch_size'))
-
-    @property
-    def gradient_accumulation_steps(self) -> int:
-        """Micro-batches per optimizer step: from `training.effective_batch_size` (the global batch) when set, else
-        `training.gradient_accumulation_steps` or ms-swift's default."""
-        effective = self.training.get('effective_batch_size')
-        if effective is not None:
-            return effective // (self.micro_batch * self.world_size)
-        return self.training.get('gradient_accumulation_steps') or swift_fields.default(
-            'training', 'gradient_accumulation_steps') or 1
-
-    @property
-    def overwrite_output_dir(self) -> bool:
-        """`training.overwrite_output_dir`: replace the run the output directory already holds."""
-        return bool(self.training.get('overwrite_output_dir', False))
-
-    def model_folders(self) -> list[tuple[str, str, bool]]:
-        """(path or hub id, opt-in key, opted in) of every model the run loads: the model, the GRPO reference model
-        and the GKD teacher."""
-        trusted = bool(self.model.get('trust_remote_code'))
-        folders = [(self.model.get('model'), 'model.trust_remote_code', trusted),
-                   (self.rlhf.get('ref_model'), 'model.trust_remote_code', trusted),
-                   (self.rlhf.get('teacher_model'), 'rlhf.teacher_trust_remote_code',
-                    bool(self.rlhf.get('teacher_trust_remote_code')))]
-        return [(str(path), key, opted) for path, key, opted in folders if path]
-
-    def trusted_model_folders(self) -> list[str]:
-        """The model folders whose own code may run (their opt-in key is true)."""
-        return [path for path, _, trusted in self.model_folders() if trusted]
-
-    @property
-    def has_validation(self) -> bool:
-        """Whether the run evaluates: `custom.val_jsonl`, or fusion sources to evaluate."""
-        return bool(self.custom.val_jsonl or (self.fusion is not None and self.fusion.eval_sources))
-
-    @property
-    def gkd(self) -> GKDSettings:
-        """The project's GKD knobs, as the GKD trainer takes them."""
-        weight = self.rlhf.get('llm_kd_weight')
-        return GKDSettings(GKDSettings.llm_kd_weight if weight is None else float(weight), self.visual_kd,
-                           self.custom.trainer_variant == MONITOR)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved config as YAML-ready data (what `resolved_config.yaml` holds)."""
-        out: dict[str, Any] = {'global_max_length': self.global_max_length}
-        for section in SECTIONS:
-            value = getattr(self, section)
-            out[section] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else dict(value)
-        if self.fusion is not None:  # inline, with absolute paths, so the resolved config runs from anywhere
-            out['custom']['fusion_config'] = self.fusion.to_dict()
-        return out
-
+from .video import parse_video
+from .visual_kd import parse_visual_kd
 
 LENGTH_KEYS = (('model', 'max_model_len'), ('template', 'max_length'))  # where `global_max_length` fans out to
 # Top-level keys that only hold YAML anchors for `<<: *name` merges (the `x-` convention of Docker Compose); they are
@@ -316,6 +217,19 @@ def _resolve(cfg: ProjectConfig) -> None:
         for section, key in LENGTH_KEYS:
             getattr(cfg, section)[key] = cfg.global_max_length
     resolve_rlhf(cfg)
+    _lift(cfg)
+
+
+def _lift(cfg: ProjectConfig) -> None:
+    """Move the project's keys out of ms-swift's sections into their typed homes (``RunSettings``, ``GKDSettings``):
+    the sections keep only what ms-swift reads. A null keeps the default."""
+    for (section, key), name in LIFTED.items():
+        value = getattr(cfg, section).pop(key, None)
+        if value is not None:
+            setattr(cfg.settings, name, value)
+    cfg.gkd = GKDSettings(float(cfg.settings.llm_kd_weight), cfg.visual_kd, cfg.custom.trainer_variant == MONITOR)
+    # The sub-mappings of `custom` live on parsed (`augmentation`, `video`, `visual_kd`, `fusion`), not beside them.
+    cfg.custom = dataclasses.replace(cfg.custom, augmentation=None, video=None, visual_kd=None, fusion_config=None)
 
 
 def _check_cross_fields(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
@@ -414,7 +328,7 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
     model = Path(str(cfg.model['model']))
     if model.is_absolute() and not model.exists() and not cfg.custom.build_tiny_model:
         errors.append(f'{cfg.source}: `model.model`: directory {model} does not exist')
-    start = cfg.tuner.get('resume_from_checkpoint')
+    start = cfg.settings.start_from_checkpoint
     if start and not Path(start).is_dir():
         errors.append(f'{cfg.source}: `tuner.resume_from_checkpoint`: checkpoint {start} does not exist (run the '
                       'earlier stage first)')

@@ -31,6 +31,11 @@ class VideoSampling:
     min_pixels: int | None = None
     max_pixels: int | None = None
 
+    def to_dict(self) -> dict[str, Any] | None:
+        """The mapping as it is written in YAML (None when every field keeps its default)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return values or None
+
     def environment(self) -> dict[str, str]:
         """The environment variables through which ms-swift configures qwen-vl-utils' sampling."""
         return {ENVIRONMENT[f.name][0]: str(getattr(self, f.name)) for f in fields(self)

@@ -39,7 +39,7 @@ def _template_for(config_path: str):
     cfg = load_and_validate(config_path)
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
     settings = BuildSettings.from_config(cfg)
-    trusted = bool(cfg.model.get('trust_remote_code'))
+    trusted = cfg.settings.trust_remote_code
     if problems := remote_code_problems(cfg.model['model'], 'model.trust_remote_code', trusted):
         raise ConfigError(problems)
     set_video_sampling(cfg.video.environment())

@@ -56,10 +56,9 @@ def load_engine(cfg: ProjectConfig, checkpoint: Path, batch_size: int) -> 'Trans
     from swift.infer_engine import TransformersEngine
 
     from ..swift_seams import remote_code_only_for
-    from ..trainers.swift_args import swift_kwargs
 
     adapter = checkpoint_kind(checkpoint) == 'adapter'
-    kwargs = swift_kwargs(cfg, ('model', 'template'))
+    kwargs = cfg.swift_kwargs(('model', 'template'))
     if not adapter:
         kwargs['model'] = str(checkpoint)
     elif (base := adapter_base(checkpoint)) is not None and base != str(kwargs['model']):
@@ -71,7 +70,7 @@ def load_engine(cfg: ProjectConfig, checkpoint: Path, batch_size: int) -> 'Trans
         print(f'{checkpoint} is an adapter trained on {base} (its args.json); evaluating it on that base, as swift '
               f'infer does, not on the config\'s model.model {kwargs["model"]}', file=sys.stderr, flush=True)
         kwargs['model'] = base
-    trusted = bool(cfg.model.get('trust_remote_code'))
+    trusted = cfg.settings.trust_remote_code
     if problems := remote_code_problems(kwargs['model'], 'model.trust_remote_code', trusted):
         raise ConfigError(problems)
     with remote_code_only_for([kwargs['model']] if trusted else []):

@@ -18,9 +18,9 @@ from typing import Any
 
 from ..config import ConfigError, load_and_validate
 from ..config.stage_outputs import resolve_stage_outputs
-from ..datasets.allocator import keep_freed_memory
 from ..datasets.builders import coords_of
 from ..datasets.contract import RecordError
+from ..run.allocator import keep_freed_memory
 from .errors import EvalError
 from .generate import checkpoint_kind, generate, load_engine
 from .metrics import score_dense, score_summary

@@ -33,7 +33,7 @@ from swift.rlhf_trainers import GKDTrainer
 from swift.rlhf_trainers.gkd_loss import DataSource, TeacherOutput
 from swift.trainers import disable_gradient_checkpointing
 
-from ..config.rlhf import GKDSettings
+from ..config.project import GKDSettings
 from ..datasets.dense_caption import DATASET_LABEL
 from ..swift_seams import NoResample
 from .engines import EngineMixin

@@ -50,7 +50,7 @@ class ProjectRlhf(ProjectSft, SwiftRLHF):
         if self.args.rlhf_type == 'gkd':
             kwargs['gkd'] = self.cfg.gkd
         else:
-            kwargs['seeded_rollouts'] = bool(self.cfg.rlhf.get('seeded_rollouts'))
+            kwargs['seeded_rollouts'] = self.cfg.settings.seeded_rollouts
         return kwargs
 
     def run(self):

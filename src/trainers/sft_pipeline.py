@@ -20,9 +20,9 @@ from ..datasets.fusion import FusionDataset, FusionEvalDataset
 from ..datasets.pixels import read_uint8_patches
 from ..datasets.record_check import check_datasets
 from ..datasets.swift_rows import SWIFT_VAL, write_swift_rows
+from ..run.debug_report import describe_batch, trainable_summary
+from ..run.run_dir import space_problem
 from ..swift_seams import project_run
-from .debug_report import describe_batch, trainable_summary
-from .run_dir import space_problem
 from .telemetry import TelemetrySeq2SeqTrainer
 
 logger = get_logger()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..config import ProjectConfig
-from ..config.schema import PROJECT_FIELDS, TUNER_TYPE_KEY
+from ..config.schema import TUNER_TYPE_KEY
 from ..swift_seams import cpu_process_group
 from .callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS  # importing registers them in callbacks_map
 from .engines import deepspeed_config, fsdp_precision, precision_flags
@@ -22,19 +22,9 @@ EMPTY_TARGET_REGEX = '^$'
 DUMMY_TARGET_MODULES = 'dummy-target-modules'  # peft.utils.constants.DUMMY_TARGET_MODULES
 
 
-def swift_kwargs(cfg: ProjectConfig, sections: tuple[str, ...]) -> dict[str, Any]:
-    """The ms-swift fields of ``sections`` flattened into keyword arguments, without the keys the project adds to
-    those sections (`effective_batch_size`, `llm_lr`, `llm_kd_weight`, `overwrite_output_dir`, `trust_remote_code`,
-    ...), which the project acts on itself."""
-    kwargs: dict[str, Any] = {}
-    for section in sections:
-        kwargs.update({k: v for k, v in getattr(cfg, section).items() if (section, k) not in PROJECT_FIELDS})
-    return kwargs
-
-
 def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
     """The keyword arguments for ``SftArguments``: the ms-swift sections flattened, plus the project's mapping."""
-    kwargs = swift_kwargs(cfg, ('model', 'template', 'tuner', 'data', 'training', 'rlhf'))
+    kwargs = cfg.swift_kwargs(('model', 'template', 'tuner', 'data', 'training', 'rlhf'))
     if kwargs.get('target_regex') == EMPTY_TARGET_REGEX:
         kwargs['target_regex'] = DUMMY_TARGET_MODULES
     if TUNER_TYPE_KEY in kwargs:
@@ -50,9 +40,9 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
         kwargs.update(precision_flags(kwargs['deepspeed']))
     elif cfg.training.get('fsdp'):
         kwargs.update(fsdp_precision(cfg, cuda))
-    if cfg.training.get('effective_batch_size') is not None:
+    if cfg.settings.effective_batch_size is not None:
         kwargs['gradient_accumulation_steps'] = cfg.gradient_accumulation_steps
-    llm_lr = cfg.training.get('llm_lr')
+    llm_lr = cfg.settings.llm_lr
     if llm_lr is not None:
         # ms-swift's multimodal optimizer gives the LLM `learning_rate`; ViT and aligner keep theirs (default: the
         # configured learning_rate).

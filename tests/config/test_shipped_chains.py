@@ -31,7 +31,7 @@ def shipped_chains() -> list[tuple[str, str, tuple[str, str]]]:
     chains = []
     for later, cfg in configs.items():
         for section, key in STAGE_KEYS:
-            value = getattr(cfg, section).get(key)
+            value = cfg.written(section, key)
             if not isinstance(value, str) or not value.startswith(str(REPO / 'output')):
                 continue
             earlier = [p for p, out in outputs.items() if Path(value).parent == out]
@@ -67,7 +67,7 @@ def _overlay(copy: Path, config: str, tiny: Path, link: tuple[str, str] | None) 
         overlay['custom'] = {'train_jsonl': str(train), 'val_jsonl': str(val) if val else None}
     sizes = {'max_steps': 2, 'save_steps': 2, 'eval_steps': 2, 'logging_steps': 1, 'per_device_train_batch_size': 2,
              'per_device_eval_batch_size': 2, 'dataloader_num_workers': 0}
-    if cfg.training.get('effective_batch_size') is not None:
+    if cfg.settings.effective_batch_size is not None:
         sizes['effective_batch_size'] = 4 if cfg.rlhf.get('rlhf_type') == 'grpo' else 2
     else:
         sizes['gradient_accumulation_steps'] = 1
@@ -92,7 +92,7 @@ def test_each_shipped_chain_runs_as_shipped(repo_copy: Path, tiny_model: Path, e
     main(_overlay(repo_copy, earlier, tiny_model, None))
     main(_overlay(repo_copy, later, tiny_model, link))
     first_out = Path(load_and_validate(repo_copy / earlier).training['output_dir'])
-    named = Path(getattr(load_and_validate(repo_copy / later), link[0])[link[1]])  # e.g. output/stage_a/last
+    named = Path(load_and_validate(repo_copy / later).written(*link))  # e.g. output/stage_a/last
     expected = _run_dir(first_out) / named.name  # where ms-swift put it: output/stage_a/v0-<time>/last
     second_out = _run_dir(Path(load_and_validate(repo_copy / later).training['output_dir']))
     base = Path(json.loads((second_out / 'args.json').read_text())['model'])

@@ -42,8 +42,8 @@ def warp_image(image: Image.Image, matrix: Matrix, size: tuple[int, int], fill: 
     """Resample ``image`` onto a ``size`` canvas so that source point p lands on ``matrix @ p`` (bilinear).
 
     OpenCV's ``warpAffine`` puts pixel centres at integer coordinates, this module at i + 0.5, hence the half-pixel
-    shifts around the map. It is about 4x faster than PIL's ``Image.transform`` on a 1024x768 RGB image
-    (docs/performance.md) and agrees with it to within two grey levels away from the borders.
+    shifts around the map. It is faster than PIL's ``Image.transform`` (docs/performance.md has the figures) and
+    agrees with it to within two grey levels away from the borders.
     """
     import cv2
 

@@ -73,7 +73,7 @@ def color_jitter(image: Image.Image, rng: np.random.Generator, brightness: float
     [low, high] for a pair (the playbook's `brightness: [0.85, 1.15]`).
 
     PIL's ``ImageEnhance`` formulas (blend with black, with the image's mean grey, with its greyscale version) in
-    OpenCV's saturating uint8 arithmetic: 2.1 ms instead of 5.4 ms on a 1024x768 image; OpenCV rounds where PIL
+    OpenCV's saturating uint8 arithmetic, which is faster (docs/performance.md); OpenCV rounds where PIL
     truncates, so a pixel differs from ``ImageEnhance``'s by at most one grey level per step.
     """
     import cv2

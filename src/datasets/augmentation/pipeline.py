@@ -26,8 +26,8 @@ class Augmenter:
     model_size: Callable[[int, int], tuple[int, int]] | None = None
     """(width, height) -> the size the template will resize an image to (``pixels.model_size_of``). When the
     geometric ops resample the image anyway, they resample it to that size, so the template does not resample it
-    a second time (one interpolation instead of two, and the template's bicubic resize of a cropped 1024x768 image
-    cost 6.5 ms); the boxes follow the same map."""
+    a second time (one interpolation instead of two; the saving is in docs/performance.md); the boxes follow
+    the same map."""
 
     def plan(self, size: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int], list]:
         """Draw which ops fire: (composed geometric map, output size, colour ops to run in order)."""
@@ -79,8 +79,8 @@ class Augmenter:
 
 class AugmentedImage(Image.Image):
     """The image an ``Augmenter`` returns. Nothing writes to it afterwards, so a deep copy of it is the image itself:
-    ms-swift's ``Template.encode`` deep-copies its inputs twice, which for a 1024x768 image cost 1.6 ms of pixel
-    copying per sample; ``qwen_vl_utils.fetch_image`` then converts it into a new image anyway."""
+    ms-swift's ``Template.encode`` deep-copies its inputs twice, a pixel copy per sample that is wasted
+    here (docs/performance.md); ``qwen_vl_utils.fetch_image`` then converts it into a new image anyway."""
 
     def __deepcopy__(self, memo: dict) -> 'AugmentedImage':
         return self

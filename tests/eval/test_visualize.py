@@ -1,4 +1,4 @@
-"""`python -m src.datasets.visualize`: ground truth drawn as training sees it, with a gallery page."""
+"""`python -m src.eval.visualize`: ground truth drawn as training sees it, with a gallery page."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from src.datasets.contract import RecordError
-from src.datasets.visualize import cli, visualize
+from src.eval.visualize import cli, visualize
 from tests.conftest import SMOKE_DATA, write_jsonl
 
 COCO = SMOKE_DATA / 'coco_train.jsonl'

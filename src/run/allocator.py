@@ -3,15 +3,14 @@
 glibc serves an allocation above its mmap threshold (at most 32 MiB however it adapts) with a fresh ``mmap`` and
 unmaps it on free; the next one page-faults its way through new zeroed pages again. The data path allocates such
 blocks for every image and batch (a batch of four 1024x768 images is 75 MiB of float32 rows in ms-swift's layout), so
-with the defaults a third of a DataLoader's CPU time went to the kernel (``benchmarks/data_throughput.py``: 6.3 s of
-system time for 16 s of user time on 400 samples). Training on a CPU has the same cost in the logits over a 152k
-vocabulary: ``benchmarks/learn_grounding.py``'s step took 0.43 s (19.5 s of system time in 60 steps). With the
-thresholds raised, freed blocks are reused from the heap: 0.22 s per step, 1.6 s of system time.
+with the defaults much of a DataLoader's CPU time went to the kernel; training on a CPU pays the same in the logits
+over a 152k vocabulary. With the thresholds raised, freed blocks are reused from the heap. The measured effect on
+the data path and on a CPU training step is in docs/performance.md (``benchmarks/data_throughput.py``).
 
 Applied by ``python -m src.sft`` and ``python -m src.eval`` at start (DataLoader workers are forked and inherit it).
 The environment wins: with ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` set (glibc's own variables) or
 on a C library other than glibc, nothing is changed. The cost is memory the process keeps after a peak: up to
-``TRIM_THRESHOLD`` per process (measured: +6% peak RSS on the benchmark).
+``TRIM_THRESHOLD`` per process (the benchmark's peak memory is in docs/performance.md).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from src.trainers.checkpoints import checkpoint_problem, complete_checkpoints, set_aside_incomplete
+from src.run.checkpoints import checkpoint_problem, complete_checkpoints, set_aside_incomplete
 
 
 def _checkpoint(folder: Path, step: int, adapter: bool = True) -> Path:
@@ -68,7 +68,7 @@ def test_incomplete_checkpoints_are_moved_out_of_reach(tmp_path: Path, caplog):
 def test_resuming_with_other_tuner_settings_is_named_setting_by_setting(tmp_path: Path):
     from types import SimpleNamespace
 
-    from src.trainers.checkpoints import resume_mismatches
+    from src.run.checkpoints import resume_mismatches
 
     checkpoint = _checkpoint(tmp_path, 4)
     saved = {'model': '/models/base', 'tuner_type': 'lora', 'lora_rank': 16, 'lora_alpha': 32,

@@ -1,6 +1,6 @@
 """Draw the ground truth of JSONL records, to look at the data before training on it.
 
-    python -m src.datasets.visualize FILE.jsonl --n 20 [--config x.yaml [--epoch E]] [--out DIR]
+    python -m src.eval.visualize FILE.jsonl --n 20 [--config x.yaml [--epoch E]] [--out DIR]
 
 Writes one PNG per record and an ``index.html`` listing them into ``--out`` (default ``<FILE>_vis/`` beside the
 file). With ``--config``, geometry records first go through that config's ``custom.augmentation`` with the draw
@@ -16,25 +16,25 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..config import ConfigError, load_and_validate
-from .augmentation import augmenter_for, sample_rng
-from .builders import coords_of, first_image, image_input, load_image
-from .builders.coords import Coords
-from .contract import RecordError, is_chat_record
-from .dense_caption import DenseCaptionDataset
+from ..datasets.augmentation import augmenter_for, sample_rng
+from ..datasets.builders import coords_of, first_image, image_input, load_image
+from ..datasets.builders.coords import Coords
+from ..datasets.contract import RecordError, is_chat_record
+from ..datasets.dense_caption import DenseCaptionDataset
 
 
 def visualize(jsonl: str | Path, n: int, out: str | Path | None = None, config: str | Path | None = None,
               epoch: int = 0) -> Path:
     """Draw the first ``n`` records of ``jsonl``; returns the gallery page's path."""
-    from ..eval.draw import GT_COLOR, draw_objects, hex_color
-    from ..eval.gallery import GalleryItem, write_gallery
-    from ..eval.parse import parse_dense, record_objects
+    from .draw import GT_COLOR, draw_objects, hex_color
+    from .gallery import GalleryItem, write_gallery
+    from .parse import parse_dense, record_objects
 
     augmenter, seed, coords = None, 0, Coords()
     if config is not None:
         cfg = load_and_validate(config)
         augmenter = augmenter_for(cfg.augmentation)
-        seed, coords = cfg.training.get('seed', 42), coords_of(cfg)
+        seed, coords = cfg.seed, coords_of(cfg)
     dataset = DenseCaptionDataset(jsonl, None, n)  # only read here: no template needed
     folder = Path(out) if out else dataset.path.with_name(dataset.path.stem + '_vis')
     folder.mkdir(parents=True, exist_ok=True)
@@ -65,7 +65,7 @@ def visualize(jsonl: str | Path, n: int, out: str | Path | None = None, config: 
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m src.datasets.visualize', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='python -m src.eval.visualize', description=__doc__.split('\n')[0])
     parser.add_argument('jsonl', help='the JSONL file to draw')
     parser.add_argument('--n', type=int, default=20, help='how many records, from the top (default 20)')
     parser.add_argument('--config', help='apply this config\'s augmentation and coordinate convention')

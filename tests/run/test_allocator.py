@@ -3,7 +3,7 @@ import platform
 
 import pytest
 
-from src.datasets.allocator import keep_freed_memory
+from src.run.allocator import keep_freed_memory
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='glibc only')

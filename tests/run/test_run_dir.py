@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from src.config import ConfigError
-from src.trainers.run_dir import LOCK, MANIFEST, claim_output_dir, trim_log_rows
-from tests.trainers.test_checkpoints import _checkpoint
+from src.run.run_dir import LOCK, MANIFEST, claim_output_dir, trim_log_rows
+from tests.run.test_checkpoints import _checkpoint
 
 HOLD_LOCK = '''
 import sys, time
-from src.trainers.run_dir import claim_output_dir
+from src.run.run_dir import claim_output_dir
 claim_output_dir(sys.argv[1], None, False)
 print('locked', flush=True)
 time.sleep(60)
@@ -123,7 +123,7 @@ def test_trim_cuts_at_the_first_later_step_and_keeps_what_came_before(tmp_path: 
 
 
 def test_the_lock_is_released_at_exit(tmp_path: Path):
-    subprocess.run([sys.executable, '-c', f'from src.trainers.run_dir import claim_output_dir; '
+    subprocess.run([sys.executable, '-c', f'from src.run.run_dir import claim_output_dir; '
                                           f'claim_output_dir({str(tmp_path)!r}, None, False)'],
                    check=True, cwd=Path(__file__).resolve().parents[2])
     time.sleep(0.1)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from src.config import ConfigError
-from src.trainers.run_dir import MANIFEST, claim_output_dir, read_manifest
-from tests.trainers.test_checkpoints import _checkpoint
+from src.run.run_dir import MANIFEST, claim_output_dir, read_manifest
+from tests.run.test_checkpoints import _checkpoint
 
 
 def _user_folder(folder: Path) -> Path:
