@@ -26,7 +26,9 @@ from .common import (
     ConversionError,
     Report,
     Skip,
+    box_object,
     check_output,
+    clamped,
     convert,
     parser,
     relative_image,
@@ -37,12 +39,6 @@ from .common import (
 
 def _file_name(image: dict[str, Any]) -> str:
     return image.get('file_name') or str(image['coco_url']).rsplit('/', 1)[-1]
-
-
-def _clamp(values: list[float], width: int, height: int) -> tuple[list[float], bool]:
-    """Coordinates clamped into the image, and whether any moved."""
-    clamped = [float(min(max(v, 0.0), width if i % 2 == 0 else height)) for i, v in enumerate(values)]
-    return clamped, clamped != list(values)
 
 
 def joined_polygon(parts: list[list[float]]) -> list[float]:
@@ -65,22 +61,17 @@ def annotation_objects(ann: dict[str, Any], name: str, width: int, height: int, 
             raise Skip('no polygon segmentation')
         kept, moved = [], False
         for part in parts:
-            coords, clamped = _clamp(part, width, height)
+            coords, was_clamped = clamped(part, width, height)
             if len(coords) >= 6 and len(coords) % 2 == 0:
                 kept.append([round(v, 2) for v in coords])
-                moved |= clamped
+                moved |= was_clamped
         if not kept:
             raise Skip('polygon with fewer than 3 points')
         if moved and report is not None:
             report.notes['polygon clamped at the image edge'] += 1
         return [{'desc': name, 'poly': joined_polygon(kept)}]
     x, y, w, h = ann['bbox']
-    (x1, y1, x2, y2), moved = _clamp([x, y, x + w, y + h], width, height)
-    if x2 - x1 < 1 or y2 - y1 < 1:
-        raise Skip(f'degenerate box {ann["bbox"]}')
-    if moved and report is not None:
-        report.notes['box clamped at the image edge'] += 1
-    return [{'desc': name, 'bbox_2d': [round(v, 2) for v in (x1, y1, x2, y2)]}]
+    return [box_object(name, [x, y, x + w, y + h], width, height, report or Report())]
 
 
 def convert_file(annotations: Path, images_dir: Path, out: Path, geometry: str = 'bbox', dataset: str = 'coco',

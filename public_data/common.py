@@ -13,6 +13,7 @@ Converters raise ``ConversionError`` for what stops them; ``run`` turns it into 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -211,3 +212,92 @@ def chat_record(messages: list[dict[str, Any]], media: dict[str, list[str]], med
 def relative_image(image: Path, out: Path) -> str:
     """An image path as the JSONL stores it: relative to the output file's directory."""
     return os.path.relpath(image.resolve(), out.resolve().parent)
+
+
+# Detection converters (coco, yolo, voc, hf_dataset, labelstudio) share what follows: the stored image's size, one
+# rule for coordinates that cross the image edge, and one rule for an image that would lose some of its objects.
+
+def stored_size(source: Path | bytes, where: str) -> tuple[int, int]:
+    """(width, height) of an image as stored, from its header. Raises ``Skip`` when it does not open, holds samples
+    that do not fit 8 bits, or carries an EXIF rotation: annotation tools (Ultralytics, Label Studio in a browser)
+    draw on the rotated view, training reads the stored pixels, so its coordinates would land elsewhere."""
+    from PIL import ExifTags, Image
+
+    from src.datasets.builders import WIDE_MODES
+
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            size, mode = image.size, image.mode
+            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is this image's problem
+        raise Skip(f'not an image: {where} ({type(exc).__name__}: {exc})') from None
+    if mode in WIDE_MODES:
+        raise Skip(f'{WIDE_MODES[mode]} samples: {where} does not convert to 8-bit RGB without clipping; rescale it')
+    if orientation not in (None, 1):
+        raise Skip(f'EXIF orientation {orientation}: {where} is shown rotated, so its annotations are of the rotated '
+                   'view while training reads the stored pixels; save it upright (PIL.ImageOps.exif_transpose)')
+    return size
+
+
+def clamped(values: list[float], width: float, height: float) -> tuple[list[float], bool]:
+    """x, y, x, y, ... clamped into [0, width] x [0, height], and whether any moved."""
+    out = [float(min(max(v, 0.0), width if i % 2 == 0 else height)) for i, v in enumerate(values)]
+    return out, out != [float(v) for v in values]
+
+
+def box_object(desc: str, corners: list[float], width: float, height: float, report: Report) -> dict[str, Any]:
+    """A contract box from pixel corners [x1, y1, x2, y2]: clamped into the image (counted), at least a pixel wide
+    and high (else ``Skip``)."""
+    (x1, y1, x2, y2), moved = clamped(corners, width, height)
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        raise Skip(f'degenerate box {[round(v, 2) for v in corners]}')
+    if moved:
+        report.notes['box clamped at the image edge'] += 1
+    return {'desc': desc, 'bbox_2d': [round(v, 2) for v in (x1, y1, x2, y2)]}
+
+
+def polygon_object(desc: str, points: list[float], width: float, height: float, report: Report) -> dict[str, Any]:
+    """A contract polygon from pixel points x, y, x, y, ...: clamped into the image (counted), at least 3 points."""
+    if len(points) < 6 or len(points) % 2:
+        raise Skip(f'polygon with fewer than 3 points ({len(points)} numbers)')
+    coords, moved = clamped(points, width, height)
+    if moved:
+        report.notes['polygon clamped at the image edge'] += 1
+    return {'desc': desc, 'poly': [round(v, 2) for v in coords]}
+
+
+def image_objects(raw: Iterable[Any], convert_object: Callable[[Any], dict[str, Any] | None], keep_partial: bool,
+                  report: Report) -> list[dict[str, Any]]:
+    """The contract objects of one image's annotations. An annotation ``convert_object`` cannot convert (``Skip``)
+    drops the whole image unless ``keep_partial``: a model trained on an image with objects missing from its answer
+    learns to miss them. ``convert_object`` returns None for an annotation that is not an object at all."""
+    objects, lost = [], []
+    for item in raw:
+        try:
+            obj = convert_object(item)
+        except Skip as exc:
+            lost.append(str(exc))
+            continue
+        if obj is not None:
+            objects.append(obj)
+    if lost and not keep_partial:
+        raise Skip(f'image would lose {len(lost)} object(s) ({lost[0]}); --keep-partial keeps it')
+    if lost:
+        report.notes['object dropped from a kept image (--keep-partial)'] += len(lost)
+    if not objects:
+        raise Skip('image has no objects (a dense-caption record needs at least one)')
+    return objects
+
+
+def geometry_record(image: Path, out: Path, width: int, height: int, objects: list[dict[str, Any]],
+                    dataset: str) -> dict[str, Any]:
+    """A geometry record as the contract stores it (docs/data/DATA_JSONL_CONTRACT.md)."""
+    return {'images': [relative_image(image, out)], 'width': width, 'height': height, 'objects': objects,
+            'dataset': dataset}
+
+
+def add_detection_flags(p: argparse.ArgumentParser, default_name: str) -> None:
+    """The flags every detection converter takes (``--dataset`` is None when not given: ``default_name``)."""
+    p.add_argument('--dataset', help=f'the `dataset` name written into each record (default: {default_name})')
+    p.add_argument('--keep-partial', action='store_true',
+                   help='keep images some of whose objects could not be converted (default: drop and count them)')

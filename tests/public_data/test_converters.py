@@ -187,8 +187,16 @@ def test_refcoco(image_dir: Path, tmp_path: Path, as_pickle: bool):
                                                                   'bbox_2d': [500, 250, 750, 750]}]
 
 
-@pytest.mark.parametrize('module', ['coco', 'llava', 'openai_messages', 'csv_qa', 'refcoco', 'llamafactory'])
+CONVERTERS = sorted(p.stem for p in (REPO / 'public_data').glob('*.py') if p.stem not in ('__init__', 'common'))
+
+
+@pytest.mark.parametrize('module', CONVERTERS)
 def test_every_converter_is_a_command_with_help(module: str):
     result = subprocess.run([sys.executable, '-m', f'public_data.{module}', '--help'], cwd=REPO,
                             capture_output=True, text=True, check=True)
     assert 'python -m public_data.' in result.stdout and '--out' in result.stdout
+
+
+def test_every_converter_has_a_row_with_its_command_in_bring_your_data():
+    table = (REPO / 'docs' / 'data' / 'DATA_PREPROCESSING_PIPELINE.md').read_text().split('## Bring your data')[1]
+    assert [m for m in CONVERTERS if f'python -m public_data.{m} ' not in table] == []
