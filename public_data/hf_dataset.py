@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+import pyarrow.parquet as pq
 from PIL import Image
 
 from .common import (
@@ -64,7 +65,6 @@ def split_files(source: Path, split: str) -> list[Path]:
 
 def features(path: Path) -> dict[str, Any]:
     """The `datasets` features stored in a parquet file's schema metadata ({} when it has none)."""
-    import pyarrow.parquet as pq
 
     try:
         metadata = pq.read_schema(path).metadata or {}
@@ -130,9 +130,7 @@ class ImageWriter:
         self.folder, self.split, self.used = folder, split, set()
 
     def write(self, data: bytes, stored_name: str | None, row: int) -> Path:
-        import io
 
-        from PIL import Image
 
         name = Path(stored_name).name if stored_name else ''
         if not name or name in self.used:
@@ -154,7 +152,6 @@ class ImageWriter:
 
 
 def iter_rows(files: list[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
-    import pyarrow.parquet as pq
 
     for path in files:
         for b, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=64)):
@@ -165,7 +162,6 @@ def iter_rows(files: list[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
 def convert_file(source: Path, split: str, out: Path, images_dir: Path, box_format: str | None,
                  objects: str = 'objects', bbox: str = 'bbox', category: str | None = None,
                  names: list[str] | None = None, dataset: str | None = None, keep_partial: bool = False) -> Report:
-    import pyarrow.parquet as pq
 
     files = split_files(source, split)
     check_output(out, files)
