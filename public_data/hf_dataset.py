@@ -65,7 +65,6 @@ def split_files(source: Path, split: str) -> list[Path]:
 
 def features(path: Path) -> dict[str, Any]:
     """The `datasets` features stored in a parquet file's schema metadata ({} when it has none)."""
-
     try:
         metadata = pq.read_schema(path).metadata or {}
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a file that is not parquet

@@ -133,6 +133,9 @@ IN_PLACE: dict[str, dict[str, str]] = {
         'image_processor=': 'the processor\'s image processor swapped for Uint8Images during one encode',
         'register_forward_pre_hook()': 'Qwen-VL *PatchEmbed modules expand uint8 patch rows',
     },
+    'eval/coco_ap.py': {
+        'maxDets=': 'pycocotools\' documented COCOeval.params knob, raised above 100 so dense images are not cut',
+    },
     'trainers/visual_kd.py': {
         'register_forward_hook()': 'the vision tower\'s outputs captured for visual-feature KD',
     },

@@ -16,7 +16,8 @@ Dense answers, per image:
 
 Counts add up over images, datasets and classes; precision, recall and F1 are computed from the sums (micro
 average) at 0.5 and averaged over the thresholds 0.5:0.05:0.95. With nothing predicted, precision is 1 if there was
-nothing to find and 0 otherwise; recall likewise with nothing to find.
+nothing to find and 0 otherwise; recall likewise with nothing to find. Each group of images also gets COCO box AP
+(``coco_ap``: pycocotools over the boxes, with the score convention stated there).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..datasets.contract import GEOMETRY_KEYS
 from ..rewards.summary import SCORERS, parse_summary
+from .coco_ap import ImageBoxes, box_ap
 from .geometry import similarity_matrix
 from .parse import DenseAnswer, Obj
 
@@ -96,6 +98,8 @@ class DenseScore:
     """Class-agnostic pairs at 0.5."""
     desc_exact: int = 0
     desc_normalized: int = 0
+    boxes: ImageBoxes = field(default_factory=ImageBoxes)
+    """The image's boxes, for COCO AP over a group of images."""
 
     @property
     def total(self) -> Counts:
@@ -127,10 +131,12 @@ def score_dense(answer: DenseAnswer, gts: Iterable[Obj], width: int, height: int
                 per_geometry[preds[pi[r]].kind].tp[t] += 1
         per_class[name] = Counts(tp, len(pi), len(gi))
     pairs = match(similarity, THRESHOLDS[0]) if preds and gts else []
+    boxes = ImageBoxes(*(tuple((normalize_desc(o.desc), o.coords) for o in objs if o.kind == 'bbox_2d')
+                         for objs in (preds, gts)))
     return DenseScore(
         per_class, answer.parsed, per_geometry, answer.invalid, len(pairs),
         sum(preds[i].desc == gts[j].desc for i, j in pairs),
-        sum(normalize_desc(preds[i].desc) == normalize_desc(gts[j].desc) for i, j in pairs))
+        sum(normalize_desc(preds[i].desc) == normalize_desc(gts[j].desc) for i, j in pairs), boxes)
 
 
 def summarize_dense(scores: list[DenseScore]) -> dict[str, Any]:
@@ -143,6 +149,8 @@ def summarize_dense(scores: list[DenseScore]) -> dict[str, Any]:
         for kind, counts in s.per_geometry.items():
             per_geometry[kind] = per_geometry[kind] + counts
     matched = sum(s.matched for s in scores)
+    ap = box_ap([s.boxes for s in scores]) or {}
+    class_ap = ap.pop('per_class', {})
     return {
         'samples': len(scores),
         'parse_failure_rate': sum(not s.parsed for s in scores) / len(scores) if scores else 0.0,
@@ -151,7 +159,11 @@ def summarize_dense(scores: list[DenseScore]) -> dict[str, Any]:
         'matched@0.5': matched,
         'desc_exact': sum(s.desc_exact for s in scores) / matched if matched else None,
         'desc_normalized': sum(s.desc_normalized for s in scores) / matched if matched else None,
-        'per_class': {name: per_class[name].metrics() for name in sorted(per_class)},
+        'AP@[.5:.95]': ap.get('AP@[.5:.95]'),
+        'AP50': ap.get('AP50'),
+        'AP75': ap.get('AP75'),
+        'per_class': {name: {**per_class[name].metrics(), 'AP@[.5:.95]': class_ap.get(name)}
+                      for name in sorted(per_class)},
         'per_geometry': {kind: per_geometry[kind].metrics() for kind in GEOMETRY_KEYS
                          if per_geometry[kind].gt or per_geometry[kind].pred},
     }

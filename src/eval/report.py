@@ -8,8 +8,9 @@ from .metrics import DenseScore, SummaryScore, summarize_dense, summarize_summar
 from .samples import EvalSample
 
 DENSE_COLUMNS = ('samples', 'parse_failure_rate', 'gt', 'pred', 'precision@0.5', 'recall@0.5', 'f1@0.5',
-                 'f1@[.5:.95]', 'desc_exact')
-CLASS_COLUMNS = ('gt', 'pred', 'precision@0.5', 'recall@0.5', 'f1@0.5', 'f1@[.5:.95]')
+                 'f1@[.5:.95]', 'AP50', 'AP@[.5:.95]', 'desc_exact')
+GEOMETRY_COLUMNS = ('gt', 'pred', 'precision@0.5', 'recall@0.5', 'f1@0.5', 'f1@[.5:.95]')
+CLASS_COLUMNS = (*GEOMETRY_COLUMNS, 'AP@[.5:.95]')
 
 
 def build_report(mode: str, samples: list[EvalSample], predictions: list[str], finish_reasons: list[str | None],
@@ -60,7 +61,7 @@ def report_tables(report: dict[str, Any]) -> str:
         tables = [format_table('dataset', list(report['overall']), rows)]
     else:
         tables = [format_table('dataset', DENSE_COLUMNS, rows),
-                  format_table('geometry', CLASS_COLUMNS, report['overall']['per_geometry']),
+                  format_table('geometry', GEOMETRY_COLUMNS, report['overall']['per_geometry']),
                   format_table('class', CLASS_COLUMNS, report['overall']['per_class'])]
     if report['truncated']:
         tables.append(f'{report["truncated"]} answer(s) stopped at the token limit (finish_reason "length").')
