@@ -169,17 +169,18 @@ def parameter_sharding(cfg: ProjectConfig) -> str | None:
 
 def mixed_modalities_problem(cfg: ProjectConfig, text_only: int, records: int,
                              first_text_only: str | None) -> str | None:
-    """Why a run whose parameters are sharded cannot take both text-only and image records, or None.
+    """Why a GKD or GRPO run whose parameters are sharded cannot take both text-only and image records, or None.
 
-    With the parameters sharded every process must gather the vision tower's weights at the same moment of every
-    step. Qwen3-VL runs its vision tower only for a batch that holds an image (ms-swift's template gives a text-only
-    batch no stand-in image, as it does for Qwen2.5-VL), so a step where one process holds only text records and the
-    other an image ends with the two processes' collectives out of step: gloo aborts, NCCL hangs until its timeout."""
+    With the parameters sharded every process must run the same modules in the same order. SFT gives a micro-batch
+    without an image a stand-in row that holds one (``stand_in_image``); GKD and GRPO build their micro-batches
+    themselves and have no such row, so a step where one process holds only text records and the other an image
+    would leave the processes' collectives out of step: gloo aborts, NCCL hangs until its timeout."""
     key = parameter_sharding(cfg)
-    if key is None or cfg.world_size < 2 or not 0 < text_only < records:
+    if key is None or cfg.world_size < 2 or not cfg.rlhf.get('rlhf_type') or not 0 < text_only < records:
         return None
     return (f'{cfg.source}: {key}: the parameters are sharded across {cfg.world_size} processes, and the records mix '
             f'{text_only} text-only records (the first at {first_text_only}) with {records - text_only} that have '
-            'images or videos: a step where one process holds only text would leave the processes\' collectives out '
-            'of step. Use `deepspeed.config: zero2` (the optimizer state sharded, not the weights), or train the '
+            f'images or videos: `rlhf.rlhf_type: {cfg.rlhf["rlhf_type"]}` builds its own micro-batches, and a step '
+            'where one process holds only text would leave the processes\' collectives out of step (SFT trains '
+            'such a mix). Use `deepspeed.config: zero2` (the optimizer state sharded, not the weights), or train the '
             'text-only records in a run of their own')

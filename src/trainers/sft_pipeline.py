@@ -23,6 +23,8 @@ from ..datasets.swift_rows import SWIFT_VAL, write_swift_rows
 from ..run.debug_report import describe_batch, trainable_summary
 from ..run.run_dir import space_problem
 from ..swift_seams import project_run
+from .engines import parameter_sharding
+from .stand_in_image import add_stand_in_rows
 from .telemetry import TelemetrySeq2SeqTrainer
 
 logger = get_logger()
@@ -47,6 +49,10 @@ class ProjectSft(SwiftSft):
         # build, collate and copy per image); logged so a run says which pixel path it took.
         uint8 = self.model is not None and read_uint8_patches(self.template, self.model)
         logger.info(f'pixels reach the vision tower as {"uint8 patches" if uint8 else "float32 rows"}')
+        if parameter_sharding(cfg) and cfg.world_size > 1:
+            add_stand_in_rows(self.template)
+            logger.info('the weights are sharded: a micro-batch without an image gets a stand-in row with one (no '
+                        'labels), so every process runs the vision tower at every step')
 
     def _prepare_dataset(self):
         """The datasets of a training run; ms-swift saves ``args.json`` right after, so they are named there too."""

@@ -19,6 +19,7 @@ from swift.trainers import Seq2SeqTrainer
 
 from ..datasets.dense_caption import DATASET_LABEL, DROPPED_OBJECTS
 from .engines import EngineMixin
+from .stand_in_image import with_stand_in
 
 DATASET_LABELS = 'dataset_labels'
 """Batch field: the dataset name of each row (None for an unnamed record)."""
@@ -31,13 +32,15 @@ _DROPPED_SUM = '/dropped'  # key of the dropped-object count among the per-datas
 class TelemetryCollator:
     """Wraps the template's collator; moves the per-sample telemetry fields into batch fields."""
 
-    def __init__(self, collate: Callable[[list[dict[str, Any]]], dict[str, Any]]):
+    def __init__(self, collate: Callable[[list[dict[str, Any]]], dict[str, Any]], template: Any = None):
         self.collate = collate
+        self.template = template
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         names = [row.pop(DATASET_LABEL, None) for row in rows]
         dropped = [row.pop(DROPPED_OBJECTS) for row in rows if DROPPED_OBJECTS in row]
-        batch = self.collate(rows)
+        # After the names: a stand-in row (weights sharded, no image in the batch) has none and counts nowhere.
+        batch = self.collate(with_stand_in(self.template, rows))
         if any(names):
             batch[DATASET_LABELS] = names
         if dropped:
@@ -131,4 +134,4 @@ class TelemetrySeq2SeqTrainer(EngineMixin, DatasetTelemetryMixin, Seq2SeqTrainer
     """ms-swift's SFT trainer with per-dataset telemetry."""
 
     def _get_data_collator(self, args, template):
-        return TelemetryCollator(super()._get_data_collator(args, template))
+        return TelemetryCollator(super()._get_data_collator(args, template), template)

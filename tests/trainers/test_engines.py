@@ -86,15 +86,19 @@ def test_fsdp_needs_torchrun_and_on_cpus_two_processes(tmp_path: Path, monkeypat
         'fp16': False, 'bf16': True}, 'one GPU under torchrun may still run it'
 
 
-def test_zero3_and_fsdp_refuse_text_only_beside_image_records(tmp_path: Path, monkeypatch):
+def test_sharded_grpo_refuses_text_only_beside_image_records_and_sft_takes_them(tmp_path: Path, monkeypatch):
     from src.trainers.engines import mixed_modalities_problem
 
     monkeypatch.setenv('WORLD_SIZE', '2')
-    zero3 = _cfg(tmp_path, 'zero3')
-    assert '`deepspeed.config`: the parameters are sharded across 2 processes' in mixed_modalities_problem(
-        zero3, 3, 10, 'data.jsonl:4')
+    grpo = {'rlhf': {'rlhf_type': 'grpo', 'reward_funcs': ['summary_format'], 'num_generations': 2},
+            'custom': {'mode': 'summary'}}
+    zero3 = _cfg(tmp_path, 'zero3', **grpo)
+    problem = mixed_modalities_problem(zero3, 3, 10, 'data.jsonl:4')
+    assert '`deepspeed.config`: the parameters are sharded across 2 processes' in problem
+    assert '`rlhf.rlhf_type: grpo` builds its own micro-batches' in problem and 'SFT trains such a mix' in problem
     assert mixed_modalities_problem(zero3, 0, 10, None) is None and mixed_modalities_problem(zero3, 10, 10, 'x:1') \
         is None, 'all images, or all text: every process runs the same modules'
-    assert mixed_modalities_problem(_cfg(tmp_path, 'zero2'), 3, 10, 'data.jsonl:4') is None
-    assert '`training.fsdp`' in mixed_modalities_problem(_cfg(tmp_path, None, training={'fsdp': 'fsdp2'}), 3, 10,
-                                                          'data.jsonl:4')
+    assert mixed_modalities_problem(_cfg(tmp_path, 'zero2', **grpo), 3, 10, 'data.jsonl:4') is None
+    assert '`training.fsdp`' in mixed_modalities_problem(_cfg(tmp_path, None, training={'fsdp': 'fsdp2'}, **grpo), 3,
+                                                          10, 'data.jsonl:4')
+    assert mixed_modalities_problem(_cfg(tmp_path, 'zero3'), 3, 10, 'data.jsonl:4') is None, 'SFT: stand-in rows'
