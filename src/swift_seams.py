@@ -136,10 +136,6 @@ IN_PLACE: dict[str, dict[str, str]] = {
     'eval/coco_ap.py': {
         'maxDets=': 'pycocotools\' documented COCOeval.params knob, raised above 100 so dense images are not cut',
     },
-    'trainers/stand_in_image.py': {
-        'register_forward_pre_hook()': 'Qwen3-VL models note whether a forward has images (with the weights sharded)',
-        'register_forward_hook()': 'their text embeddings gain 0 x a stand-in image\'s vision features',
-    },
     'trainers/visual_kd.py': {
         'register_forward_hook()': 'the vision tower\'s outputs captured for visual-feature KD',
     },
