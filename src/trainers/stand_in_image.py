@@ -43,9 +43,9 @@ def add_stand_in_rows(template: 'Template') -> None:
     _STAND_INS[template] = row
 
 
-def with_stand_in(template: 'Template', rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_stand_in(template: 'Template | None', rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` plus the stand-in row when ``template`` is registered and no row holds an image or a video."""
-    row = _STAND_INS.get(template)
+    row = _STAND_INS.get(template) if template is not None else None
     if row is None or any(row_has_media(r) for r in rows):
         return rows
     return [*rows, dict(row)]
