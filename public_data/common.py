@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import sys
 from collections import Counter
@@ -54,13 +55,14 @@ def stream_json_array(path: Path, prefix: str = 'item') -> Iterator[Any]:
     whose top level is not what ``prefix`` expects (an object instead of a list) raises one that says so."""
     try:
         with open(path, 'rb') as f:
+            head = f.read(1 << 16)
             if prefix == 'item':
-                first = f.read(1 << 16).lstrip(b'\xef\xbb\xbf \t\r\n')[:1]
+                first = head.lstrip(b'\xef\xbb\xbf \t\r\n')[:1]
                 if first and first != b'[':
                     raise ConversionError(f'{path}: the top level must be a JSON list of records, found '
                                           f'{"an object" if first == b"{" else repr(first.decode(errors="replace"))}'
                                           '; nothing was written')
-                f.seek(0)
+            f.seek(3 if head.startswith(b'\xef\xbb\xbf') else 0)  # a UTF-8 byte order mark (Windows tools)
             yield from ijson.items(f, prefix, use_float=True)
     except ijson.JSONError:
         raise json_error(path) from None
@@ -91,7 +93,7 @@ class Report:
         self._show = show
 
     def skip(self, where: str, reason: str) -> None:
-        self.skipped[reason.split(':')[0]] += 1
+        self.skipped[reason_kind(reason)] += 1
         if self._shown < self._show:
             print(f'skipped {where}: {reason}', file=sys.stderr)
             self._shown += 1
@@ -101,6 +103,17 @@ class Report:
         lines += [f'  {count:>8}  {reason}' for reason, count in self.skipped.most_common()]
         lines += [f'  {count:>8}  {note} (kept)' for note, count in self.notes.most_common()]
         return '\n'.join(lines)
+
+
+def reason_kind(reason: str) -> str:
+    """What a skip is counted under: the reason up to its first ``:`` outside brackets (``image file not found:
+    a.png`` counts as ``image file not found``; the colon in ``(keys: a, b)`` does not cut)."""
+    depth = 0
+    for i, char in enumerate(reason):
+        depth += char in '([{' and 1 or -(char in ')]}')
+        if char == ':' and depth == 0:
+            return reason[:i]
+    return reason
 
 
 @contextmanager
@@ -239,6 +252,16 @@ def stored_size(source: Path | bytes, where: str) -> tuple[int, int]:
     return size
 
 
+def coordinates(values: Any, what: str, count: int | None = None) -> list[float]:
+    """``values`` as floats: a list of finite numbers (``count`` of them when given), else ``Skip`` with the reason
+    (NaN would pass every bound after it, and infinity would be clamped into a plausible box)."""
+    if not isinstance(values, (list, tuple)) or (count is not None and len(values) != count):
+        raise Skip(f'{what} is not {count or "a list of"} numbers: {values!r:.60}')
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise Skip(f'{what} has a value that is not a finite number: {values!r:.60}')
+    return [float(v) for v in values]
+
+
 def clamped(values: list[float], width: float, height: float) -> tuple[list[float], bool]:
     """x, y, x, y, ... clamped into [0, width] x [0, height], and whether any moved."""
     out = [float(min(max(v, 0.0), width if i % 2 == 0 else height)) for i, v in enumerate(values)]
@@ -248,7 +271,7 @@ def clamped(values: list[float], width: float, height: float) -> tuple[list[floa
 def box_object(desc: str, corners: list[float], width: float, height: float, report: Report) -> dict[str, Any]:
     """A contract box from pixel corners [x1, y1, x2, y2]: clamped into the image (counted), at least a pixel wide
     and high (else ``Skip``)."""
-    (x1, y1, x2, y2), moved = clamped(corners, width, height)
+    (x1, y1, x2, y2), moved = clamped(coordinates(corners, 'box', 4), width, height)
     if x2 - x1 < 1 or y2 - y1 < 1:
         raise Skip(f'degenerate box {[round(v, 2) for v in corners]}')
     if moved:
@@ -258,6 +281,7 @@ def box_object(desc: str, corners: list[float], width: float, height: float, rep
 
 def polygon_object(desc: str, points: list[float], width: float, height: float, report: Report) -> dict[str, Any]:
     """A contract polygon from pixel points x, y, x, y, ...: clamped into the image (counted), at least 3 points."""
+    points = coordinates(points, 'polygon')
     if len(points) < 6 or len(points) % 2:
         raise Skip(f'polygon with fewer than 3 points ({len(points)} numbers)')
     coords, moved = clamped(points, width, height)
@@ -266,22 +290,24 @@ def polygon_object(desc: str, points: list[float], width: float, height: float, 
     return {'desc': desc, 'poly': [round(v, 2) for v in coords]}
 
 
-def image_objects(raw: Iterable[Any], convert_object: Callable[[Any], dict[str, Any] | None], keep_partial: bool,
-                  report: Report) -> list[dict[str, Any]]:
+def image_objects(raw: Iterable[Any], convert_object: Callable[[Any], dict[str, Any] | list[dict] | None],
+                  keep_partial: bool, report: Report) -> list[dict[str, Any]]:
     """The contract objects of one image's annotations. An annotation ``convert_object`` cannot convert (``Skip``)
     drops the whole image unless ``keep_partial``: a model trained on an image with objects missing from its answer
-    learns to miss them. ``convert_object`` returns None for an annotation that is not an object at all."""
-    objects, lost = [], []
+    learns to miss them. ``convert_object`` returns None for an annotation that is not an object at all, and a list
+    for one that is several (a region with two labels)."""
+    objects: list[dict[str, Any]] = []
+    lost = []
     for item in raw:
         try:
             obj = convert_object(item)
         except Skip as exc:
             lost.append(str(exc))
             continue
-        if obj is not None:
-            objects.append(obj)
+        objects += obj if isinstance(obj, list) else [obj] if obj is not None else []
     if lost and not keep_partial:
-        raise Skip(f'image would lose {len(lost)} object(s) ({lost[0]}); --keep-partial keeps it')
+        raise Skip(f'image would lose {len(lost)} object(s) ({reason_kind(lost[0])}); --keep-partial keeps it: '
+                   f'{lost[0]}')
     if lost:
         report.notes['object dropped from a kept image (--keep-partial)'] += len(lost)
     if not objects:

@@ -13,7 +13,8 @@
 Boxes are in pixels, but the metadata does not say which corners: `--box-format xywh` is COCO's [x, y, width,
 height] (cppe-5, most COCO-derived sets), `xyxy` is [x1, y1, x2, y2] (detection-datasets/coco). Embedded image bytes
 are written under `--images` (by the stored file name, else `<split>-<row>.<ext>`); a file already there is reused
-only when it holds the same bytes, never overwritten. Rows whose `width` / `height` disagree with their image are
+only when it holds the same bytes, never overwritten. Images stored by path are looked for under `--images`, then
+beside the parquet file. Rows whose `width` / `height` disagree with their image are
 skipped and counted.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .common import (
     box_object,
     check_output,
     convert,
+    coordinates,
     geometry_record,
     image_objects,
     parser,
@@ -52,15 +54,22 @@ def split_files(source: Path, split: str) -> list[Path]:
     if not source.is_dir():
         raise ConversionError(f'{source} does not exist')
     for folder in (source / 'data', source):
-        for pattern in (f'{split}-*.parquet', f'{split}/*.parquet', f'{split}.parquet'):
+        for pattern in (f'{split}-*.parquet', f'{split}/*.parquet', f'{split}.parquet', f'*/{split}/*.parquet'):
             if files := sorted(folder.glob(pattern)):
                 return files
-    found = sorted({p.name.split('-')[0].removesuffix('.parquet') for p in source.rglob('*.parquet')})
+    found = sorted({split_of(p) for p in source.rglob('*.parquet')})
     if not found and (source / 'dataset_info.json').is_file():
         raise ConversionError(f'{source} is a `save_to_disk` folder (arrow files); write it as parquet first: '
                               "datasets.load_from_disk(...).to_parquet('train.parquet')")
     raise ConversionError(f'{source}: no parquet files for split {split!r} (splits found: '
                           f'{", ".join(found) or "none"})')
+
+
+def split_of(path: Path) -> str:
+    """The split a parquet file belongs to by its name: `train-00000-of-00002.parquet`, `val.parquet`, or
+    `train/0000.parquet` (the Hub's parquet conversion)."""
+    stem = path.stem.split('-')[0]
+    return path.parent.name if stem.isdigit() else stem
 
 
 def features(path: Path) -> dict[str, Any]:
@@ -83,6 +92,19 @@ def object_fields(feature: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def arrow_fields(path: Path, objects: str) -> dict[str, Any]:
+    """The per-object field names from the parquet schema itself (a file without `datasets` metadata)."""
+    import pyarrow as pa
+
+    schema = pq.read_schema(path)
+    if objects not in schema.names:
+        return {}
+    kind = schema.field(objects).type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        kind = kind.value_type
+    return {kind.field(i).name: {} for i in range(kind.num_fields)} if pa.types.is_struct(kind) else {}
+
+
 class Layout:
     """Where a parquet row keeps its image, objects, boxes and class names (from the metadata and the flags)."""
 
@@ -91,9 +113,10 @@ class Layout:
         images = [k for k, v in feats.items() if isinstance(v, dict) and v.get('_type') == 'Image']
         self.image = images[0] if images else 'image'
         self.objects, self.bbox = objects, bbox
-        if feats and objects not in feats:
-            raise ConversionError(f'{path}: no `{objects}` column (columns: {", ".join(feats)}); pass --objects')
-        fields = object_fields(feats.get(objects, {}))
+        columns = list(feats) or pq.read_schema(path).names
+        if objects not in columns:
+            raise ConversionError(f'{path}: no `{objects}` column (columns: {", ".join(columns)}); pass --objects')
+        fields = object_fields(feats.get(objects, {})) or arrow_fields(path, objects)
         if fields and bbox not in fields:
             raise ConversionError(f'{path}: `{objects}` has no `{bbox}` field (fields: {", ".join(fields)}); pass '
                                   '--bbox-field')
@@ -110,7 +133,9 @@ class Layout:
         if self.names is None:
             raise ConversionError(f'category {value!r} is a number and the parquet has no ClassLabel names for '
                                   f'`{self.category}`; pass --names a,b,c')
-        if not isinstance(value, int) or not 0 <= value < len(self.names):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise Skip(f'category {value!r} is not a class index')
+        if not 0 <= value < len(self.names):
             raise Skip(f'category {value!r} outside the {len(self.names)} class names')
         return self.names[value]
 
@@ -118,7 +143,10 @@ class Layout:
         """(box, category) per object of a row, from a dict of lists or a list of dicts."""
         objects = row.get(self.objects)
         if isinstance(objects, dict):
-            return list(zip(objects.get(self.bbox) or [], objects.get(self.category) or []))
+            boxes, categories = objects.get(self.bbox) or [], objects.get(self.category) or []
+            if len(boxes) != len(categories):
+                raise Skip(f'`{self.bbox}` has {len(boxes)} boxes and `{self.category}` {len(categories)} categories')
+            return list(zip(boxes, categories))
         return [(o.get(self.bbox), o.get(self.category)) for o in objects or [] if isinstance(o, dict)]
 
 
@@ -158,10 +186,11 @@ def iter_rows(files: list[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield f'{path.name} row {b * 64 + i}', row
 
 
-def convert_file(source: Path, split: str, out: Path, images_dir: Path, box_format: str | None,
+def convert_file(source: Path, split: str | None, out: Path, images_dir: Path, box_format: str | None,
                  objects: str = 'objects', bbox: str = 'bbox', category: str | None = None,
                  names: list[str] | None = None, dataset: str | None = None, keep_partial: bool = False) -> Report:
 
+    split = split or (split_of(source) if source.is_file() else 'train')
     files = split_files(source, split)
     check_output(out, files)
     if box_format not in ('xywh', 'xyxy'):
@@ -181,9 +210,11 @@ def convert_file(source: Path, split: str, out: Path, images_dir: Path, box_form
             stored_size(cell['bytes'], f'the image of row {number}')
             image = writer.write(cell['bytes'], cell.get('path'), number)
         else:
-            image = Path(cell['path']) if Path(cell['path']).is_absolute() else files[0].parent / cell['path']
+            stored = Path(cell['path'])
+            candidates = [stored] if stored.is_absolute() else [images_dir / stored, files[0].parent / stored]
+            image = next((c for c in candidates if c.is_file()), candidates[0])
             if not image.is_file():
-                raise Skip(f'image file not found: {image}')
+                raise Skip(f'image file not found: {" or ".join(map(str, candidates))}')
         width, height = stored_size(image, str(image))
         written = (row.get('width'), row.get('height'))
         if written != (None, None) and written != (width, height):
@@ -192,9 +223,7 @@ def convert_file(source: Path, split: str, out: Path, images_dir: Path, box_form
 
         def to_object(item: tuple[Any, Any]) -> dict[str, Any]:
             box, label = item
-            if not isinstance(box, (list, tuple)) or len(box) != 4:
-                raise Skip(f'box {box!r:.40} is not 4 numbers')
-            x1, y1, a, b = box
+            x1, y1, a, b = coordinates(box, 'box', 4)
             corners = [x1, y1, x1 + a, y1 + b] if box_format == 'xywh' else [x1, y1, a, b]
             return box_object(layout.name(label), corners, width, height, report)
 
@@ -208,7 +237,7 @@ def convert_file(source: Path, split: str, out: Path, images_dir: Path, box_form
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__)
     p.add_argument('--input', type=Path, required=True, help='a parquet file or the folder holding the splits')
-    p.add_argument('--split', default='train', help='the split to convert (default train)')
+    p.add_argument('--split', help="the split to convert (default: a file's own, e.g. val for val.parquet; else train)")
     p.add_argument('--images', type=Path, required=True, help='where the embedded images are written')
     p.add_argument('--box-format', choices=['xywh', 'xyxy'], help='how the boxes are written (required)')
     p.add_argument('--objects', default='objects', help='the objects column (default objects)')

@@ -3,17 +3,21 @@
     python -m public_data.labelstudio --input project-1-at-2026-11-30.json --images media/upload --out ls.jsonl
 
 `--input` is the export in Label Studio's JSON format (a list of tasks, each with `data.image` and `annotations`).
-Regions are in percent of the image (`original_width` / `original_height`): `rectanglelabels` become boxes, a
-rotated rectangle (`rotation`, degrees clockwise about its top-left corner) the polygon of its four corners, and
-`polygonlabels` polygons, all in pixels. Non-region results (choices, text) are not objects and are ignored; a region
-that has no box or polygon (brush masks, ellipses, keypoints) makes its image lose an object, so the task is dropped
-and counted (--keep-partial keeps it without them).
+Regions are in percent of the image (`original_width` / `original_height`): `rectanglelabels` (or a `<Rectangle>`
+result with the `<Labels>` result of the same region) become boxes, a negative width or height drawn leftwards or
+upwards, a rotated rectangle (`rotation`, degrees clockwise about its top-left corner) the polygon of its four
+corners, and `polygonlabels` polygons, all in pixels; a region with two labels is two objects, as Label Studio's own
+converter writes it. Non-region results (choices, text) are not objects and are ignored; a region that has no box or
+polygon (brush masks, ellipses, keypoints) makes its image lose an object, so the task is dropped and counted
+(--keep-partial keeps it without them).
 
-`data.image` is matched to a file under `--images` (default: the export's folder), searched recursively: an upload
-(`/data/upload/<project>/<8 hex>-<name>`) by its stored name, then by the name without Label Studio's prefix; a
-local-storage path (`/data/local-files/?d=<path>`) by that path; a URL by its last part. A task whose image is not
-found, has no annotation (or only cancelled ones) or was rotated in the editor (`image_rotation`) is skipped and
-counted. Of several annotations, the one marked `ground_truth` is used, else the first (counted).
+The image is `data.image` (`--data-key` for another name; without `image`, the one value naming an image file),
+matched to a file under `--images` (default: the export's folder), searched recursively: an upload
+(`/data/upload/<project>/<8 hex>-<name>`) by its stored name, then by the name without Label Studio's prefix (also
+as Label Studio stores it: `my photo (1).jpg` as `my_photo_1.jpg`); a local-storage path (`/data/local-files/?d=`)
+by that path, under `--images` or a folder in it; a URL by its last part. A task whose image is not found, has no
+annotation (or only cancelled ones; legacy `completions` count) or was rotated in the editor (`image_rotation`) is
+skipped and counted. Of several annotations, the one marked `ground_truth` is used, else the first (counted).
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from .common import (
     box_object,
     check_output,
     convert,
+    coordinates,
     geometry_record,
     image_objects,
     images_folder,
@@ -43,10 +48,12 @@ from .common import (
     stream_json_array,
 )
 
+IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp'}
 UPLOAD_PREFIX = re.compile(r'^[0-9a-f]{8}-')
 """Label Studio stores an upload as ``<first 8 hex digits of a uuid4>-<original name>``."""
-REGIONS = {'rectanglelabels', 'polygonlabels'}
-NOT_REGIONS = {'choices', 'textarea', 'rating', 'number', 'datetime', 'taxonomy', 'pairwise', 'ranker', 'relation'}
+NOT_REGIONS = {None, 'choices', 'textarea', 'rating', 'number', 'datetime', 'taxonomy', 'pairwise', 'ranker',
+               'relation'}
+"""Results that annotate the task, not a region of its image."""
 
 
 class ImageIndex:
@@ -58,31 +65,44 @@ class ImageIndex:
         for path in folder.rglob('*'):
             if path.is_file():
                 self.by_name[path.name].append(path)
+                if stored_name(path.name) != path.name:
+                    self.by_name[stored_name(path.name)].append(path)
 
     def find(self, reference: str) -> Path:
-        """The file a task's ``data.image`` names (``Skip`` when there is none, or more than one)."""
+        """The file a task's image reference names (``Skip`` when there is none, or more than one)."""
         url = urlparse(reference)
         if url.path.startswith('/data/local-files/') and 'd' in parse_qs(url.query):
-            relative = parse_qs(url.query)['d'][0]
-            for candidate in (self.folder / relative, self.folder / Path(relative).name):
-                if candidate.is_file():
-                    return candidate
-            raise Skip(f'image not found under --images: {relative}')
-        name = unquote(Path(url.path).name)
-        for candidate in (name, UPLOAD_PREFIX.sub('', name)):
-            found = self.by_name.get(candidate, [])
+            relative = parse_qs(url.query)['d'][0].replace('\\', '/')
+            for base in (self.folder, *self.folder.rglob('*')):
+                if (base / relative).is_file():
+                    return base / relative
+            names = [Path(relative).name]
+        else:
+            name = unquote(Path(url.path).name)
+            names = [name, UPLOAD_PREFIX.sub('', name)]
+        for candidate in names:
+            found = sorted(set(self.by_name.get(candidate, [])))
             if len(found) > 1:
                 raise Skip(f'image name {candidate} is ambiguous under --images: {found[0]}, {found[1]}')
             if found:
                 return found[0]
-        raise Skip(f'image not found under --images: {name}')
+        raise Skip(f'image not found under --images: {names[-1]}')
+
+
+def stored_name(name: str) -> str:
+    """The name Label Studio stores an upload under (Django's ``get_valid_name``: spaces become underscores, other
+    characters that are not word characters, dots or dashes are dropped), so ``my photo (1).jpg`` is found as the
+    upload ``<8 hex>-my_photo_1.jpg``."""
+    return re.sub(r'(?u)[^-\w.]', '', name.strip().replace(' ', '_'))
 
 
 def chosen_annotation(task: dict[str, Any], report: Report) -> list[dict[str, Any]]:
     """The results of the task's annotation: the ground-truth one, else the first that was not cancelled."""
-    kept = [a for a in task.get('annotations') or [] if isinstance(a, dict) and not a.get('was_cancelled')]
+    annotations = task.get('annotations') or task.get('completions') or []  # `completions`: exports before 1.0
+    kept = [a for a in annotations if isinstance(a, dict) and not a.get('was_cancelled')]
     if not kept:
-        raise Skip('task without annotations (none, or all cancelled)')
+        only = ' (it has predictions, which are not ground truth)' if task.get('predictions') else ''
+        raise Skip(f'task without annotations (none, or all cancelled){only}')
     if len(kept) > 1:
         truth = [a for a in kept if a.get('ground_truth')]
         report.notes['task with several annotations: the ' + ('ground truth' if truth else 'first') + ' used'] += 1
@@ -90,32 +110,51 @@ def chosen_annotation(task: dict[str, Any], report: Report) -> list[dict[str, An
     return kept[0].get('result') or []
 
 
-def region_object(result: dict[str, Any], width: int, height: int, report: Report) -> dict[str, Any] | None:
-    """A result as a contract object (None: not a region); percent -> pixels, rotation honoured."""
-    kind = result.get('type')
-    if kind in NOT_REGIONS:
+def regions(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The task's results with a `<Rectangle>` / `<Polygon>` result and the `<Labels>` result of the same region
+    (same `id`) merged into one, as Label Studio's own converter reads them; results without an id stay apart."""
+    merged: dict[Any, dict[str, Any]] = {}
+    out = []
+    for n, result in enumerate(results):
+        key = result.get('id', ('no id', n))
+        if key not in merged:
+            merged[key] = {**result, 'types': [], 'value': {}}
+            out.append(merged[key])
+        merged[key]['types'].append(result.get('type'))
+        merged[key]['value'].update(result.get('value') or {})
+    return out
+
+
+def region_object(region: dict[str, Any], width: int, height: int, report: Report) -> list[dict[str, Any]] | None:
+    """A region as contract objects, one per label (None: not a region); percent -> pixels, rotation honoured."""
+    types, value = set(region['types']), region['value']
+    if types <= NOT_REGIONS:
         return None
-    if kind not in REGIONS:
-        raise Skip(f'{kind} region: no box or polygon to convert')
-    value = result.get('value') or {}
-    labels = value.get(kind) or []
+    if types & {'polygonlabels', 'polygon'}:
+        kind = 'polygon'
+    elif types & {'rectanglelabels', 'rectangle'} or ('labels' in types and 'width' in value):
+        kind = 'rectangle'
+    else:
+        raise Skip(f'{"/".join(sorted(t for t in types if t))} region: no box or polygon to convert')
+    labels = value.get(f'{kind}labels') or value.get('labels') or []
     if not labels:
         raise Skip(f'{kind} region without a label')
-    desc = ', '.join(map(str, labels))
-    if kind == 'polygonlabels':
-        points = [v * (width if i % 2 == 0 else height) / 100 for point in value.get('points') or [] for i, v in
-                  enumerate(point)]
-        return polygon_object(desc, points, width, height, report)
-    x, y = value['x'] * width / 100, value['y'] * height / 100
-    w, h = value['width'] * width / 100, value['height'] * height / 100
-    angle = math.radians(value.get('rotation') or 0)
-    if not angle % (2 * math.pi):
-        return box_object(desc, [x, y, x + w, y + h], width, height, report)
+    if kind == 'polygon':
+        points = [v * (width if i % 2 == 0 else height) / 100
+                  for point in value.get('points') or [] for i, v in enumerate(coordinates(point, 'polygon point', 2))]
+        return [polygon_object(str(label), points, width, height, report) for label in labels]
+    x, y, w, h = coordinates([value.get(k) for k in ('x', 'y', 'width', 'height')], 'rectangle x, y, width, height')
+    x, y, w, h = x * width / 100, y * height / 100, w * width / 100, h * height / 100
+    rotation = coordinates([value.get('rotation') or 0], 'rectangle rotation')[0]
+    if not rotation % 360:  # a negative width or height is drawn leftwards or upwards
+        corners = [min(x, x + w), min(y, y + h), max(x, x + w), max(y, y + h)]
+        return [box_object(str(label), corners, width, height, report) for label in labels]
+    angle = math.radians(rotation)
     cos, sin = math.cos(angle), math.sin(angle)  # clockwise on screen: y points down
-    corners = [(0, 0), (w, 0), (w, h), (0, h)]
-    report.notes['rotated rectangle written as a polygon'] += 1
+    report.notes['rotated rectangle written as a polygon'] += len(labels)
+    corners = ((0, 0), (w, 0), (w, h), (0, h))
     points = [c for dx, dy in corners for c in (x + dx * cos - dy * sin, y + dx * sin + dy * cos)]
-    return polygon_object(desc, points, width, height, report)
+    return [polygon_object(str(label), points, width, height, report) for label in labels]
 
 
 def check_view(results: list[dict[str, Any]], width: int, height: int) -> None:
@@ -128,8 +167,23 @@ def check_view(results: list[dict[str, Any]], width: int, height: int) -> None:
             raise Skip(f'the image was rotated by {result["image_rotation"]} degrees in the editor')
 
 
+def image_reference(data: dict[str, Any], key: str | None) -> str:
+    """The task's image: ``data[key]``, else ``data.image``, else the one value that names an image file."""
+    if key is None and 'image' not in data:
+        found = [k for k, v in data.items() if isinstance(v, str) and Path(urlparse(v).path).suffix.lower() in
+                 IMAGE_SUFFIXES]
+        if len(found) != 1:
+            raise Skip(f'task data has no `image` (keys: {", ".join(data) or "none"}); pass --data-key, the '
+                       'name after `$` in the project\'s <Image value="$..."/>')
+        key = found[0]
+    value = data.get(key or 'image')
+    if not isinstance(value, str) or not value:
+        raise Skip(f'task without `data.{key or "image"}`')
+    return value
+
+
 def convert_file(export: Path, out: Path, images_dir: Path | None = None, dataset: str | None = None,
-                 keep_partial: bool = False) -> Report:
+                 keep_partial: bool = False, data_key: str | None = None) -> Report:
     check_output(out, [export])
     index = ImageIndex(images_folder(images_dir, export))
     report = Report()
@@ -140,15 +194,14 @@ def convert_file(export: Path, out: Path, images_dir: Path | None = None, datase
                 raise ConversionError(f'{export}: this is a JSON-MIN export (tasks without `annotations`); export '
                                       'the project as JSON instead; nothing was written')
             raise Skip(f'not a Label Studio task (no `data`): {str(task):.60}')
-        reference = (task['data'] or {}).get('image')
-        if not isinstance(reference, str) or not reference:
-            raise Skip('task without `data.image`')
+        reference = image_reference(task['data'] if isinstance(task['data'], dict) else {}, data_key)
         results = chosen_annotation(task, report)
         image = index.find(reference)
         width, height = stored_size(image, str(image))
         results = [r for r in results if isinstance(r, dict)]
         check_view(results, width, height)
-        objects = image_objects(results, lambda r: region_object(r, width, height, report), keep_partial, report)
+        objects = image_objects(regions(results), lambda r: region_object(r, width, height, report), keep_partial,
+                                report)
         return geometry_record(image, out, width, height, objects, dataset or 'labelstudio')
 
     items = ((f'task {task.get("id", i) if isinstance(task, dict) else i}', task)
@@ -160,9 +213,10 @@ def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__)
     p.add_argument('--input', type=Path, required=True, help="Label Studio's JSON export")
     p.add_argument('--images', type=Path, help="the folder holding the task images (default: the export's folder)")
+    p.add_argument('--data-key', help='the task data key of the image (default: image, or the one image value)')
     add_detection_flags(p, 'labelstudio')
     args = p.parse_args(argv)
-    convert_file(args.input, args.out, args.images, args.dataset, args.keep_partial)
+    convert_file(args.input, args.out, args.images, args.dataset, args.keep_partial, args.data_key)
 
 
 if __name__ == '__main__':

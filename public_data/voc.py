@@ -3,7 +3,9 @@
     python -m public_data.voc --input VOCdevkit/VOC2012 --split train --out voc_train.jsonl
 
 `--input` is the `VOC<year>` folder: `ImageSets/Main/<split>.txt` lists the image ids, `Annotations/<id>.xml` holds
-each image's objects, `JPEGImages/` the images (`--images DIR` elsewhere). VOC corners are 1-based and inclusive
+each image's objects, `JPEGImages/<id>.jpg` the images (`--images DIR` elsewhere; the extension of `<filename>` when
+it has one). The id names the image, as the devkit, torchvision and detectron2 read it: a `<filename>` left over
+from another image is counted, not followed. VOC corners are 1-based and inclusive
 (`xmin` 1 is the first pixel column, `xmax` the last one covered), so the box in the contract's pixel edges is
 [xmin - 1, ymin - 1, xmax, ymax]: a box over a whole 500-pixel-wide image is xmin 1, xmax 500 -> [0, 500].
 Part boxes (`<part>` inside a person) are not objects of their own and are not kept.
@@ -15,6 +17,7 @@ parse, or an object without a name or box, is malformed input: one error with th
 """
 from __future__ import annotations
 
+import math
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -49,10 +52,13 @@ def number(element: ET.Element, tag: str, source: Path) -> float:
     """The number in ``element``'s child ``tag`` (VOC writes integers; some exporters write decimals)."""
     text = element.findtext(tag)
     try:
-        return float(text)
+        value = float(text)
     except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
         raise ConversionError(f'{source}: <{element.tag}><{tag}> must be a number, got {text!r}; nothing was '
-                              'written') from None
+                              'written')
+    return value
 
 
 def voc_objects(root: ET.Element, source: Path) -> list[tuple[str, list[float], bool]]:
@@ -89,7 +95,10 @@ def convert_file(voc: Path, split: str, out: Path, images_dir: Path | None = Non
         if not xml.is_file():
             raise Skip(f'annotation file not found: {xml}')
         root = read_annotation(xml)
-        image = images_dir / (root.findtext('filename') or f'{image_id}.jpg').strip()
+        written = Path((root.findtext('filename') or '').strip())
+        if written.name and written.stem != image_id:
+            report.notes['<filename> other than the image id (the id names the image, as the devkit reads it)'] += 1
+        image = images_dir / f'{image_id}{written.suffix or ".jpg"}'
         if not image.is_file():
             raise Skip(f'image file not found: {image}')
         width, height = stored_size(image, str(image))

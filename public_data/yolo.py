@@ -5,8 +5,8 @@
 `--input` is the dataset's `data.yaml`: `path` (the dataset root; relative to the YAML's folder, or pass --root),
 `train` / `val` / `test` (a folder of images, a `.txt` list of image paths, or a list of either, relative to the
 root; a `../x` that does not exist is taken as `x`, as Ultralytics does for Roboflow exports) and `names` (a mapping
-`0: person` or a list). Labels are found as Ultralytics finds them: the last `images` folder of an image's path
-replaced by `labels`, the extension by `.txt`. Each label line is normalised 0-1:
+`0: person` or a list; with only `nc`, class_0, class_1, ...). Labels are found as Ultralytics finds them: the last
+`images` folder of an image's path replaced by `labels`, the extension by `.txt`. Each label line is normalised 0-1:
 
     class cx cy w h                  a box (centre and size)       -> bbox_2d in pixels
     class x1 y1 x2 y2 ... xn yn      a polygon (segmentation, OBB) -> poly in pixels (--geometry bbox: its box)
@@ -62,9 +62,13 @@ def label_path(image: Path) -> Path:
 def class_names(data: dict[str, Any], source: Path) -> dict[int, str]:
     """`names` as {index: name}, from a mapping or a list; `nc`, when given, must agree."""
     names = data.get('names')
+    if names is None and isinstance(data.get('nc'), int) and data['nc'] > 0:
+        names = [f'class_{i}' for i in range(data['nc'])]  # as Ultralytics names them without `names`
     if isinstance(names, list):
         names = dict(enumerate(names))
-    if not isinstance(names, dict) or not names or not all(isinstance(k, int) for k in names):
+    if isinstance(names, dict) and all(isinstance(k, int) or str(k).isdigit() for k in names):
+        names = {int(k): v for k, v in names.items()}
+    if not isinstance(names, dict) or not names:
         raise ConversionError(f'{source}: `names` must be a list of class names or a mapping `0: name`, got '
                               f'{names!r:.80}; nothing was written')
     if 'nc' in data and data['nc'] != len(names):
@@ -76,6 +80,8 @@ def class_names(data: dict[str, Any], source: Path) -> dict[int, str]:
 def split_images(data: dict[str, Any], split: str, root: Path, source: Path) -> list[Path]:
     """The image files of ``split``: folders searched recursively, `.txt` lists read (entries relative to the list's
     folder), in a stable order."""
+    if split == 'val' and not data.get(split) and data.get('validation'):
+        split = 'validation'  # Ultralytics reads `validation` as `val`
     if not data.get(split):
         offered = [s for s in ('train', 'val', 'test') if data.get(s)]
         raise ConversionError(f'{source}: no `{split}` split (it names {", ".join(offered) or "none"}); pass --split')
@@ -86,7 +92,8 @@ def split_images(data: dict[str, Any], split: str, root: Path, source: Path) -> 
         if not path.exists() and str(entry).startswith('../'):
             path = root / str(entry)[3:]  # Roboflow writes `../train/images` beside data.yaml; Ultralytics allows it
         if path.is_dir():
-            images += sorted(p for p in path.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
+            images += sorted(p for p in path.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES
+                             and not p.name.startswith('.'))  # macOS `._x.jpg` companions are not images
         elif path.is_file() and path.suffix == '.txt':
             lines = [line.strip() for line in path.read_text(encoding='utf-8').splitlines() if line.strip()]
             images += [Path(line) if Path(line).is_absolute() else path.parent / line for line in lines]
@@ -96,13 +103,19 @@ def split_images(data: dict[str, Any], split: str, root: Path, source: Path) -> 
     return images
 
 
-def parse_labels(path: Path, names: dict[int, str], keypoints: int) -> list[tuple[str, list[float], str]]:
+def parse_labels(path: Path, names: dict[int, str], keypoints: int,
+                 report: Report) -> list[tuple[str, list[float], str]]:
     """(class name, normalised numbers, kind) per label line; ``keypoints`` numbers per line follow a pose box.
-    Malformed lines raise ``ConversionError`` with the file and line."""
-    rows = []
-    for line_no, line in enumerate(path.read_text(encoding='utf-8').splitlines(), start=1):
+    Malformed lines raise ``ConversionError`` with the file and line; a repeated line is dropped and counted (as
+    Ultralytics drops it)."""
+    rows, seen = [], set()
+    for line_no, line in enumerate(path.read_text(encoding='utf-8-sig').splitlines(), start=1):
         if not line.strip():
             continue
+        if tuple(line.split()) in seen:
+            report.notes['repeated label line dropped'] += 1
+            continue
+        seen.add(tuple(line.split()))
         where = f'{path}:{line_no}'
         try:
             values = [float(v) for v in line.split()]
@@ -174,7 +187,7 @@ def convert_file(data_yaml: Path, split: str, out: Path, root: Path | None = Non
         if not image.is_file():
             raise Skip(f'image file not found: {image}')
         labels = label_path(image)
-        rows = parse_labels(labels, names, keypoints) if labels.is_file() else []
+        rows = parse_labels(labels, names, keypoints, report) if labels.is_file() else []
         if not rows:
             raise Skip('background image (empty or missing label file): no objects')
         width, height = stored_size(image, str(image))

@@ -392,6 +392,141 @@ def test_labelstudio_broken_exports(tmp_path: Path, capsys):
     assert f'Label Studio saw the image as {2 * W}x{H}, the file is {W}x{H}' in capsys.readouterr().err
 
 
+
+# --- found by a red team with each tool's own documentation and source ---------------------------------------------
+
+@pytest.mark.parametrize('value', ['nan', 'inf', '-inf', 'x'])
+def test_voc_a_coordinate_that_is_not_a_finite_number_is_one_error(tmp_path: Path, capsys, value):
+    voc_dir = _voc(tmp_path)
+    xml = voc_dir / 'Annotations' / '000005.xml'
+    xml.write_text(xml.read_text().replace('<xmin>100</xmin>', f'<xmin>{value}</xmin>'))
+    out = tmp_path / 'o.jsonl'
+    assert run(voc.main, ['--input', str(voc_dir), '--split', 'trainval', '--out', str(out)]) == 1
+    assert f"<bndbox><xmin> must be a number, got '{value}'" in capsys.readouterr().err and not out.exists()
+
+
+def test_voc_the_image_id_names_the_image_not_a_stale_filename(tmp_path: Path):
+    voc_dir = _voc(tmp_path)
+    _image(voc_dir / 'JPEGImages' / '000007.jpg', size=(W + 10, H))
+    xml = voc_dir / 'Annotations' / '000005.xml'
+    xml.write_text(xml.read_text().replace('<filename>000005.jpg</filename>', '<filename>000007.jpg</filename>'))
+    out = tmp_path / 'voc.jsonl'
+    report = voc.convert_file(voc_dir, 'trainval', out)
+    assert _read(out)[0]['images'] == ['VOCdevkit/VOC2007/JPEGImages/000005.jpg']
+    assert report.notes['<filename> other than the image id (the id names the image, as the devkit reads it)'] == 1
+
+
+def _parquet(path: Path, boxes: list, categories: list) -> Path:
+    import datasets
+
+    features = datasets.Features({'image': datasets.Image(), 'objects': datasets.Sequence({
+        'bbox': datasets.Sequence(datasets.Value('float32')), 'category': datasets.ClassLabel(names=['a', 'b'])})})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    datasets.Dataset.from_dict({'image': [{'bytes': _png(), 'path': None}] * len(boxes),
+                                'objects': [{'bbox': b, 'category': c} for b, c in zip(boxes, categories)]},
+                               features=features).to_parquet(str(path))
+    return path
+
+
+def test_hf_parquet_bad_boxes_are_skipped_with_their_reason_never_written_or_truncated(tmp_path: Path):
+    path = _parquet(tmp_path / 'val.parquet',
+                    boxes=[[BOX], [[float('nan'), 1, 5, 5]], [[1, 1, float('inf'), 5]], [[1, 2, 3]],
+                           [BOX, [0, 0, 5, 5]]],
+                    categories=[[0], [0], [0], [0], [1]])
+    out = tmp_path / 'x.jsonl'
+    report = hf_dataset.convert_file(path, None, out, tmp_path / 'imgs', 'xyxy')
+    assert [r['dataset'] for r in _read(out)] == ['val'], 'the split comes from the file name'
+    lost = {reason.split(' (', 1)[1].split(')')[0] for reason in report.skipped if reason.startswith('image would')}
+    assert lost == {'box has a value that is not a finite number', 'box is not 4 numbers'}
+    assert report.skipped['`bbox` has 2 boxes and `category` 1 categories'] == 1
+
+
+def test_hf_parquet_without_metadata_images_stored_by_path_are_found_under_images(tmp_path: Path):
+    """A parquet another tool wrote (no `datasets` metadata): the fields come from its schema, the image by path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _image(tmp_path / 'photos' / 'imgs' / 'rel.png')
+    table = pa.table({'image': [{'bytes': None, 'path': 'imgs/rel.png'}],
+                      'objects': [{'bbox': [BOX], 'label': ['car']}]})
+    path = tmp_path / 'set' / 'data' / 'train-00000-of-00001.parquet'
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+    out = tmp_path / 'x.jsonl'
+    hf_dataset.convert_file(tmp_path / 'set', None, out, tmp_path / 'photos', 'xyxy')
+    assert _read(out)[0]['objects'] == [{'desc': 'car', 'bbox_2d': BOX}]
+
+
+def _task(result: list[dict], data: dict | None = None) -> list[dict]:
+    return [{'id': 7, 'data': data or {'image': '/data/upload/3/9f2c41de-street.png'},
+             'annotations': [{'id': 1, 'was_cancelled': False, 'result': result}]}]
+
+
+def _rect(**value) -> dict:
+    return {'id': 'r', 'type': 'rectanglelabels', 'original_width': W, 'original_height': H,
+            'value': {'x': 6.25, 'y': 16.6667, 'width': 37.5, 'height': 58.3333, 'rotation': 0,
+                      'rectanglelabels': ['Car'], **value}}
+
+
+@pytest.mark.parametrize('result, objects', [
+    ([_rect()], [('Car', BOX)]),
+    ([_rect(x=43.75, y=75.0, width=-37.5, height=-58.3333)], [('Car', BOX)]),  # drawn up and to the left
+    ([_rect(rectanglelabels=['Car', 'Red'])], [('Car', BOX), ('Red', BOX)]),
+    ([{**_rect(), 'type': 'rectangle', 'value': {k: v for k, v in _rect()['value'].items() if k != 'rectanglelabels'}},
+      {'id': 'r', 'type': 'labels', 'value': {**_rect()['value'], 'labels': ['Car']}}], [('Car', BOX)]),
+])
+def test_labelstudio_rectangles_as_the_editor_writes_them(tmp_path: Path, result, objects):
+    _labelstudio(tmp_path)
+    export = tmp_path / 'one.json'
+    export.write_text(json.dumps(_task(result)))
+    out = tmp_path / 'o.jsonl'
+    labelstudio.convert_file(export, out, tmp_path / 'media')
+    got = [(o['desc'], o['bbox_2d']) for o in _read(out)[0]['objects']]
+    assert [d for d, _ in got] == [d for d, _ in objects] and all(_close(b, e) for (_, b), (_, e) in zip(got, objects))
+
+
+def test_labelstudio_a_region_without_its_numbers_is_skipped_not_a_traceback(tmp_path: Path):
+    _labelstudio(tmp_path)
+    export = tmp_path / 'one.json'
+    value = {k: v for k, v in _rect()['value'].items() if k != 'width'}
+    export.write_text(json.dumps(_task([{**_rect(), 'value': value}])))
+    with pytest.raises(Exception, match='rectangle x, y, width, height has a value that is not a finite number'):
+        labelstudio.convert_file(export, tmp_path / 'o.jsonl', tmp_path / 'media')
+
+
+def test_labelstudio_other_data_keys_and_names_as_label_studio_stores_uploads(tmp_path: Path):
+    _image(tmp_path / 'media' / 'my photo (1).png')
+    export = tmp_path / 'one.json'
+    export.write_text('\ufeff' + json.dumps(_task([_rect()], {'img': '/data/upload/3/5e6f7a8b-my_photo_1.png'})))
+    out = tmp_path / 'o.jsonl'
+    labelstudio.convert_file(export, out, tmp_path / 'media')
+    assert _read(out)[0]['images'] == ['media/my photo (1).png']
+    export.write_text(json.dumps(_task([_rect()], {'img': 'a.png', 'thumb': 'b.png'})))
+    with pytest.raises(Exception, match=r'task data has no `image` \(keys: img, thumb\); pass --data-key'):
+        labelstudio.convert_file(export, out, tmp_path / 'media')
+
+
+def test_yolo_data_yaml_as_ultralytics_reads_it(tmp_path: Path):
+    """Quoted class ids, `validation` for `val`, a label file with a byte order mark and a repeated line, a macOS
+    `._` companion file."""
+    root = tmp_path / 'ds'
+    root.mkdir()
+    (root / 'data.yaml').write_text("path: .\nvalidation: images/val\nnames:\n  '0': person\n  '1': car\n")
+    _image(root / 'images' / 'val' / 'a.jpg')
+    (root / 'images' / 'val' / '._a.jpg').write_bytes(b'\x00\x05\x16\x07')
+    (root / 'labels' / 'val').mkdir(parents=True)
+    line = '1 0.25 0.458333 0.375 0.583333'
+    (root / 'labels' / 'val' / 'a.txt').write_text(f'\ufeff{line}\n{line}\n', encoding='utf-8')
+    out = tmp_path / 'o.jsonl'
+    report = yolo.convert_file(root / 'data.yaml', 'val', out)
+    [record] = _read(out)
+    assert [o['desc'] for o in record['objects']] == ['car'] and report.notes['repeated label line dropped'] == 1
+    assert report.skipped == {}
+    (root / 'data.yaml').write_text('path: .\nvalidation: images/val\nnc: 2\n')
+    yolo.convert_file(root / 'data.yaml', 'val', out)
+    assert _read(out)[0]['objects'][0]['desc'] == 'class_1'
+
+
 # --- all four train as they are -----------------------------------------------------------------------------------
 
 @pytest.mark.slow
