@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
+import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -373,8 +374,10 @@ def _check_indices(dataset: DenseCaptionDataset, indices: range, deep: bool,
     chunks = _Chunks(dataset, indices, deep)
     if len(chunks) < 2:
         workers = 0
+    # Its own generator: a DataLoader draws its workers' base seed from the global one otherwise, and the check runs
+    # before the adapter's weights are drawn, so a run's initial weights would depend on how its records were checked.
     loader = DataLoader(chunks, batch_size=None, num_workers=min(workers, len(chunks)) if workers > 1 else 0,
-                        multiprocessing_context='fork' if workers > 1 else None)
+                        multiprocessing_context='fork' if workers > 1 else None, generator=torch.Generator())
     verdicts: list[tuple[int, Verdict]] = []
     saved = os.environ.get('TOKENIZERS_PARALLELISM')
     os.environ['TOKENIZERS_PARALLELISM'] = 'false'  # forked workers tokenize on their own, without the warning

@@ -13,6 +13,7 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from src.config.augmentation import parse_augmentation
@@ -194,8 +195,11 @@ def test_workers_give_the_same_report(tmp_path: Path, template, monkeypatch):
     Image.new('RGB', (64, 64)).save(folder / 'a.png')
     dataset = DenseCaptionDataset(write_jsonl(tmp_path / 'r.jsonl', records), template)
     monkeypatch.setenv(CACHE_ENV, 'off')  # both reports computed
+    before = torch.random.get_rng_state()
     serial = check_file(dataset, workers=0)
     parallel = check_file(dataset, workers=2)
+    # The check runs before the adapter's weights are drawn: it must not move the global generator.
+    assert torch.equal(torch.random.get_rng_state(), before)
     assert not parallel.cached
     assert (parallel.problems, parallel.longest) == (serial.problems, serial.longest)
     assert [idx for idx, _ in serial.problems] == [10, 650]
