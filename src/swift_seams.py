@@ -360,3 +360,33 @@ def save_weights(trainer: Any, output_dir: str, state_dict: dict[str, Any]) -> N
     """Write ``state_dict`` (a whole model's) as the checkpoint's weights the way the trainer writes its own:
     ms-swift's ``SwiftMixin._save`` (the adapter of a LoRA, the model otherwise, the processor, ``args.json``)."""
     trainer._save(output_dir, state_dict=state_dict)
+
+
+QWEN3_VL_MODELS = ('Qwen3VLModel', 'Qwen3VLMoeModel')
+
+
+def generation_sees_images(model: Any) -> int:
+    """Under DeepSpeed, let Qwen3-VL generation see its images; returns how many models were fixed.
+
+    ms-swift (4.6) replaces a Qwen3-VL model's ``forward`` (keeping transformers' as ``origin_forward``) with its own
+    under DeepSpeed, so that a text-only batch still runs the vision tower. transformers (5.19) generates by encoding
+    the images once and passing ``mm_encoder_outputs`` instead of ``pixel_values``; ms-swift's forward does not read
+    them, takes the text-only branch, and the model answers without its image: GRPO's rollouts under any ZeRO stage
+    were sampled from a model that never saw the picture. A call that carries ``mm_encoder_outputs`` (only generation
+    does) goes to transformers' own forward, whose weights are whole then (ZeRO-3 gathers them for generation).
+    ``tests/test_swift_seams.py`` fails when ms-swift reads them itself, so the fix can go."""
+    fixed = 0
+    for module in model.modules():
+        if type(module).__name__ not in QWEN3_VL_MODELS or not hasattr(module, 'origin_forward') or getattr(
+                module, '_generation_sees_images', False):
+            continue
+        swift_forward = module.forward
+
+        def forward(*args: Any, _swift=swift_forward, _origin=module.origin_forward, **kwargs: Any) -> Any:
+            return (_origin if kwargs.get('mm_encoder_outputs') is not None else _swift)(*args, **kwargs)
+
+        module.forward = forward
+        module._generation_sees_images = True
+        fixed += 1
+    return fixed
+

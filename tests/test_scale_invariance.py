@@ -263,25 +263,20 @@ orms['distinct_chars'] = DistinctChars
 def test_grpo_with_seeded_rollouts(make_config, tmp_path: Path):
     """GRPO samples the same completions in every data-parallel split when each is seeded by its position in the
     global generation batch (`rlhf.seeded_rollouts`); ms-swift's default `loss_type: grpo` weighs the global batch's
-    sequences equally, so rewards and the gradient agree.
-
-    Under DeepSpeed (ZeRO-3 here: generation with the weights gathered from both ranks) the step trains, but its
-    completions are not yet the ones data parallelism samples (ZeRO-2 samples the same as ZeRO-3, so partitioning
-    is not the cause): that comparison is listed as open in docs/training/scale.md."""
+    sequences equally, so rewards and the gradient agree. ZeRO-3 (generation with the weights gathered from both
+    ranks) agrees too: under DeepSpeed ms-swift's Qwen3-VL forward dropped the images of a generation
+    (`swift_seams.generation_sees_images`), and its completions differed."""
     plugin = tmp_path / 'plugin.py'
     plugin.write_text(PLUGIN)
     rlhf = {'seeded_rollouts': True, 'generation_batch_size': 4, 'reward_funcs': ['distinct_chars', 'summary_format'],
             'reward_weights': [1.0, 1.0]}
     runs = {split: _run(make_config, 'summary_grpo.yaml', 'grpo', split, rlhf=rlhf,
                         training={'external_plugins': [str(plugin)]}) for split in (*BATCH_SPLITS, 'zero3')}
-    table = _compare({split: rows for split, rows in runs.items() if split in BATCH_SPLITS})
+    table = _compare(runs)
     reference = table['1x4']
     assert reference['train/grad_norm'] > 1e-4 and reference['train/reward_std'] > 0
     assert {'train/rewards/DistinctChars/mean', 'train/completions/mean_length'} <= reference.keys()
-    zero3 = _table({'zero3': runs['zero3']})['zero3']
-    assert zero3.keys() == reference.keys() and zero3['train/grad_norm'] > 1e-4
-    assert zero3['train/completions/mean_length'] == reference['train/completions/mean_length']
-    print(json.dumps({**table, 'zero3': zero3}, indent=1))
+    print(json.dumps(table, indent=1))
 
 
 def test_text_only_beside_image_records_trains_under_zero3_and_fsdp2_as_in_one_process(make_config, tmp_path: Path):

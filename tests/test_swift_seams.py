@@ -201,3 +201,31 @@ def _project_classes() -> list[type]:
     return [value for module_name, module in list(sys.modules.items()) if module_name.startswith('src.')
             for value in vars(module).values()
             if isinstance(value, type) and value.__module__ == module_name]
+
+
+def test_under_deepspeed_qwen3_vl_generation_sees_its_image(tiny_model: Path, monkeypatch):
+    """ms-swift's DeepSpeed forward for Qwen3-VL ignores the `mm_encoder_outputs` transformers generates with, so the
+    model answers without its image. With the seam, generation under DeepSpeed equals generation without it. When
+    ms-swift reads them itself, the first assertion fails: drop ``generation_sees_images``."""
+    import swift.model.models.qwen as swift_qwen
+    import torch
+    from PIL import Image
+    from swift.model import get_model_processor
+
+    from src.swift_seams import generation_sees_images
+
+    model, processor = get_model_processor(str(tiny_model), model_type='qwen3_vl', torch_dtype=torch.float32)
+    messages = [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': 'Describe it.'}]}]
+    inputs = processor(text=[processor.apply_chat_template(messages, add_generation_prompt=True)],
+                       images=[Image.new('RGB', (64, 64), (120, 30, 200))], return_tensors='pt')
+
+    def scores(deepspeed: bool) -> torch.Tensor:
+        monkeypatch.setattr(swift_qwen, 'is_deepspeed_enabled', lambda: deepspeed)
+        out = model.generate(**inputs, max_new_tokens=3, do_sample=False, output_scores=True,
+                             return_dict_in_generate=True)
+        return torch.stack(out.scores)
+
+    reference = scores(deepspeed=False)
+    assert not torch.equal(scores(deepspeed=True), reference), 'ms-swift reads mm_encoder_outputs now'
+    assert generation_sees_images(model) == 1 and generation_sees_images(model) == 0, 'once per model'
+    assert torch.equal(scores(deepspeed=True), reference)

@@ -22,7 +22,7 @@ from ..datasets.record_check import check_datasets
 from ..datasets.swift_rows import SWIFT_VAL, write_swift_rows
 from ..run.debug_report import describe_batch, trainable_summary
 from ..run.run_dir import space_problem
-from ..swift_seams import project_run
+from ..swift_seams import generation_sees_images, project_run
 from .engines import parameter_sharding
 from .stand_in_image import add_stand_in_rows
 from .telemetry import TelemetrySeq2SeqTrainer
@@ -47,6 +47,9 @@ class ProjectSft(SwiftSft):
         super().__init__(args)
         # The datasets hand images to the model as uint8 patches, expanded on the model's device (8x less to
         # build, collate and copy per image); logged so a run says which pixel path it took.
+        for model in (self.model, getattr(self, 'teacher_model', None), getattr(self, 'ref_model', None)):
+            if model is not None:
+                generation_sees_images(model)  # under DeepSpeed, ms-swift's Qwen3-VL forward drops them
         uint8 = self.model is not None and read_uint8_patches(self.template, self.model)
         logger.info(f'pixels reach the vision tower as {"uint8 patches" if uint8 else "float32 rows"}')
         if parameter_sharding(cfg) and cfg.world_size > 1:
