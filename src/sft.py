@@ -54,9 +54,22 @@ def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None =
     """Run training (or the --debug report) for ``config_path``; returns ms-swift's result (or the report text)."""
     run_log = RunLog()  # before ms-swift is first imported: its import logs
     try:
-        return _run(config_path, base_config, debug, run_log)
+        result = _run(config_path, base_config, debug, run_log)
+        _leave_process_group()
+        return result
     finally:
         run_log.close()
+
+
+def _leave_process_group() -> None:
+    """All processes of a finished run leave their process group together. A process that exits while another still
+    holds its gloo connections could be aborted at exit by the C++ runtime ("terminate called without an active
+    exception", exit code -6) after a run that trained to the end."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:

@@ -52,10 +52,6 @@ class ProjectSft(SwiftSft):
                 generation_sees_images(model)  # under DeepSpeed, ms-swift's Qwen3-VL forward drops them
         uint8 = self.model is not None and read_uint8_patches(self.template, self.model)
         logger.info(f'pixels reach the vision tower as {"uint8 patches" if uint8 else "float32 rows"}')
-        if parameter_sharding(cfg) and cfg.world_size > 1:
-            add_stand_in_rows(self.template)
-            logger.info('the weights are sharded: a micro-batch without an image gets a stand-in row with one (no '
-                        'labels), so every process runs the vision tower at every step')
 
     def _prepare_dataset(self):
         """The datasets of a training run; ms-swift saves ``args.json`` right after, so they are named there too."""
@@ -93,13 +89,30 @@ class ProjectSft(SwiftSft):
             if custom.val_jsonl:  # evaluation sees the records as they are: no augmentation
                 val = DenseCaptionDataset(custom.val_jsonl, self.template, custom.sample_limit, settings)
         check = custom.encode_check if encode_check is None else encode_check
-        if check:
-            for report in check_datasets([train, val], deep=check == 'deep'):
-                logger.info(f'record check: {report.dataset.path}: {len(report.dataset)} records, longest '
-                            f'{report.longest} of max_length {self.template.max_length} tokens'
-                            + (' (verdict cached)' if report.cached else ''))
+        reports = check_datasets([train, val], deep=check == 'deep') if check else None
+        for report in reports or []:
+            logger.info(f'record check: {report.dataset.path}: {len(report.dataset)} records, longest '
+                        f'{report.longest} of max_length {self.template.max_length} tokens'
+                        + (' (verdict cached)' if report.cached else ''))
+        self._stand_in_rows(reports)
         logger.info(f'train samples: {len(train)}; val samples: {len(val) if val else 0}')
         return [train, val]
+
+    def _stand_in_rows(self, reports: list | None) -> None:
+        """With the weights sharded over 2+ processes, give micro-batches without an image a stand-in row
+        (``stand_in_image``) when the records mix text-only and image records, or when unchecked (not known). A run
+        whose records are all of one kind needs none: every process takes the same path, and a row without labels
+        would keep ms-swift from trimming the logits to the supervised positions."""
+        if not parameter_sharding(self.cfg) or self.cfg.world_size < 2 or self.cfg.rlhf.get('rlhf_type'):
+            return
+        if reports is not None:
+            text_only = sum(len(report.text_only) for report in reports)
+            if text_only in (0, sum(len(report.dataset) for report in reports)):
+                return
+        add_stand_in_rows(self.template)
+        logger.info('the weights are sharded and the records mix text-only and image records: a micro-batch '
+                    'without an image gets a stand-in row with one (no labels), so every process runs the vision '
+                    'tower at every step')
 
     def run(self):
         with project_run('causal_lm', TelemetrySeq2SeqTrainer):

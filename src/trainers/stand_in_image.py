@@ -13,8 +13,10 @@ patch embedding.
 Here the batch itself is made alike: a micro-batch with no image gains one extra row, a 32x32 black image and its
 prompt, every label -100 and no dataset name. The model then takes exactly the path of an image batch. The row
 supervises nothing, so the loss (a mean over supervised tokens), the gradients and the per-dataset metrics are the
-batch's own; its cost is one tiny image per text-only micro-batch. Only runs that shard the weights over two or more
-processes register their template (``add_stand_in_rows``).
+batch's own. Its cost, on text-only micro-batches only: one more row through the language model, and the logits of
+every position (ms-swift trims them to the supervised positions only for a batch of one row, and otherwise from the
+earliest supervised position of any row). Only runs that shard the weights over two or more processes and whose
+records mix text-only and image records register their template (``ProjectSft._stand_in_rows``).
 """
 from __future__ import annotations
 
