@@ -21,7 +21,10 @@ from tests.conftest import REPO, SMOKE_DATA
 
 pytestmark = pytest.mark.slow
 
-OFFLINE = {**os.environ, 'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1'}
+def offline() -> dict[str, str]:
+    """The environment as it is now (with the session's record-check cache folder, set after collection) and no
+    network for the hub libraries."""
+    return {**os.environ, 'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1'}
 
 
 def _rows(out: Path) -> list[dict]:
@@ -35,7 +38,7 @@ def _losses(out: Path) -> dict[str, float]:
 def test_the_screen_shows_progress_and_metrics_and_the_details_go_to_run_log(make_config, tmp_path: Path):
     config = make_config('lora.yaml', name='quiet')
     done = subprocess.run([sys.executable, '-m', 'src.sft', '--config', str(config)], cwd=REPO, capture_output=True,
-                          text=True, env=OFFLINE)
+                          text=True, env=offline())
     assert done.returncode == 0, done.stderr[-3000:]
     screen = done.stdout + done.stderr
     assert "'train/loss'" in screen and 'Train: 100%' in screen
@@ -55,7 +58,7 @@ def test_the_screen_shows_progress_and_metrics_and_the_details_go_to_run_log(mak
 def test_the_debug_report_is_the_last_thing_on_the_screen(make_config):
     done = subprocess.run([sys.executable, '-m', 'src.sft', '--config', str(make_config('lora.yaml', name='dbg')),
                            '--debug'], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=OFFLINE)
+                          env=offline())
     assert done.returncode == 0, done.stdout[-3000:]
     tail = done.stdout.rstrip().splitlines()[-4:]
     assert tail[0].startswith('component') and tail[-1].startswith('llm'), done.stdout[-2000:]
@@ -64,7 +67,7 @@ def test_the_debug_report_is_the_last_thing_on_the_screen(make_config):
 def test_a_second_run_into_a_running_runs_folder_is_refused_and_the_first_finishes(make_config, tmp_path: Path):
     first = make_config('lora.yaml', name='busy', custom={'val_jsonl': None},
                         training={'max_steps': 30, 'save_steps': 30, 'eval_strategy': 'no'})
-    running = subprocess.Popen([sys.executable, '-m', 'src.sft', '--config', str(first)], cwd=REPO, env=OFFLINE,
+    running = subprocess.Popen([sys.executable, '-m', 'src.sft', '--config', str(first)], cwd=REPO, env=offline(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lock = tmp_path / 'busy' / '.run.lock'
     deadline = time.monotonic() + 120
@@ -135,14 +138,14 @@ def test_ms_swift_tools_open_the_run_offline(make_config, tmp_path: Path):
     for data_args, result in ((['--load_data_args', 'true'], 'a.jsonl'),
                               (['--val_dataset', str(out / 'val.swift.jsonl')], 'b.jsonl')):
         done = subprocess.run([swift, 'infer', '--adapters', str(ckpt), *data_args, *common, '--result_path',
-                               str(tmp_path / result)], cwd=tmp_path, env=OFFLINE, capture_output=True, text=True)
+                               str(tmp_path / result)], cwd=tmp_path, env=offline(), capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-3000:]
         answers = [json.loads(line) for line in (tmp_path / result).read_text().splitlines()]
         assert len(answers) == len((SMOKE_DATA / 'val.jsonl').read_text().splitlines())
         assert answers[0]['labels'].startswith('[{"desc": "car", "bbox_2d": [250, 281, 958, 469]}')
 
     done = subprocess.run([swift, 'export', '--adapters', str(ckpt), '--merge_lora', 'true'], cwd=tmp_path,
-                          env=OFFLINE, capture_output=True, text=True)
+                          env=offline(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     from PIL import Image
     from transformers import AutoModelForImageTextToText, AutoProcessor

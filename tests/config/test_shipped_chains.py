@@ -19,7 +19,10 @@ from tests.conftest import REPO, SMOKE_DATA, write_yaml
 
 pytestmark = pytest.mark.slow
 
-OFFLINE = {**os.environ, 'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1'}
+def offline() -> dict[str, str]:
+    """The environment as it is now (with the session's record-check cache folder, set after collection) and no
+    network for the hub libraries."""
+    return {**os.environ, 'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1'}
 
 
 def shipped_chains() -> list[tuple[str, str, tuple[str, str]]]:
@@ -108,7 +111,7 @@ def _eval_matches_swift_infer(copy: Path, checkpoint: Path, config: str) -> None
     ours = copy / 'eval'
     done = subprocess.run([sys.executable, '-m', 'src.eval', '--config', str(copy / f'{Path(config).stem}.chain.yaml'),
                            '--checkpoint', str(checkpoint), '--output', str(ours), '--max-new-tokens', '8',
-                           '--limit', '4'], cwd=REPO, env=OFFLINE, capture_output=True, text=True)
+                           '--limit', '4'], cwd=REPO, env=offline(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'is an adapter trained on' in done.stderr, 'the stage-A merge is the base, and the run says so'
     rows = [json.loads(line) for line in (checkpoint.parent / 'val.swift.jsonl').read_text().splitlines()][:4]
@@ -117,7 +120,7 @@ def _eval_matches_swift_infer(copy: Path, checkpoint: Path, config: str) -> None
     result = copy / 'swift_infer.jsonl'
     done = subprocess.run([str(Path(sys.executable).parent / 'swift'), 'infer', '--adapters', str(checkpoint),
                            '--val_dataset', str(data), '--max_new_tokens', '8', '--temperature', '0',
-                           '--result_path', str(result)], cwd=copy, env=OFFLINE, capture_output=True, text=True)
+                           '--result_path', str(result)], cwd=copy, env=offline(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     theirs = [json.loads(line)['response'] for line in result.read_text().splitlines()]
     mine = [json.loads(line)['prediction'] for line in (ours / 'predictions.jsonl').read_text().splitlines()]
