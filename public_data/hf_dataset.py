@@ -178,12 +178,14 @@ class ImageWriter:
         return path
 
 
-def iter_rows(files: list[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
-
+def iter_rows(files: list[Path]) -> Iterator[tuple[str, tuple[int, dict[str, Any]]]]:
+    """(where, (row number over all files, row)) of every row, read a batch at a time."""
+    number = 0
     for path in files:
         for b, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=64)):
             for i, row in enumerate(batch.to_pylist()):
-                yield f'{path.name} row {b * 64 + i}', row
+                yield f'{path.name} row {b * 64 + i}', (number, row)
+                number += 1
 
 
 def convert_file(source: Path, split: str | None, out: Path, images_dir: Path, box_format: str | None,
@@ -199,15 +201,14 @@ def convert_file(source: Path, split: str | None, out: Path, images_dir: Path, b
     layout = Layout(features(files[0]), files[0], objects, bbox, category, names)
     writer = ImageWriter(images_dir, split)
     report = Report()
-    counter = iter(range(1 << 62))
 
-    def convert_one(row: dict[str, Any]) -> dict[str, Any]:
-        number = next(counter)
+    def convert_one(item: tuple[int, dict[str, Any]]) -> dict[str, Any]:
+        number, row = item
         cell = row.get(layout.image)
         if not isinstance(cell, dict) or not (cell.get('bytes') or cell.get('path')):
             raise Skip(f'no image in column `{layout.image}`')
-        if cell.get('bytes'):
-            stored_size(cell['bytes'], f'the image of row {number}')
+        if cell.get('bytes'):  # read before it is written: an image that does not open leaves no file behind
+            width, height = stored_size(cell['bytes'], f'the image of row {number}')
             image = writer.write(cell['bytes'], cell.get('path'), number)
         else:
             stored = Path(cell['path'])
@@ -215,7 +216,7 @@ def convert_file(source: Path, split: str | None, out: Path, images_dir: Path, b
             image = next((c for c in candidates if c.is_file()), candidates[0])
             if not image.is_file():
                 raise Skip(f'image file not found: {" or ".join(map(str, candidates))}')
-        width, height = stored_size(image, str(image))
+            width, height = stored_size(image, str(image))
         written = (row.get('width'), row.get('height'))
         if written != (None, None) and written != (width, height):
             raise Skip(f'`width` x `height` {written[0]}x{written[1]} differ from the image, which is '

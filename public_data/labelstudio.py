@@ -73,9 +73,11 @@ class ImageIndex:
         url = urlparse(reference)
         if url.path.startswith('/data/local-files/') and 'd' in parse_qs(url.query):
             relative = parse_qs(url.query)['d'][0].replace('\\', '/')
-            for base in (self.folder, *self.folder.rglob('*')):
-                if (base / relative).is_file():
-                    return base / relative
+            # The path under --images itself or under a folder in it: a file of that name whose path ends with it
+            # (from the index, not a walk of the folder per task).
+            within = [p for p in self.by_name.get(Path(relative).name, []) if p.as_posix().endswith(f'/{relative}')]
+            if len(set(within)) == 1:
+                return within[0]
             names = [Path(relative).name]
         else:
             name = unquote(Path(url.path).name)

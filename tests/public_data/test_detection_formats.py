@@ -544,3 +544,12 @@ def test_every_detection_format_trains_as_converted(make_config, tmp_path: Path)
     main(make_config('dense_augment.yaml', name='detection', custom={'train_jsonl': str(data)},
                      training={'max_steps': 2, 'save_steps': 2}))
     assert (tmp_path / 'detection' / 'checkpoint-2' / 'adapter_model.safetensors').is_file()
+
+
+def test_labelstudio_local_storage_paths_under_images_or_a_folder_in_it(tmp_path: Path):
+    _image(tmp_path / 'media' / 'storage' / 'cams' / 'front' / 'x.png')
+    export = tmp_path / 'one.json'
+    export.write_text(json.dumps(_task([_rect()], {'image': '/data/local-files/?d=cams/front/x.png'})))
+    out = tmp_path / 'o.jsonl'
+    labelstudio.convert_file(export, out, tmp_path / 'media')
+    assert _read(out)[0]['images'] == ['media/storage/cams/front/x.png']
