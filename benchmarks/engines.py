@@ -1,14 +1,15 @@
 """What each distributed engine costs per process, against plain data parallelism, measured in one run.
 
-    python benchmarks/engines.py --arch 2b [--steps 3] [--dir /tmp/engines]      # 2 CPU processes, about 20 min
-    python benchmarks/engines.py --arch tiny --steps 2                           # the same path in a minute
+    python benchmarks/engines.py --arch 2b --dtype bfloat16 [--steps 3] [--dir /tmp/engines]   # 2 CPU processes
+    python benchmarks/engines.py --arch tiny --steps 2                                          # in a minute
 
 For each of DDP, DeepSpeed ZeRO-2, ZeRO-3 and FSDP2 the project's entrypoint (``scripts/train.sh`` with
 ``NPROC_PER_NODE=2``, gloo on a machine without CUDA) trains ``--steps`` steps of the 4B LoRA recipe
 (``configs/qwen3_vl_4b/lora.yaml``: rank 16 on every linear layer, ViT frozen) on a random checkpoint of the real
 architecture (``architectures.py``) and generated dense-caption records (``--image`` pixels, ``--objects`` objects).
-A trainer callback from a plugin file records, per process, the peak resident memory (``ru_maxrss``) and the
-parameter and optimizer-state elements the process holds after step 1; the step time is the trainer's
+A trainer callback from a plugin file records, per process, the resident memory after step 1 (what the process
+holds while it trains), the peak resident memory (``ru_maxrss``: loading included) and the parameter and
+optimizer-state elements the process holds after step 1; the step time is the trainer's
 ``train_runtime`` divided by the steps (model loading excluded). Printed: one row per engine and the ratios to DDP.
 """
 from __future__ import annotations
@@ -44,7 +45,9 @@ class PerRank(TrainerCallback):
         optimizer = self.trainer.optimizer
         while not isinstance(optimizer, torch.optim.Optimizer) or not hasattr(optimizer, 'state'):
             optimizer = optimizer.optimizer
-        row = {'peak_rss_gib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        with open('/proc/self/statm') as statm:  # resident pages now: what the process holds while it trains
+            resident = int(statm.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**30
+        row = {'peak_rss_gib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 'rss_gib': resident,
                'params': sum(_local(p) for p in model.parameters()),
                'optimizer': sum(_local(v) for s in optimizer.state.values() for k, v in s.items()
                                 if torch.is_tensor(v) and k != 'step')}
@@ -82,6 +85,7 @@ def run(engine: str, recipe: Path, root: Path, steps: int) -> dict:
     runtime = next(r['train/train_runtime'] for r in rows if 'train/train_runtime' in r)
     ranks = [json.loads((out / f'per_rank_{rank}.json').read_text()) for rank in range(2)]
     return {'step_s': runtime / steps, 'peak_rss_gib': max(r['peak_rss_gib'] for r in ranks),
+            'rss_gib': max(r['rss_gib'] for r in ranks),
             'params': max(r['params'] for r in ranks), 'optimizer': max(r['optimizer'] for r in ranks)}
 
 
@@ -95,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--image', type=int, nargs=2, default=[256, 192], metavar=('W', 'H'))
     parser.add_argument('--objects', type=int, nargs=2, default=[3, 6], metavar=('LOW', 'HIGH'))
     parser.add_argument('--engines', nargs='+', default=list(ENGINES), choices=list(ENGINES))
+    parser.add_argument('--dtype', choices=['float32', 'bfloat16'],
+                        help='the weights\' dtype (default: bfloat16 on a GPU, float32 on a CPU; the 2B architecture '
+                             'in float32 needs about 9 GB per process, so 2 CPU processes need bfloat16 under 24 GB)')
     flags = parser.parse_args(argv)
     root = Path(flags.dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -102,14 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     recipe, _, setup = real_size_recipe(flags, root)
     results = {engine: run(engine, recipe, root, flags.steps) for engine in flags.engines}
     print(f'{flags.arch} Qwen3-VL, LoRA recipe, 2 processes, {setup}; {flags.steps} steps of 1 sample per process')
-    print(f'{"engine":<7} {"s/step":>8} {"peak RSS GiB":>13} {"params/rank":>13} {"optim/rank":>12}  '
-          'vs DDP: time, memory')
+    print(f'{"engine":<7} {"s/step":>8} {"RSS GiB":>8} {"peak RSS GiB":>13} {"params/rank":>13} {"optim/rank":>12}  '
+          'vs DDP: time, RSS')
     base = results.get('ddp')
     for engine, r in results.items():
-        ratio = (f'{r["step_s"] / base["step_s"]:.2f}x, {r["peak_rss_gib"] / base["peak_rss_gib"]:.2f}x'
-                 if base else '')
-        print(f'{engine:<7} {r["step_s"]:>8.2f} {r["peak_rss_gib"]:>13.2f} {r["params"]:>13,} {r["optimizer"]:>12,}  '
-              f'{ratio}')
+        ratio = f'{r["step_s"] / base["step_s"]:.2f}x, {r["rss_gib"] / base["rss_gib"]:.2f}x' if base else ''
+        print(f'{engine:<7} {r["step_s"]:>8.2f} {r["rss_gib"]:>8.2f} {r["peak_rss_gib"]:>13.2f} {r["params"]:>13,} '
+              f'{r["optimizer"]:>12,}  {ratio}')
     (root / 'engines.json').write_text(json.dumps(results, indent=1))
     return 0
 

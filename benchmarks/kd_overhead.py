@@ -61,7 +61,7 @@ def real_size_recipe(flags, root: Path) -> tuple[Path, Path, str]:
     from src.testing.tiny_model import build_tiny_model
 
     cuda = torch.cuda.is_available()
-    dtype = 'bfloat16' if cuda else 'float32'
+    dtype = getattr(flags, 'dtype', None) or ('bfloat16' if cuda else 'float32')
     model = root / f'qwen3-vl-{flags.arch}-random-{dtype}'
     if not (model / 'config.json').is_file():
         print(f'writing a random {flags.arch} checkpoint to {model}', flush=True)
