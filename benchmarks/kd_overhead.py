@@ -22,8 +22,9 @@ repeated in turn and each figure is the median of its N. Target: GKD / SFT <= 1.
   (``configs/qwen3_vl_4b/lora.yaml``: rank 16 on all linear layers, ViT frozen, gradient checkpointing), trained on
   generated dense-caption records (``--image`` pixels with ``--objects`` objects each, as ``data_throughput.py``
   writes them), in bf16 with FlashAttention-2 on a GPU (SDPA when flash-attn is not installed) and in float32 with
-  SDPA on the CPU. ``--batch`` / ``--grad-accum`` override the recipe's 4 x 4. ``--arch tiny`` takes the same path
-  with a tiny architecture, to check it on a CPU in seconds.
+  SDPA on the CPU, where the records load in the training process (no loader workers). ``--batch`` /
+  ``--grad-accum`` override the recipe's 4 x 4. ``--arch tiny`` takes the same path with a tiny architecture, to
+  check it on a CPU in seconds.
 """
 from __future__ import annotations
 
@@ -72,7 +73,9 @@ def real_size_recipe(flags, root: Path) -> tuple[Path, Path, str]:
     records = max(64, flags.steps * (flags.batch or 4) * (flags.grad_accum or 4))
     data, _ = make_data(root / 'data', records, tuple(flags.image), tuple(flags.objects))
     attn = 'flash_attn' if cuda and importlib.util.find_spec('flash_attn') else 'sdpa'
-    training = {}
+    # On a CPU the recipe's 4 loader processes would compete with the training for the same cores; and the runs
+    # here follow one another in one process, where each finished run's workers took 5 s apiece to stop.
+    training = {} if cuda else {'dataloader_num_workers': 0}
     if flags.batch:
         training['per_device_train_batch_size'] = flags.batch
     if flags.grad_accum:
