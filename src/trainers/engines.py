@@ -169,18 +169,30 @@ def parameter_sharding(cfg: ProjectConfig) -> str | None:
 
 def mixed_modalities_problem(cfg: ProjectConfig, text_only: int, records: int,
                              first_text_only: str | None) -> str | None:
-    """Why a GKD or GRPO run whose parameters are sharded cannot take both text-only and image records, or None.
+    """Why a run whose parameters are sharded cannot take both text-only and image records as configured, or None.
 
     With the parameters sharded every process must run the same modules in the same order. SFT gives a micro-batch
     without an image a stand-in row that holds one (``stand_in_image``); GKD and GRPO build their micro-batches
     themselves and have no such row, so a step where one process holds only text records and the other an image
-    would leave the processes' collectives out of step: gloo aborts, NCCL hangs until its timeout."""
+    would leave the processes' collectives out of step: gloo aborts, NCCL hangs until its timeout. In SFT the
+    stand-in row gives the processes different row counts, which an evaluation that gathers the predictions
+    (``eval_metric``, ``predict_with_generate``) cannot join: measured, gloo aborted in accelerate's gather."""
     key = parameter_sharding(cfg)
-    if key is None or cfg.world_size < 2 or not cfg.rlhf.get('rlhf_type') or not 0 < text_only < records:
+    if key is None or cfg.world_size < 2 or not 0 < text_only < records:
         return None
-    return (f'{cfg.source}: {key}: the parameters are sharded across {cfg.world_size} processes, and the records mix '
-            f'{text_only} text-only records (the first at {first_text_only}) with {records - text_only} that have '
-            f'images or videos: `rlhf.rlhf_type: {cfg.rlhf["rlhf_type"]}` builds its own micro-batches, and a step '
-            'where one process holds only text would leave the processes\' collectives out of step (SFT trains '
-            'such a mix). Use `deepspeed.config: zero2` (the optimizer state sharded, not the weights), or train the '
-            'text-only records in a run of their own')
+    mix = (f'{key}: the parameters are sharded across {cfg.world_size} processes, and the records mix {text_only} '
+           f'text-only records (the first at {first_text_only}) with {records - text_only} that have images or '
+           'videos')
+    if cfg.rlhf.get('rlhf_type'):
+        return (f'{cfg.source}: {mix}: `rlhf.rlhf_type: {cfg.rlhf["rlhf_type"]}` builds its own micro-batches, and a '
+                'step where one process holds only text would leave the processes\' collectives out of step (SFT '
+                'trains such a mix). Use `deepspeed.config: zero2` (the optimizer state sharded, not the weights), or '
+                'train the text-only records in a run of their own')
+    gathered = [k for k in ('eval_metric', 'predict_with_generate') if cfg.training.get(k)]
+    if gathered and cfg.has_validation and cfg.training.get('eval_strategy') != 'no':
+        return (f'{cfg.source}: `training.{gathered[0]}`: {mix}. A micro-batch without an image gets a stand-in row '
+                'with one, so the processes hold different numbers of rows, and an evaluation that gathers the '
+                'predictions across the processes cannot join them. Leave `training.eval_metric` and '
+                '`training.predict_with_generate` unset (the evaluation loss and token accuracy are still logged), '
+                'use `deepspeed.config: zero2`, or evaluate the checkpoints with `python -m src.eval`')
+    return None

@@ -102,3 +102,26 @@ def test_sharded_grpo_refuses_text_only_beside_image_records_and_sft_takes_them(
     assert '`training.fsdp`' in mixed_modalities_problem(_cfg(tmp_path, None, training={'fsdp': 'fsdp2'}, **grpo), 3,
                                                           10, 'data.jsonl:4')
     assert mixed_modalities_problem(_cfg(tmp_path, 'zero3'), 3, 10, 'data.jsonl:4') is None, 'SFT: stand-in rows'
+
+
+def test_sharded_sft_on_a_mix_refuses_an_evaluation_that_gathers_predictions(tmp_path: Path, monkeypatch):
+    """The stand-in row leaves the processes with different row counts; gathering predictions across them aborted
+    (gloo) in accelerate's gather, so the combination is refused before the model loads, naming the key."""
+    from src.trainers.engines import mixed_modalities_problem
+
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    val = {'val_jsonl': str(tmp_path / 'val.jsonl')}
+    problem = mixed_modalities_problem(_cfg(tmp_path, 'zero3', training={'eval_metric': 'acc'}, custom=val), 3, 10,
+                                       'data.jsonl:4')
+    assert '`training.eval_metric`: `deepspeed.config`: the parameters are sharded across 2 processes' in problem
+    assert 'the first at data.jsonl:4' in problem and 'cannot join them' in problem
+    assert 'Leave `training.eval_metric` and `training.predict_with_generate` unset' in problem
+    assert '`training.predict_with_generate`: `training.fsdp`' in mixed_modalities_problem(
+        _cfg(tmp_path, training={'fsdp': 'fsdp2', 'predict_with_generate': True}, custom=val), 3, 10, 'data.jsonl:4')
+    for quiet in (_cfg(tmp_path, 'zero3', training={'eval_metric': 'acc'}),  # no validation records
+                  _cfg(tmp_path, 'zero3', training={'eval_metric': 'acc', 'eval_strategy': 'no'}, custom=val),
+                  _cfg(tmp_path, 'zero2', training={'eval_metric': 'acc'}, custom=val),
+                  _cfg(tmp_path, 'zero3', custom=val)):
+        assert mixed_modalities_problem(quiet, 3, 10, 'data.jsonl:4') is None
+    assert mixed_modalities_problem(_cfg(tmp_path, 'zero3', training={'eval_metric': 'acc'}, custom=val), 0, 10,
+                                    None) is None, 'all images: no stand-in rows'
