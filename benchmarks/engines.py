@@ -7,10 +7,10 @@ For each of DDP, DeepSpeed ZeRO-2, ZeRO-3 and FSDP2 the project's entrypoint (``
 ``NPROC_PER_NODE=2``, gloo on a machine without CUDA) trains ``--steps`` steps of the 4B LoRA recipe
 (``configs/qwen3_vl_4b/lora.yaml``: rank 16 on every linear layer, ViT frozen) on a random checkpoint of the real
 architecture (``architectures.py``) and generated dense-caption records (``--image`` pixels, ``--objects`` objects).
-A trainer callback from a plugin file records, per process, the resident memory after step 1 (what the process
-holds while it trains), the peak resident memory (``ru_maxrss``: loading included) and the parameter and
-optimizer-state elements the process holds after step 1; the step time is the trainer's
-``train_runtime`` divided by the steps (model loading excluded). Printed: one row per engine and the ratios to DDP.
+A trainer callback from a plugin file records, per process, the memory it holds after step 1 (resident or swapped
+out), the peak resident memory (``ru_maxrss``: loading included) and the parameter and optimizer-state elements it
+holds after step 1; the step time is the trainer's ``train_runtime`` divided by the steps (model loading excluded).
+Printed: one row per engine and the ratios to DDP.
 """
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ class PerRank(TrainerCallback):
         optimizer = self.trainer.optimizer
         while not isinstance(optimizer, torch.optim.Optimizer) or not hasattr(optimizer, 'state'):
             optimizer = optimizer.optimizer
-        with open('/proc/self/statm') as statm:  # resident pages now: what the process holds while it trains
-            resident = int(statm.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**30
+        with open('/proc/self/status') as status:  # what the process holds while it trains, in RAM or swapped out
+            kib = {k: int(v.split()[0]) for k, v in (line.split(':', 1) for line in status) if k in ('VmRSS', 'VmSwap')}
+        resident = sum(kib.values()) / 2**20
         row = {'peak_rss_gib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 'rss_gib': resident,
                'params': sum(_local(p) for p in model.parameters()),
                'optimizer': sum(_local(v) for s in optimizer.state.values() for k, v in s.items()
