@@ -11,16 +11,18 @@ records (`docs/data/DATA_JSONL_CONTRACT.md`) in pixels; answers are the dense JS
 
 The run: a small random Qwen3-VL (``src/testing/tiny_model.py`` with a 4-layer, 64-wide text model and a 4-block,
 96-wide vision tower) trained from scratch through the public entrypoint (``python -m src.sft --config
-<dir>/grounding_seed<S>.yaml``: full fine-tuning, batch 8, 1200 steps, AdamW at 3e-3 with cosine decay, augmentation
+<dir>/grounding_seed<S>.yaml``: full fine-tuning, batch 8, 1200 steps, AdamW at 1e-3 with cosine decay, augmentation
 on: hflip, scale and a small rotate, so boxes must move with the pixels), then evaluated with ``python -m src.eval``
 on 200 held-out images. Printed: F1@0.5 and the mean IoU of matched boxes before training (the random model) and
 after, the training loss curve and the wall time. Measured figures: docs/evaluation.md ("Does it learn?").
 
 One training run is one draw: the model's initialisation, the data order and the augmentation follow its seed, and
-the floating-point rounding of the machine (its CPU's vector instructions, its thread count) changes every step a
-little, which 1,200 steps of a model trained from scratch amplify into a different end point. So the benchmark
-trains ``--runs`` (3) models, seeds ``--seed`` .. ``--seed + runs - 1``, on the same data, and reports the median
-and the spread (lowest to highest) of each figure; the median is the figure to compare.
+the floating-point rounding of the machine changes every step a little, which 1,200 steps of a model trained from
+scratch amplify into a different end point. The thread count changes that rounding, so every training and
+evaluation process computes on one thread, and the runs go side by side (``--jobs``, one per core by default): the
+figures then depend on the CPU's instructions, not on its number of cores. The benchmark trains ``--runs`` (3)
+models, seeds ``--seed`` .. ``--seed + runs - 1``, on the same data, and reports the median and the spread (lowest
+to highest) of each figure; the median is the figure to compare.
 
 The control: ``--inject-bug flip-boxes`` warps the pixels but leaves every box where it was (a geometry bug in the
 augmentation: a flipped image keeps its unflipped box); trained the same way, it must score clearly lower.
@@ -40,11 +42,13 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import random
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -58,6 +62,14 @@ CLASSES = {'car': ((220, 40, 40), 'square'), 'cat': ((40, 70, 220), 'circle'), '
 PROMPT = 'Locate the object. Answer as JSON: [{"desc", "bbox_2d"}].'
 SUMMARY_PROMPT = 'Count the objects of each class.'
 SUMMARY_DATASET = 'shapes'
+# Every training and evaluation process computes on one thread: the thread count changes the rounding of the matrix
+# products, so the figures of a run then depend on the CPU, not on how many cores the machine has; the runs of
+# several seeds go side by side instead (--jobs).
+
+
+def one_thread() -> dict[str, str]:
+    """The environment of a training or evaluation process: this one's, computing on one thread."""
+    return {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
 TEXT = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
             head_dim=16, rope_parameters={'rope_type': 'default', 'rope_theta': 10000.0, 'mrope_section': [2, 3, 3]})
 VISION = dict(depth=4, hidden_size=96, intermediate_size=256, num_heads=4, deepstack_visual_indexes=[1, 3])
@@ -169,7 +181,7 @@ def evaluate(config: Path, checkpoint: Path, out: Path, records: Path, limit: in
 
     command = [sys.executable, '-m', 'src.eval', '--config', str(config), '--checkpoint', str(checkpoint), '--output',
                str(out), '--limit', str(limit), '--max-new-tokens', '48', '--batch-size', '16']
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=one_thread())
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
     report = json.loads((out / 'eval_report.json').read_text())
@@ -210,7 +222,7 @@ def train(config: Path, bug: str | None) -> tuple[list[dict], float]:
     start = time.monotonic()
     command = ([sys.executable, '-m', 'src.sft', '--config', str(config)] if bug is None else
                [sys.executable, __file__, '--train-with-bug', bug, '--config', str(config)])
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=one_thread())
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
     out = Path(yaml.safe_load(config.read_text())['training']['output_dir'])
@@ -264,9 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--size', type=int, default=96, help='image side in pixels (96: 3x3 image tokens)')
     parser.add_argument('--steps', type=int, default=1200)
     parser.add_argument('--batch', type=int, default=8)
-    parser.add_argument('--lr', type=float, default=3e-3)
+    parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--seed', type=int, default=0, help='the data\'s seed, and the first run\'s')
     parser.add_argument('--runs', type=int, default=3, help='models trained, one per seed; medians are reported')
+    parser.add_argument('--jobs', type=int, help='runs side by side, one thread each (default: one per CPU core)')
     parser.add_argument('--inject-bug', choices=['flip-boxes'])
     parser.add_argument('--control', action='store_true', help='run with and without --inject-bug flip-boxes')
     parser.add_argument('--mode', choices=['dense', 'summary'], default='dense',
@@ -281,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error('the flip-boxes control needs boxes in the answer: use it with --mode dense')
     if flags.runs < 1:
         parser.error(f'--runs must be at least 1, got {flags.runs}')
+    if flags.jobs is not None and flags.jobs < 1:
+        parser.error(f'--jobs must be at least 1, got {flags.jobs}')
     if flags.train_with_bug:
         _train_with_bug(flags.config, flags.train_with_bug)
     from src.testing.tiny_model import build_tiny_model
@@ -295,13 +310,19 @@ def main(argv: list[str] | None = None) -> int:
     before = evaluate(config, models[seeds[0]], root / 'untrained_eval', val_path, flags.val)  # a random model
     print(f'before training: {headline(before)}', flush=True)
     bugs = [None, 'flip-boxes'] if flags.control else [flags.inject_bug]
+
+    def one(bug: str | None, seed: int) -> dict:
+        result = run(flags, root, models[seed], train_path, val_path, bug, seed)
+        print(f'{bug or "clean"}, seed {seed}: {headline(result["after"])}; loss {result["curve"][0][1]:.3f} '
+              f'-> {result["curve"][-1][1]:.3f} ({result["seconds"]:.0f} s)', flush=True)
+        return result
+
+    with ThreadPoolExecutor(flags.jobs or min(len(bugs) * len(seeds), os.cpu_count() or 1)) as pool:
+        futures = {(bug, seed): pool.submit(one, bug, seed) for bug in bugs for seed in seeds}
+        done = {key: future.result() for key, future in futures.items()}
     results = {}
     for bug in bugs:
-        runs = []
-        for seed in seeds:
-            runs.append(run(flags, root, models[seed], train_path, val_path, bug, seed))
-            print(f'{bug or "clean"}, seed {seed}: {headline(runs[-1]["after"])}; loss {runs[-1]["curve"][0][1]:.3f} '
-                  f'-> {runs[-1]["curve"][-1][1]:.3f} ({runs[-1]["seconds"]:.0f} s)', flush=True)
+        runs = [done[bug, seed] for seed in seeds]
         result = results[bug or 'clean'] = summarise(runs)
         spread = ', '.join(f'{k} {lo:.3f}-{hi:.3f}' for k, (lo, hi) in result['spread'].items())
         print(f'{bug or "clean"}: after {flags.steps} steps, median of {len(runs)} runs: {headline(result["after"])}; '

@@ -1,7 +1,7 @@
 """Short runs of benchmarks/learn_grounding.py (generate, train through the entrypoint, evaluate before and after):
 the training loss must fall by at least half and F1@0.5 rise above the random model's. The short version draws
-larger shapes (50-90% of the side) so that 300 steps place boxes well enough; the full benchmark's figures are in
-docs/evaluation.md ("Does it learn?"). A timed assertion does not belong in a test."""
+larger shapes (50-90% of the side) and learns at 3e-3 so that 300 steps place boxes well enough; the full
+benchmark's figures are in docs/evaluation.md ("Does it learn?"). A timed assertion does not belong in a test."""
 import json
 import subprocess
 import sys
@@ -14,7 +14,8 @@ from tests.conftest import REPO
 @pytest.mark.slow
 def test_a_short_run_learns_to_place_the_boxes(tmp_path, repo_copy):
     done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--dir', str(tmp_path), '--train', '400',
-                           '--val', '16', '--steps', '300', '--shape-size', '0.5', '0.9', '--runs', '1'],
+                           '--val', '16', '--steps', '300', '--lr', '3e-3', '--shape-size', '0.5', '0.9',
+                           '--runs', '1'],
                           cwd=repo_copy,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -81,3 +82,10 @@ def test_the_control_needs_boxes(repo_copy):
     done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--mode', 'summary', '--control'],
                           cwd=repo_copy, capture_output=True, text=True)
     assert done.returncode == 2 and 'the flip-boxes control needs boxes in the answer' in done.stderr
+
+
+@pytest.mark.slow
+def test_jobs_must_be_positive(repo_copy):
+    done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--jobs', '0'], cwd=repo_copy,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and '--jobs must be at least 1, got 0' in done.stderr
