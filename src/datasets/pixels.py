@@ -161,6 +161,22 @@ def uint8_patches(template: 'Template | None') -> Iterator[None]:
         processor.image_processor = real
 
 
+def with_processor_rows(template: 'Template | None', batch: dict[str, Any]) -> dict[str, Any]:
+    """``batch`` with its uint8 image rows expanded to the processor's float rows when it also holds videos.
+
+    transformers' Qwen-VL forward encodes images and videos apart, but ms-swift's DeepSpeed forward concatenates the
+    image rows with the video rows before the patch embedding, which needs them of one width (one-frame uint8 rows
+    beside two-frame video rows stopped the step: "Sizes of tensors must match"). Only such micro-batches pay the
+    float rows; the hook passes rows already in the processor's layout unchanged."""
+    layout = _UINT8_TEMPLATES.get(template) if template is not None else None
+    pixels = batch.get('pixel_values')
+    if (layout is None or pixels is None or batch.get('pixel_values_videos') is None
+            or pixels.shape[-1] != layout.row_width):
+        return batch
+    batch['pixel_values'] = layout.expand(pixels, torch.float32)
+    return batch
+
+
 def _is_patch_embed(module: 'nn.Module') -> bool:
     return type(module).__name__.endswith('PatchEmbed') and all(
         hasattr(module, name) for name in ('in_channels', 'patch_size', 'temporal_patch_size', 'proj'))

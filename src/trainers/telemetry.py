@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from swift.trainers import Seq2SeqTrainer
 
 from ..datasets.dense_caption import DATASET_LABEL, DROPPED_OBJECTS
+from ..datasets.pixels import with_processor_rows
 from .engines import EngineMixin
 from .stand_in_image import with_stand_in
 
@@ -40,7 +41,7 @@ class TelemetryCollator:
         names = [row.pop(DATASET_LABEL, None) for row in rows]
         dropped = [row.pop(DROPPED_OBJECTS) for row in rows if DROPPED_OBJECTS in row]
         # After the names: a stand-in row (weights sharded, no image in the batch) has none and counts nowhere.
-        batch = self.collate(with_stand_in(self.template, rows))
+        batch = with_processor_rows(self.template, self.collate(with_stand_in(self.template, rows)))
         if any(names):
             batch[DATASET_LABELS] = names
         if dropped:
