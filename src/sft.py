@@ -135,13 +135,19 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
         pipeline_cls = ProjectSft
     if debug:
         return pipeline_cls(args, cfg).debug()
-    lock = None
-    if master:  # one process guards the folder; a refusal ends the others through torchrun
-        lock = claim_output_dir(args.output_dir, args.resume_from_checkpoint, cfg.settings.overwrite_output_dir)
-        log_file = run_log.to_file(args.output_dir)
-        print(f'training into {args.output_dir} (arguments, model and data details: {log_file})', file=sys.stderr,
-              flush=True)
-        write_resolved_config(resolved, args.output_dir)
+    lock, failure = None, None
+    if master:  # one process guards the folder and tells the others whether the run goes on
+        try:
+            lock = claim_output_dir(args.output_dir, args.resume_from_checkpoint, cfg.settings.overwrite_output_dir)
+            log_file = run_log.to_file(args.output_dir)
+            print(f'training into {args.output_dir} (arguments, model and data details: {log_file})',
+                  file=sys.stderr, flush=True)
+            write_resolved_config(resolved, args.output_dir)
+        except BaseException as exc:
+            failure = exc
+    _stop_together(failure)
+    if failure is not None:
+        raise failure
     try:
         return pipeline_cls(args, cfg).main()
     except Exception as exc:
@@ -151,6 +157,23 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
     finally:
         if lock is not None:
             lock.release()
+
+
+def _stop_together(failure: BaseException | None) -> None:
+    """Every process learns whether process 0 could claim the output folder, and stops with its message if not.
+
+    Without this the other processes went on loading the model after process 0 refused the folder, and died in
+    their first collective with a traceback (gloo: "Connection closed by peer") under the one-line refusal."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return
+    problems = None if failure is None else (
+        failure.problems if isinstance(failure, ConfigError) else [f'process 0 stopped before training: {failure}'])
+    shared = [problems]
+    dist.broadcast_object_list(shared, src=0)
+    if failure is None and shared[0] is not None:
+        raise ConfigError(shared[0])
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -123,6 +123,12 @@ def test_two_processes_on_cpu_train_and_write_one_checkpoint(make_config, tmp_pa
     assert len([r for r in rows if 'train/loss' in r]) == 4, 'only rank 0 writes logging.jsonl'
     assert rows[-1]['train/best_model_checkpoint'].endswith('checkpoint-4')
     assert any('eval/token_acc' in r for r in rows)
+    # Again into the finished run: process 0 refuses the folder, and process 1 stops with the same line instead of
+    # loading the model and dying in its first collective with a traceback.
+    again = subprocess.run([str(SCRIPT), str(config)], cwd=REPO, env=env, capture_output=True, text=True)
+    assert again.returncode != 0
+    assert again.stderr.count(f'error: 1 problem in the config:\n  - {out} already holds a run') == 2, again.stderr
+    assert '[rank1]: Traceback' not in again.stderr and 'Connection closed by peer' not in again.stderr
 
 
 @pytest.mark.parametrize('env,message', [
