@@ -84,7 +84,8 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
         from .trainers.engines import mixed_modalities_problem
 
         counts = check_run_records(cfg)
-        if problem := mixed_modalities_problem(cfg, counts.text_only, counts.records, counts.first_text_only):
+        if problem := mixed_modalities_problem(cfg, counts.text_only, counts.records, counts.first_text_only,
+                                               counts.videos, counts.first_video):
             raise ConfigError([problem])
 
     # Heavy imports only once the config is known to be good.

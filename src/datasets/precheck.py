@@ -37,12 +37,15 @@ def run_datasets(cfg: Any) -> list[DenseCaptionDataset]:
 
 @dataclass
 class RecordCounts:
-    """What the records of a run are: how many, and how many carry no image or video (text only)."""
+    """What the records of a run are: how many, how many carry no image or video (text only), how many a video."""
 
     records: int = 0
     text_only: int = 0
     first_text_only: str | None = None
     """``file:line`` of the first text-only record."""
+    videos: int = 0
+    first_video: str | None = None
+    """``file:line`` of the first record with a video."""
 
 
 def check_run_records(cfg: Any) -> RecordCounts:
@@ -55,6 +58,9 @@ def check_run_records(cfg: Any) -> RecordCounts:
         counts.text_only += len(report.text_only)
         if report.text_only and counts.first_text_only is None:
             counts.first_text_only = report.dataset.where(report.text_only[0])
+        counts.videos += len(report.videos)
+        if report.videos and counts.first_video is None:
+            counts.first_video = report.dataset.where(report.videos[0])
     problems = [line for report in reports for line in report.lines()]
     if problems:
         shown = '\n  '.join(problems[:SHOWN])

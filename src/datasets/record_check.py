@@ -244,6 +244,8 @@ class Verdict:
     files: list[str] = field(default_factory=list)
     text_only: bool = False
     """The record trains without any image or video."""
+    video: bool = False
+    """The record trains with a video."""
 
 
 def record_verdict(dataset: DenseCaptionDataset, idx: int, counter: LengthCounter | None, deep: bool) -> Verdict:
@@ -264,27 +266,27 @@ def record_verdict(dataset: DenseCaptionDataset, idx: int, counter: LengthCounte
     template = dataset.template
     try:
         inputs = dataset.sized_inputs(idx, record, draw=idx)
-        text_only = not has_media(inputs)
+        text_only, video = not has_media(inputs), has_media(inputs, ('video', ))
         if template is not None and (deep or counter is None):
-            return Verdict([], dataset.encode(idx, draw=idx)['length'], files, text_only)
+            return Verdict([], dataset.encode(idx, draw=idx)['length'], files, text_only, video)
     except RecordError as exc:
         return Verdict([str(exc).removeprefix(f'{where}: ')], None, files)
     if template is None:
-        return Verdict([], None, files, text_only)
+        return Verdict([], None, files, text_only, video)
     try:
         length = counter.length(inputs)
     except Exception as exc:  # noqa: BLE001 - the template's own refusal (a media file it cannot read), named
-        return Verdict([f'could not encode the record: {type(exc).__name__}: {exc}'], None, files, text_only)
+        return Verdict([f'could not encode the record: {type(exc).__name__}: {exc}'], None, files, text_only, video)
     if template.max_length is not None and length > template.max_length:
-        return Verdict([length_problem(length, template.max_length)], length, files, text_only)
-    return Verdict([], length, files, text_only)
+        return Verdict([length_problem(length, template.max_length)], length, files, text_only, video)
+    return Verdict([], length, files, text_only, video)
 
 
-def has_media(inputs: dict[str, Any]) -> bool:
-    """Whether template inputs carry an image or a video."""
-    if inputs.get('images') or inputs.get('videos'):
+def has_media(inputs: dict[str, Any], kinds: tuple[str, ...] = ('image', 'video')) -> bool:
+    """Whether template inputs carry media of ``kinds`` (an image or a video by default)."""
+    if any(inputs.get(f'{kind}s') for kind in kinds):
         return True
-    return any(isinstance(m['content'], list) and any(i['type'] in ('image', 'video') for i in m['content'])
+    return any(isinstance(m['content'], list) and any(i['type'] in kinds for i in m['content'])
                for m in inputs['messages'])
 
 
@@ -315,6 +317,8 @@ class FileReport:
     """The longest encoded length (None without a template)."""
     text_only: list[int]
     """Indices of the records without any image or video."""
+    videos: list[int] = field(default_factory=list)
+    """Indices of the records with a video."""
     cached: bool = False
 
     def lines(self) -> list[str]:
@@ -343,7 +347,7 @@ def check_file(dataset: DenseCaptionDataset, deep: bool = False, workers: int | 
                 return FileReport(dataset, *cached, cached=True)
             report, files = _report(dataset, range(len(dataset)), deep, workers)
             if cache is not None:
-                cache.store(report.problems, report.longest, report.text_only, files)
+                cache.store(report.problems, report.longest, report.text_only, report.videos, files)
             return report
     cached = cache.load() if cache is not None else None
     if not all(_gather(cached is not None)):
@@ -351,12 +355,13 @@ def check_file(dataset: DenseCaptionDataset, deep: bool = False, workers: int | 
     if cached is not None:
         return FileReport(dataset, *cached, cached=True)
     shard, files = _report(dataset, range(rank, len(dataset), world), deep, workers)
-    shards = _gather((shard.problems, shard.longest, shard.text_only, files))
+    shards = _gather((shard.problems, shard.longest, shard.text_only, shard.videos, files))
     found = [s[1] for s in shards if s[1] is not None]
     report = FileReport(dataset, sorted(p for s in shards for p in s[0]), max(found) if found else None,
-                        sorted(i for s in shards for i in s[2]))
+                        sorted(i for s in shards for i in s[2]), sorted(i for s in shards for i in s[3]))
     if cache is not None and rank == 0:
-        cache.store(report.problems, report.longest, report.text_only, sorted({f for s in shards for f in s[3]}))
+        cache.store(report.problems, report.longest, report.text_only, report.videos,
+                    sorted({f for s in shards for f in s[4]}))
     return report
 
 
@@ -365,7 +370,8 @@ def _report(dataset: DenseCaptionDataset, indices: range, deep: bool, workers: i
     verdicts = _check_indices(dataset, indices, deep, workers)
     lengths = [v.length for _, v in verdicts if v.length is not None]
     report = FileReport(dataset, [(idx, p) for idx, v in verdicts for p in v.problems],
-                        max(lengths) if lengths else None, [idx for idx, v in verdicts if v.text_only])
+                        max(lengths) if lengths else None, [idx for idx, v in verdicts if v.text_only],
+                        [idx for idx, v in verdicts if v.video])
     return report, sorted({f for _, v in verdicts for f in v.files})
 
 

@@ -167,8 +167,8 @@ def parameter_sharding(cfg: ProjectConfig) -> str | None:
     return '`training.fsdp`' if cfg.training.get('fsdp') else None
 
 
-def mixed_modalities_problem(cfg: ProjectConfig, text_only: int, records: int,
-                             first_text_only: str | None) -> str | None:
+def mixed_modalities_problem(cfg: ProjectConfig, text_only: int, records: int, first_text_only: str | None,
+                             videos: int = 0, first_video: str | None = None) -> str | None:
     """Why a run whose parameters are sharded cannot take both text-only and image records as configured, or None.
 
     With the parameters sharded every process must run the same modules in the same order. SFT gives a micro-batch
@@ -176,9 +176,21 @@ def mixed_modalities_problem(cfg: ProjectConfig, text_only: int, records: int,
     themselves and have no such row, so a step where one process holds only text records and the other an image
     would leave the processes' collectives out of step: gloo aborts, NCCL hangs until its timeout. In SFT the
     stand-in row gives the processes different row counts, which an evaluation that gathers the predictions
-    (``eval_metric``, ``predict_with_generate``) cannot join: measured, gloo aborted in accelerate's gather."""
+    (``eval_metric``, ``predict_with_generate``) cannot join: measured, gloo aborted in accelerate's gather. Video
+    records beside records without a video fail the same way in any trainer: a step where one process holds only
+    images and another only videos stopped in the backward pass under ZeRO-3 (gloo: "Received data size doesn't
+    match expected size"), and transformers' forward (FSDP2) runs the vision tower once for images and once more for
+    videos."""
     key = parameter_sharding(cfg)
-    if key is None or cfg.world_size < 2 or not 0 < text_only < records:
+    if key is None or cfg.world_size < 2:
+        return None
+    if 0 < videos < records:
+        return (f'{cfg.source}: {key}: the parameters are sharded across {cfg.world_size} processes, and {videos} '
+                f'records have a video (the first at {first_video}) while {records - videos} have none: a step '
+                'where one process holds only videos and another only images (or text) runs different modules on '
+                'them and leaves their collectives out of step. Use `deepspeed.config: zero2` (the optimizer state '
+                'sharded, not the weights) or data parallelism, or train the video records in a run of their own')
+    if not 0 < text_only < records:
         return None
     mix = (f'{key}: the parameters are sharded across {cfg.world_size} processes, and the records mix {text_only} '
            f'text-only records (the first at {first_text_only}) with {records - text_only} that have images or '

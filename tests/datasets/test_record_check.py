@@ -234,6 +234,22 @@ def test_a_rerun_reads_the_cached_verdict_and_every_input_invalidates_it(tmp_pat
     assert not check().cached
 
 
+def test_the_records_with_a_video_are_counted_and_cached(tmp_path: Path, template, monkeypatch):
+    """Which records have a video decides whether a run with sharded weights can take them (see
+    ``engines.mixed_modalities_problem``): the report lists them, and the cached verdict keeps the list."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / 'cache'))
+    Image.new('RGB', (64, 64)).save(tmp_path / 'a.png')
+    video = {'messages': [{'role': 'user', 'content': [
+        {'type': 'video', 'video': str(write_video(tmp_path / 'clip.mp4'))}, {'type': 'text', 'text': 'What moves?'}]},
+        {'role': 'assistant', 'content': 'A square.'}]}
+    image = {'images': ['a.png'], 'width': 64, 'height': 64, 'objects': [{'desc': 'car', 'bbox_2d': [1, 2, 3, 4]}]}
+    path = write_jsonl(tmp_path / 'r.jsonl', [image, video, image])
+    first = check_file(DenseCaptionDataset(path, template), workers=0)
+    again = check_file(DenseCaptionDataset(path, template), workers=0)
+    assert (first.videos, first.cached) == ([1], False) and (again.videos, again.cached) == ([1], True)
+    assert first.problems == [] and first.text_only == []
+
+
 def test_the_cache_sits_beside_the_data_or_is_skipped_with_a_note(tmp_path: Path, template, monkeypatch, caplog):
     monkeypatch.delenv(CACHE_ENV)
     folder = tmp_path / 'data'
@@ -259,7 +275,8 @@ def _rank(rank: int, path: str, init: str, out: str) -> None:
     dist.init_process_group('gloo', init_method=init, rank=rank, world_size=2)
     try:
         report = check_file(DenseCaptionDataset(path, None), workers=0)
-        Path(out, f'{rank}.json').write_text(json.dumps([report.lines(), report.text_only, report.cached]))
+        Path(out, f'{rank}.json').write_text(json.dumps([report.lines(), report.text_only, report.videos,
+                                                         report.cached]))
     finally:
         dist.destroy_process_group()
 
@@ -276,10 +293,13 @@ def test_ranks_share_the_records_and_stop_with_the_same_report(tmp_path: Path, m
             'objects': [{'desc': 'car', 'bbox_2d': [1, 2, 3, 4]}]}
     records = [good] * 9 + [{**good, 'width': 70}, good, {**good, 'images': ['images/missing.png']}]
     records[4] = {'messages': [{'role': 'user', 'content': 'text only'}, {'role': 'assistant', 'content': 'yes'}]}
+    records[7] = {'messages': [{'role': 'user', 'content': [
+        {'type': 'video', 'video': str(write_video(tmp_path / 'clip.mp4'))}, {'type': 'text', 'text': 'What moves?'}]},
+        {'role': 'assistant', 'content': 'A square.'}]}
     path = write_jsonl(tmp_path / 'r.jsonl', records)  # the bad records sit at indices 9 (rank 1) and 11 (rank 1)
     mp.spawn(_rank, args=(str(path), f'file://{tmp_path / "rendezvous"}', str(tmp_path)), nprocs=2)
     reports = [json.loads((tmp_path / f'{rank}.json').read_text()) for rank in (0, 1)]
     assert reports[0] == reports[1]
-    lines, text_only, cached = reports[0]
+    lines, text_only, videos, cached = reports[0]
     assert [line.split(':')[1] for line in lines] == ['10', '12']
-    assert text_only == [4] and not cached
+    assert text_only == [4] and videos == [7] and not cached

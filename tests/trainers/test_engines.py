@@ -125,3 +125,21 @@ def test_sharded_sft_on_a_mix_refuses_an_evaluation_that_gathers_predictions(tmp
         assert mixed_modalities_problem(quiet, 3, 10, 'data.jsonl:4') is None
     assert mixed_modalities_problem(_cfg(tmp_path, 'zero3', training={'eval_metric': 'acc'}, custom=val), 0, 10,
                                     None) is None, 'all images: no stand-in rows'
+
+
+def test_sharded_weights_refuse_video_records_beside_records_without_one(tmp_path: Path, monkeypatch):
+    """A step where one process holds only images and another only videos stopped in the backward pass under ZeRO-3
+    (reproduced), for SFT as for GKD/GRPO: refused before the model loads, naming the key and the first video."""
+    from src.trainers.engines import mixed_modalities_problem
+
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    problem = mixed_modalities_problem(_cfg(tmp_path, 'zero3'), 0, 10, None, 4, 'data.jsonl:2')
+    assert problem.startswith(f'{tmp_path / "cfg.yaml"}: `deepspeed.config`: the parameters are sharded across 2 '
+                              'processes, and 4 records have a video (the first at data.jsonl:2) while 6 have none')
+    assert 'Use `deepspeed.config: zero2`' in problem and 'train the video records in a run of their own' in problem
+    assert '`training.fsdp`' in mixed_modalities_problem(_cfg(tmp_path, None, training={'fsdp': 'fsdp2'}), 0, 10, None,
+                                                          4, 'data.jsonl:2')
+    assert mixed_modalities_problem(_cfg(tmp_path, 'zero3'), 0, 10, None, 10, 'data.jsonl:1') is None, 'all videos'
+    assert mixed_modalities_problem(_cfg(tmp_path, 'zero2'), 0, 10, None, 4, 'data.jsonl:2') is None
+    monkeypatch.setenv('WORLD_SIZE', '1')
+    assert mixed_modalities_problem(_cfg(tmp_path, 'zero3'), 0, 10, None, 4, 'data.jsonl:2') is None, 'one process'
