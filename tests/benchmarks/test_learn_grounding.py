@@ -12,34 +12,24 @@ from tests.conftest import REPO
 
 
 @pytest.mark.slow
-def test_a_short_run_learns_to_place_the_boxes(tmp_path, repo_copy):
+def test_a_short_run_learns_to_place_the_boxes_and_the_control_runs_beside_it(tmp_path, repo_copy):
     done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--dir', str(tmp_path), '--train', '400',
                            '--val', '16', '--steps', '300', '--lr', '3e-3', '--shape-size', '0.5', '0.9',
-                           '--runs', '1'],
+                           '--runs', '1', '--control'],
                           cwd=repo_copy,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert 'before training: F1@0.5' in done.stdout and 'control: clean F1' in done.stdout
+    assert 'clean: after 300 steps, median of 1 runs: F1@0.5' in done.stdout and 'spread: f1@0.5 ' in done.stdout
     results = json.loads((tmp_path / 'results.json').read_text())
+    assert set(results) == {'before', 'clean', 'flip-boxes'}
     curve = [loss for _, loss in results['clean']['curve']]
     assert curve[-1] <= curve[0] / 2, curve
     assert results['clean']['after']['f1@0.5'] > results['before']['f1@0.5'], results
+    control = [loss for _, loss in results['flip-boxes']['curve']]
+    assert control[-1] < control[0], control
     records = [json.loads(line) for line in (tmp_path / 'data_dense' / 'train.jsonl').read_text().splitlines()]
     assert len({tuple(r['objects'][0]['bbox_2d']) for r in records}) == 400  # continuous positions: all distinct
-
-
-@pytest.mark.slow
-def test_the_control_runs_beside_the_clean_run(tmp_path, repo_copy):
-    done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--dir', str(tmp_path), '--train', '100',
-                           '--val', '4', '--steps', '30', '--control', '--runs', '1'], cwd=repo_copy,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert 'before training: F1@0.5' in done.stdout and 'control: clean F1' in done.stdout
-    assert 'clean: after 30 steps, median of 1 runs: F1@0.5' in done.stdout and 'spread: f1@0.5 ' in done.stdout
-    results = json.loads((tmp_path / 'results.json').read_text())
-    assert set(results) == {'before', 'clean', 'flip-boxes'}
-    for run in ('clean', 'flip-boxes'):
-        curve = [loss for _, loss in results[run]['curve']]
-        assert curve[-1] < curve[0], (run, curve)
 
 
 def test_every_figure_is_the_median_of_the_runs_with_its_spread():
