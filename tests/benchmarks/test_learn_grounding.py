@@ -1,7 +1,8 @@
 """Short runs of benchmarks/learn_grounding.py (generate, train through the entrypoint, evaluate before and after):
 the training loss must fall by at least half and F1@0.5 rise above the random model's. The short version draws
-larger shapes (50-90% of the side) and learns at 3e-3 so that 300 steps place boxes well enough; the full
-benchmark's figures are in docs/evaluation.md ("Does it learn?"). A timed assertion does not belong in a test."""
+larger shapes (50-90% of the side) and learns at 3e-3, so that 150 steps place boxes well enough (F1@0.5 0.00 ->
+0.75 measured); the full benchmark's figures are in docs/evaluation.md ("Does it learn?"). A timed assertion does
+not belong in a test."""
 import json
 import subprocess
 import sys
@@ -14,13 +15,13 @@ from tests.conftest import REPO
 @pytest.mark.slow
 def test_a_short_run_learns_to_place_the_boxes_and_the_control_runs_beside_it(tmp_path, repo_copy):
     done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--dir', str(tmp_path), '--train', '400',
-                           '--val', '16', '--steps', '300', '--lr', '3e-3', '--shape-size', '0.5', '0.9',
+                           '--val', '16', '--steps', '150', '--lr', '3e-3', '--shape-size', '0.5', '0.9',
                            '--runs', '1', '--control'],
                           cwd=repo_copy,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'before training: F1@0.5' in done.stdout and 'control: clean F1' in done.stdout
-    assert 'clean: after 300 steps, median of 1 runs: F1@0.5' in done.stdout and 'spread: f1@0.5 ' in done.stdout
+    assert 'clean: after 150 steps, median of 1 runs: F1@0.5' in done.stdout and 'spread: f1@0.5 ' in done.stdout
     results = json.loads((tmp_path / 'results.json').read_text())
     assert set(results) == {'before', 'clean', 'flip-boxes'}
     curve = [loss for _, loss in results['clean']['curve']]
