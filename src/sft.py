@@ -9,13 +9,11 @@ the trainable parameters, then exit).
 from __future__ import annotations
 
 import argparse
-import atexit
 import dataclasses
 import os
 import sys
-import threading
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
@@ -65,7 +63,7 @@ def main(config_path: str | os.PathLike, base_config: str | os.PathLike | None =
 
 def _leave_process_group() -> None:
     """All processes of a finished run leave their process group together: none exits while another still holds
-    its gloo connections. (What the C++ runtime still did at exit afterwards is what `leave` avoids.)"""
+    its gloo connections. (What the C++ runtime still did at exit afterwards: `swift_seams.leave_without_teardown`.)"""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -188,24 +186,7 @@ def cli(argv: list[str] | None = None) -> int:
     return 0
 
 
-def leave(code: int) -> NoReturn:
-    """End the process with ``code``; a process of a multi-process run ends without the C++ runtime's teardown.
-
-    After a run that trained and saved to the end, and after every process had left the process group together,
-    a process was still aborted now and then while the interpreter shut down ("terminate called without an active
-    exception", exit code -6, seen in CI under DDP and ZeRO-3): torch's C++ objects are destroyed in no fixed order
-    once Python is gone. Such a process runs the exit handlers and waits for its threads as Python's own exit
-    does, flushes its output, and then leaves without the teardown."""
-    if int(os.environ.get('WORLD_SIZE', '1')) < 2:
-        sys.exit(code)
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 if __name__ == '__main__':
-    leave(cli())
+    from .swift_seams import leave_without_teardown
+
+    leave_without_teardown(cli())

@@ -1,8 +1,5 @@
 """End to end: `src.sft.main` runs real ms-swift training on the tiny Qwen3-VL on CPU and writes real checkpoints."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -152,24 +149,6 @@ def test_unknown_flag_says_settings_live_in_yaml(capsys):
         parse_cli(['--config', 'x.yaml', '--learning_rate', '1e-4'])
     assert exc.value.code == 2
     assert 'the command line takes only --config, --base_config and --debug' in capsys.readouterr().err
-
-
-def test_a_process_of_a_multi_process_run_leaves_with_its_code_output_and_exit_handlers(tmp_path: Path):
-    """Such a process skips the C++ teardown (it aborted runs that had finished) but nothing Python's exit does."""
-    marker = tmp_path / 'handler_ran'
-    script = ('import atexit, pathlib, sys, threading, time\n'
-              'from src.sft import leave\n'
-              f'atexit.register(lambda: pathlib.Path({str(marker)!r}).write_text("yes"))\n'
-              'threading.Thread(target=lambda: (time.sleep(0.5), print("thread finished"))).start()\n'
-              'print("buffered line", end="")\n'
-              'leave(3)\n')
-    for world in ('2', '1'):
-        marker.unlink(missing_ok=True)
-        done = subprocess.run([sys.executable, '-c', script], cwd=Path(__file__).parents[1], capture_output=True,
-                              text=True, env={**os.environ, 'WORLD_SIZE': world})
-        assert done.returncode == 3, done.stderr
-        assert 'buffered line' in done.stdout and 'thread finished' in done.stdout
-        assert marker.read_text() == 'yes'
 
 
 def test_cli_reports_config_errors_and_exits_2(tmp_path: Path, capsys):

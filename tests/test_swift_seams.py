@@ -4,6 +4,9 @@ import dataclasses
 import importlib
 import inspect
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -229,3 +232,21 @@ def test_under_deepspeed_qwen3_vl_generation_sees_its_image(tiny_model: Path, mo
     assert not torch.equal(scores(deepspeed=True), reference), 'ms-swift reads mm_encoder_outputs now'
     assert generation_sees_images(model) == 1 and generation_sees_images(model) == 0, 'once per model'
     assert torch.equal(scores(deepspeed=True), reference)
+
+
+def test_a_process_of_a_multi_process_run_leaves_with_its_code_output_and_exit_handlers(tmp_path: Path):
+    """Such a process skips the C++ teardown (it aborted runs that had finished) but nothing Python's exit does."""
+    marker = tmp_path / 'handler_ran'
+    script = ('import atexit, pathlib, sys, threading, time\n'
+              'from src.swift_seams import leave_without_teardown\n'
+              f'atexit.register(lambda: pathlib.Path({str(marker)!r}).write_text("yes"))\n'
+              'threading.Thread(target=lambda: (time.sleep(0.5), print("thread finished"))).start()\n'
+              'print("buffered line", end="")\n'
+              'leave_without_teardown(3)\n')
+    for world in ('2', '1'):
+        marker.unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, '-c', script], cwd=Path(__file__).parents[1], capture_output=True,
+                              text=True, env={**os.environ, 'WORLD_SIZE': world})
+        assert done.returncode == 3, done.stderr
+        assert 'buffered line' in done.stdout and 'thread finished' in done.stdout
+        assert marker.read_text() == 'yes'
