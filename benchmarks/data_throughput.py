@@ -12,7 +12,7 @@ every sample) with 20 to 80 boxes, polygons and lines each. Both paths end in th
   multimodal models, with the template's collator, in a process as ``swift sft`` leaves it. Its loading and
   preprocessing before the first sample are not timed.
 - project: ``DenseCaptionDataset`` (JSONL offsets, contract check, builder, encode) with the project's
-  ``TelemetryCollator``, in a process set up as ``python -m src.sft`` sets it up (``keep_freed_memory``) and with
+  ``TelemetryCollator``, in a process set up as ``python -m src.sft`` sets it up (``tune_allocator``) and with
   uint8 patches (``read_uint8_patches``); the loop expands every batch's patches to float32 rows on the CPU, the
   work the vision tower's hook does on the GPU in training. Also timed: the project path as it was before each
   change (float32 rows, glibc's default allocator), and with augmentation on.
@@ -168,11 +168,11 @@ def measure(variant: str, records: Path, workers: int, batch_size: int) -> dict:
     from torch.utils.data import DataLoader
 
     from src.datasets.pixels import patch_layout, read_uint8_patches
-    from src.run.allocator import keep_freed_memory
+    from src.run.allocator import tune_allocator
 
     path, allocator, uint8, augment = VARIANTS[variant]
     if allocator:
-        keep_freed_memory()
+        tune_allocator()
     template = load_template()
     layout = patch_layout(template.processor.image_processor)
     if uint8 and not read_uint8_patches(template, template.model):

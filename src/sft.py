@@ -21,7 +21,7 @@ from .config import ConfigError, ProjectConfig, check_inputs_exist, load_and_val
 from .config.remote_code import remote_code_notices
 from .config.stage_outputs import resolve_stage_outputs
 from .datasets.contract import RecordError
-from .run.allocator import keep_freed_memory
+from .run.allocator import tune_allocator
 from .run.run_dir import SaveError
 from .run.run_log import RunLog
 
@@ -88,13 +88,16 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
             raise ConfigError([problem])
 
     # Heavy imports only once the config is known to be good.
+    import torch
     from swift.utils import is_master
 
     from .swift_seams import remote_code_only_for
     from .testing.tiny_model import ensure_tiny_model
+    from .trainers.engines import weights_sharded_on_cpus
 
     run_log.start()
-    allocator = keep_freed_memory()  # before any data is built; DataLoader workers inherit it
+    # before any data is built; DataLoader workers inherit it
+    allocator = tune_allocator(weights_sharded_on_cpus(cfg, torch.cuda.is_available()))
     if is_master():
         print(allocator, file=sys.stderr, flush=True)
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))

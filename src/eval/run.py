@@ -20,7 +20,7 @@ from ..config import ConfigError, load_and_validate
 from ..config.stage_outputs import resolve_stage_outputs
 from ..datasets.builders import coords_of
 from ..datasets.contract import RecordError
-from ..run.allocator import keep_freed_memory
+from ..run.allocator import tune_allocator
 from .errors import EvalError
 from .generate import checkpoint_kind, generate, load_engine
 from .metrics import score_dense, score_summary
@@ -95,7 +95,7 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
         raise EvalError(f'--checkpoint {checkpoint}: folder not found')
     if not predictions:
         checkpoint_kind(checkpoint)
-    print(keep_freed_memory(), file=sys.stderr, flush=True)
+    print(tune_allocator(), file=sys.stderr, flush=True)
     samples = load_samples(cfg, limit)
     out = Path(output) if output else checkpoint / 'eval'
     check_writable(out, '--output' if output else f'--checkpoint {checkpoint} (results go to its eval/ folder)')

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from swift.callbacks.base import TrainerCallback
 
+from ..run.allocator import return_freed_memory
 from ..swift_seams import prefixed, register_callbacks
 
 PREFIXED_LOG_KEYS = 'prefixed_log_keys'
 DATASET_EPOCH = 'dataset_epoch'
+RETURN_FREED_MEMORY = 'return_freed_memory'
 
 
 class PrefixedLogKeysCallback(TrainerCallback):
@@ -48,4 +50,19 @@ class DatasetEpochCallback(TrainerCallback):
             dataset.epoch = int(state.epoch or 0)
 
 
-register_callbacks({PREFIXED_LOG_KEYS: PrefixedLogKeysCallback, DATASET_EPOCH: DatasetEpochCallback})
+class ReturnFreedMemoryCallback(TrainerCallback):
+    """Hand freed memory back to the system once the engine has prepared the model, and after each checkpoint.
+
+    The project's allocator setting (``src/run/allocator.py``) keeps freed blocks for reuse, and preparing the model
+    frees whole copies of the weights (FSDP2 shards them, DeepSpeed converts them); kept, they stayed resident for
+    the whole run. The training begins after the preparation and before the DataLoader workers start."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        return_freed_memory()
+
+    def on_save(self, args, state, control, **kwargs):
+        return_freed_memory()
+
+
+register_callbacks({PREFIXED_LOG_KEYS: PrefixedLogKeysCallback, DATASET_EPOCH: DatasetEpochCallback,
+                   RETURN_FREED_MEMORY: ReturnFreedMemoryCallback})

@@ -167,6 +167,12 @@ def parameter_sharding(cfg: ProjectConfig) -> str | None:
     return '`training.fsdp`' if cfg.training.get('fsdp') else None
 
 
+def weights_sharded_on_cpus(cfg: ProjectConfig, cuda: bool) -> str | None:
+    """The key that shards the weights over two or more processes computing on CPUs (no ``cuda``), or None: such
+    a run hands freed memory back at once (``src/run/allocator.py``)."""
+    return parameter_sharding(cfg) if cfg.world_size > 1 and not cuda else None
+
+
 def mixed_modalities_problem(cfg: ProjectConfig, text_only: int, records: int, first_text_only: str | None,
                              videos: int = 0, first_video: str | None = None) -> str | None:
     """Why a run whose parameters are sharded cannot take both text-only and image records as configured, or None.

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import ProjectConfig
 from ..config.schema import TUNER_TYPE_KEY
 from ..swift_seams import cpu_process_group
-from .callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS  # importing registers them in callbacks_map
+from .callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS, RETURN_FREED_MEMORY  # importing registers them
 from .engines import deepspeed_config, fsdp_precision, precision_flags
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
                 kwargs[key] = kwargs.get('learning_rate')
         kwargs['learning_rate'] = llm_lr
         kwargs['optimizer'] = 'multimodal'
-    kwargs['callbacks'] = list(kwargs.get('callbacks', [])) + [PREFIXED_LOG_KEYS, DATASET_EPOCH]
+    kwargs['callbacks'] = list(kwargs.get('callbacks', [])) + [PREFIXED_LOG_KEYS, DATASET_EPOCH, RETURN_FREED_MEMORY]
     for key, value in cpu_process_group(cfg.world_size, cuda).items():
         kwargs.setdefault(key, value)
     return kwargs

@@ -143,3 +143,16 @@ def test_sharded_weights_refuse_video_records_beside_records_without_one(tmp_pat
     assert mixed_modalities_problem(_cfg(tmp_path, 'zero2'), 0, 10, None, 4, 'data.jsonl:2') is None
     monkeypatch.setenv('WORLD_SIZE', '1')
     assert mixed_modalities_problem(_cfg(tmp_path, 'zero3'), 0, 10, None, 4, 'data.jsonl:2') is None, 'one process'
+
+
+def test_weights_sharded_over_cpu_processes_are_named_for_the_allocator(tmp_path: Path, monkeypatch):
+    """Such a run hands freed blocks back at once (its processes held 3-4x the memory with freed blocks kept)."""
+    from src.trainers.engines import weights_sharded_on_cpus
+
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    assert weights_sharded_on_cpus(_cfg(tmp_path, 'zero3'), cuda=False) == '`deepspeed.config`'
+    assert weights_sharded_on_cpus(_cfg(tmp_path, None, training={'fsdp': 'fsdp2'}), cuda=False) == '`training.fsdp`'
+    assert weights_sharded_on_cpus(_cfg(tmp_path, 'zero3'), cuda=True) is None, 'on GPUs: not on the heap'
+    assert weights_sharded_on_cpus(_cfg(tmp_path, 'zero2'), cuda=False) is None, 'ZeRO-2 keeps every weight'
+    monkeypatch.setenv('WORLD_SIZE', '1')
+    assert weights_sharded_on_cpus(_cfg(tmp_path, 'zero3'), cuda=False) is None, 'one process'
