@@ -82,10 +82,8 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
         from .datasets.precheck import check_run_records
         from .trainers.engines import mixed_modalities_problem
 
-        counts = check_run_records(cfg)
-        if problem := mixed_modalities_problem(cfg, counts.text_only, counts.records, counts.first_text_only,
-                                               counts.videos, counts.first_video):
-            raise ConfigError([problem])
+        if problems := [p for counts in check_run_records(cfg) if (p := mixed_modalities_problem(cfg, counts))]:
+            raise ConfigError(problems)
 
     # Heavy imports only once the config is known to be good.
     import torch

@@ -44,13 +44,14 @@ other call goes to the real processor and a model without those modules gets flo
 either costs speed, not correctness; ``tests/datasets/test_pixels.py`` then fails on the uint8 dtype it expects.
 
 One seam is the interpreter's own: ``leave_without_teardown`` ends a process of a multi-process run with
-``os._exit`` after running Python's exit handlers itself (``atexit._run_exitfuncs``), so torch's C++ teardown, which
-aborted finished runs, never runs.
+``os._exit`` after running Python's thread shutdown and exit handlers itself (``threading._shutdown``,
+``atexit._run_exitfuncs``), so torch's C++ teardown, which aborted finished runs, never runs.
 """
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import importlib
 import logging
 import os
@@ -404,14 +405,15 @@ def leave_without_teardown(code: int) -> NoReturn:
     After a run that trained and saved to the end, and after every process had left the process group together,
     a process was still aborted now and then while the interpreter shut down ("terminate called without an active
     exception", exit code -6, seen in CI under DDP and ZeRO-3): torch's C++ objects are destroyed in no fixed order
-    once Python is gone. Such a process runs the exit handlers and waits for its threads as Python's own exit
-    does, flushes its output, and then leaves without the teardown."""
+    once Python is gone. Such a process does what Python's own exit does first: ``threading._shutdown`` (it stops
+    idle thread pools that were never shut down, then waits for the other non-daemon threads; joining them without
+    it hung on such a pool), the exit handlers, a flush of Python's and the C library's output buffers; then it
+    leaves without the teardown."""
     if int(os.environ.get('WORLD_SIZE', '1')) < 2:
         sys.exit(code)
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    threading._shutdown()
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
+    ctypes.CDLL(None).fflush(None)
     os._exit(code)

@@ -237,16 +237,19 @@ def test_under_deepspeed_qwen3_vl_generation_sees_its_image(tiny_model: Path, mo
 def test_a_process_of_a_multi_process_run_leaves_with_its_code_output_and_exit_handlers(tmp_path: Path):
     """Such a process skips the C++ teardown (it aborted runs that had finished) but nothing Python's exit does."""
     marker = tmp_path / 'handler_ran'
-    script = ('import atexit, pathlib, sys, threading, time\n'
+    script = ('import atexit, concurrent.futures, ctypes, pathlib, sys, threading, time\n'
               'from src.swift_seams import leave_without_teardown\n'
               f'atexit.register(lambda: pathlib.Path({str(marker)!r}).write_text("yes"))\n'
               'threading.Thread(target=lambda: (time.sleep(0.5), print("thread finished"))).start()\n'
+              'concurrent.futures.ThreadPoolExecutor(1).submit(print, "pool ran")  # never shut down, as ms-swift\'s\n'
               'print("buffered line", end="")\n'
+              'ctypes.CDLL(None).printf(b"from C\\n")\n'
               'leave_without_teardown(3)\n')
     for world in ('2', '1'):
         marker.unlink(missing_ok=True)
         done = subprocess.run([sys.executable, '-c', script], cwd=Path(__file__).parents[1], capture_output=True,
-                              text=True, env={**os.environ, 'WORLD_SIZE': world})
+                              text=True, env={**os.environ, 'WORLD_SIZE': world}, timeout=60)
         assert done.returncode == 3, done.stderr
-        assert 'buffered line' in done.stdout and 'thread finished' in done.stdout
+        assert 'buffered line' in done.stdout and 'thread finished' in done.stdout and 'pool ran' in done.stdout
+        assert 'from C' in done.stdout, 'the C library\'s buffer is flushed too'
         assert marker.read_text() == 'yes'

@@ -246,6 +246,8 @@ class Verdict:
     """The record trains without any image or video."""
     video: bool = False
     """The record trains with a video."""
+    image: bool = False
+    """The record trains with an image."""
 
 
 def record_verdict(dataset: DenseCaptionDataset, idx: int, counter: LengthCounter | None, deep: bool) -> Verdict:
@@ -266,20 +268,21 @@ def record_verdict(dataset: DenseCaptionDataset, idx: int, counter: LengthCounte
     template = dataset.template
     try:
         inputs = dataset.sized_inputs(idx, record, draw=idx)
-        text_only, video = not has_media(inputs), has_media(inputs, ('video', ))
+        kinds = {'text_only': not has_media(inputs), 'video': has_media(inputs, ('video', )),
+                 'image': has_media(inputs, ('image', ))}
         if template is not None and (deep or counter is None):
-            return Verdict([], dataset.encode(idx, draw=idx)['length'], files, text_only, video)
+            return Verdict([], dataset.encode(idx, draw=idx)['length'], files, **kinds)
     except RecordError as exc:
         return Verdict([str(exc).removeprefix(f'{where}: ')], None, files)
     if template is None:
-        return Verdict([], None, files, text_only, video)
+        return Verdict([], None, files, **kinds)
     try:
         length = counter.length(inputs)
     except Exception as exc:  # noqa: BLE001 - the template's own refusal (a media file it cannot read), named
-        return Verdict([f'could not encode the record: {type(exc).__name__}: {exc}'], None, files, text_only, video)
+        return Verdict([f'could not encode the record: {type(exc).__name__}: {exc}'], None, files, **kinds)
     if template.max_length is not None and length > template.max_length:
-        return Verdict([length_problem(length, template.max_length)], length, files, text_only, video)
-    return Verdict([], length, files, text_only, video)
+        return Verdict([length_problem(length, template.max_length)], length, files, **kinds)
+    return Verdict([], length, files, **kinds)
 
 
 def has_media(inputs: dict[str, Any], kinds: tuple[str, ...] = ('image', 'video')) -> bool:
@@ -319,6 +322,8 @@ class FileReport:
     """Indices of the records without any image or video."""
     videos: list[int] = field(default_factory=list)
     """Indices of the records with a video."""
+    images: list[int] = field(default_factory=list)
+    """Indices of the records with an image."""
     cached: bool = False
 
     def lines(self) -> list[str]:
@@ -347,7 +352,7 @@ def check_file(dataset: DenseCaptionDataset, deep: bool = False, workers: int | 
                 return FileReport(dataset, *cached, cached=True)
             report, files = _report(dataset, range(len(dataset)), deep, workers)
             if cache is not None:
-                cache.store(report.problems, report.longest, report.text_only, report.videos, files)
+                cache.store(report.problems, report.longest, report.text_only, report.videos, report.images, files)
             return report
     cached = cache.load() if cache is not None else None
     if not all(_gather(cached is not None)):
@@ -355,13 +360,13 @@ def check_file(dataset: DenseCaptionDataset, deep: bool = False, workers: int | 
     if cached is not None:
         return FileReport(dataset, *cached, cached=True)
     shard, files = _report(dataset, range(rank, len(dataset), world), deep, workers)
-    shards = _gather((shard.problems, shard.longest, shard.text_only, shard.videos, files))
+    shards = _gather((shard.problems, shard.longest, shard.text_only, shard.videos, shard.images, files))
     found = [s[1] for s in shards if s[1] is not None]
     report = FileReport(dataset, sorted(p for s in shards for p in s[0]), max(found) if found else None,
-                        sorted(i for s in shards for i in s[2]), sorted(i for s in shards for i in s[3]))
+                        *(sorted(i for s in shards for i in s[k]) for k in (2, 3, 4)))
     if cache is not None and rank == 0:
-        cache.store(report.problems, report.longest, report.text_only, report.videos,
-                    sorted({f for s in shards for f in s[4]}))
+        cache.store(report.problems, report.longest, report.text_only, report.videos, report.images,
+                    sorted({f for s in shards for f in s[5]}))
     return report
 
 
@@ -371,7 +376,7 @@ def _report(dataset: DenseCaptionDataset, indices: range, deep: bool, workers: i
     lengths = [v.length for _, v in verdicts if v.length is not None]
     report = FileReport(dataset, [(idx, p) for idx, v in verdicts for p in v.problems],
                         max(lengths) if lengths else None, [idx for idx, v in verdicts if v.text_only],
-                        [idx for idx, v in verdicts if v.video])
+                        [idx for idx, v in verdicts if v.video], [idx for idx, v in verdicts if v.image])
     return report, sorted({f for _, v in verdicts for f in v.files})
 
 

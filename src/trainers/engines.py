@@ -20,10 +20,13 @@ import copy
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import ConfigError, ProjectConfig
 from ..config.model_type import checkpoint_config
+
+if TYPE_CHECKING:
+    from ..datasets.precheck import RecordCounts
 
 PRECISIONS = {'float16': 'fp16', 'bfloat16': 'bf16'}
 OFFLOAD_KEYS = ('offload_optimizer', 'offload_param')
@@ -173,41 +176,43 @@ def weights_sharded_on_cpus(cfg: ProjectConfig, cuda: bool) -> str | None:
     return parameter_sharding(cfg) if cfg.world_size > 1 and not cuda else None
 
 
-def mixed_modalities_problem(cfg: ProjectConfig, text_only: int, records: int, first_text_only: str | None,
-                             videos: int = 0, first_video: str | None = None) -> str | None:
-    """Why a run whose parameters are sharded cannot take both text-only and image records as configured, or None.
+def mixed_modalities_problem(cfg: ProjectConfig, counts: RecordCounts) -> str | None:
+    """Why a run whose parameters are sharded cannot take the media mix of one split of its records, or None.
 
     With the parameters sharded every process must run the same modules in the same order. SFT gives a micro-batch
     without an image a stand-in row that holds one (``stand_in_image``); GKD and GRPO build their micro-batches
     themselves and have no such row, so a step where one process holds only text records and the other an image
     would leave the processes' collectives out of step: gloo aborts, NCCL hangs until its timeout. In SFT the
     stand-in row gives the processes different row counts, which an evaluation that gathers the predictions
-    (``eval_metric``, ``predict_with_generate``) cannot join: measured, gloo aborted in accelerate's gather. Video
-    records beside records without a video fail the same way in any trainer: a step where one process holds only
-    images and another only videos stopped in the backward pass under ZeRO-3 (gloo: "Received data size doesn't
-    match expected size"), and transformers' forward (FSDP2) runs the vision tower once for images and once more for
-    videos."""
+    (``eval_metric``, ``predict_with_generate``) cannot join: measured, gloo aborted in accelerate's gather. Records
+    that differ in their media once videos are among them fail the same way in any trainer: a step where one process
+    holds only images and another only videos stopped in the backward pass under ZeRO-3 (gloo: "Received data size
+    doesn't match expected size"), and transformers' forward (FSDP2) runs the vision tower once for images and once
+    more for videos. Each split is judged on its own: a step, or an evaluation batch, holds records of one split."""
     key = parameter_sharding(cfg)
     if key is None or cfg.world_size < 2:
         return None
-    if 0 < videos < records:
-        return (f'{cfg.source}: {key}: the parameters are sharded across {cfg.world_size} processes, and {videos} '
-                f'records have a video (the first at {first_video}) while {records - videos} have none: a step '
-                'where one process holds only videos and another only images (or text) runs different modules on '
-                'them and leaves their collectives out of step. Use `deepspeed.config: zero2` (the optimizer state '
-                'sharded, not the weights) or data parallelism, or train the video records in a run of their own')
+    records, text_only, videos, images = counts.records, counts.text_only, counts.videos, counts.images
+    if videos and not (videos == records and images in (0, records)):
+        with_image = f', {images} an image (the first at {counts.first_image})' if images else ''
+        return (f'{cfg.source}: {key}: the parameters are sharded across {cfg.world_size} processes, and the '
+                f'{counts.split} records differ in their media: of {records}, {videos} have a video (the first at '
+                f'{counts.first_video}){with_image}. A step where one process holds only videos and another images '
+                '(or text) runs different modules on them and leaves their collectives out of step. Use '
+                '`deepspeed.config: zero2` (the optimizer state sharded, not the weights) or data parallelism, or '
+                'train the video records in a run of their own')
     if not 0 < text_only < records:
         return None
-    mix = (f'{key}: the parameters are sharded across {cfg.world_size} processes, and the records mix {text_only} '
-           f'text-only records (the first at {first_text_only}) with {records - text_only} that have images or '
-           'videos')
+    mix = (f'{key}: the parameters are sharded across {cfg.world_size} processes, and the {counts.split} records mix '
+           f'{text_only} text-only records (the first at {counts.first_text_only}) with {records - text_only} that '
+           'have images or videos')
     if cfg.rlhf.get('rlhf_type'):
         return (f'{cfg.source}: {mix}: `rlhf.rlhf_type: {cfg.rlhf["rlhf_type"]}` builds its own micro-batches, and a '
                 'step where one process holds only text would leave the processes\' collectives out of step (SFT '
                 'trains such a mix). Use `deepspeed.config: zero2` (the optimizer state sharded, not the weights), or '
                 'train the text-only records in a run of their own')
     gathered = [k for k in ('eval_metric', 'predict_with_generate') if cfg.training.get(k)]
-    if gathered and cfg.has_validation and cfg.training.get('eval_strategy') != 'no':
+    if gathered and counts.split == 'validation' and cfg.training.get('eval_strategy') != 'no':
         return (f'{cfg.source}: `training.{gathered[0]}`: {mix}. A micro-batch without an image gets a stand-in row '
                 'with one, so the processes hold different numbers of rows, and an evaluation that gathers the '
                 'predictions across the processes cannot join them. Leave `training.eval_metric` and '

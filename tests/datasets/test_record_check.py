@@ -234,19 +234,23 @@ def test_a_rerun_reads_the_cached_verdict_and_every_input_invalidates_it(tmp_pat
     assert not check().cached
 
 
-def test_the_records_with_a_video_are_counted_and_cached(tmp_path: Path, template, monkeypatch):
-    """Which records have a video decides whether a run with sharded weights can take them (see
-    ``engines.mixed_modalities_problem``): the report lists them, and the cached verdict keeps the list."""
+def test_the_records_with_a_video_or_an_image_are_counted_and_cached(tmp_path: Path, template, monkeypatch):
+    """Which records have a video and which an image decides whether a run with sharded weights can take them (see
+    ``engines.mixed_modalities_problem``): the report lists them, and the cached verdict keeps the lists."""
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / 'cache'))
     Image.new('RGB', (64, 64)).save(tmp_path / 'a.png')
     video = {'messages': [{'role': 'user', 'content': [
         {'type': 'video', 'video': str(write_video(tmp_path / 'clip.mp4'))}, {'type': 'text', 'text': 'What moves?'}]},
         {'role': 'assistant', 'content': 'A square.'}]}
     image = {'images': ['a.png'], 'width': 64, 'height': 64, 'objects': [{'desc': 'car', 'bbox_2d': [1, 2, 3, 4]}]}
-    path = write_jsonl(tmp_path / 'r.jsonl', [image, video, image])
+    both = {'messages': [{'role': 'user', 'content': [
+        {'type': 'image', 'image': str(tmp_path / 'a.png')}, *video['messages'][0]['content']]},
+        video['messages'][1]]}
+    path = write_jsonl(tmp_path / 'r.jsonl', [image, video, image, both])
     first = check_file(DenseCaptionDataset(path, template), workers=0)
     again = check_file(DenseCaptionDataset(path, template), workers=0)
-    assert (first.videos, first.cached) == ([1], False) and (again.videos, again.cached) == ([1], True)
+    assert (first.videos, first.images, first.cached) == ([1, 3], [0, 2, 3], False)
+    assert (again.videos, again.images, again.cached) == ([1, 3], [0, 2, 3], True)
     assert first.problems == [] and first.text_only == []
 
 
@@ -276,7 +280,7 @@ def _rank(rank: int, path: str, init: str, out: str) -> None:
     try:
         report = check_file(DenseCaptionDataset(path, None), workers=0)
         Path(out, f'{rank}.json').write_text(json.dumps([report.lines(), report.text_only, report.videos,
-                                                         report.cached]))
+                                                         report.images, report.cached]))
     finally:
         dist.destroy_process_group()
 
@@ -300,6 +304,6 @@ def test_ranks_share_the_records_and_stop_with_the_same_report(tmp_path: Path, m
     mp.spawn(_rank, args=(str(path), f'file://{tmp_path / "rendezvous"}', str(tmp_path)), nprocs=2)
     reports = [json.loads((tmp_path / f'{rank}.json').read_text()) for rank in (0, 1)]
     assert reports[0] == reports[1]
-    lines, text_only, videos, cached = reports[0]
+    lines, text_only, videos, images, cached = reports[0]
     assert [line.split(':')[1] for line in lines] == ['10', '12']
-    assert text_only == [4] and videos == [7] and not cached
+    assert text_only == [4] and videos == [7] and images == [0, 1, 2, 3, 5, 6, 8, 10] and not cached

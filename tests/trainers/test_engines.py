@@ -86,6 +86,15 @@ def test_fsdp_needs_torchrun_and_on_cpus_two_processes(tmp_path: Path, monkeypat
         'fp16': False, 'bf16': True}, 'one GPU under torchrun may still run it'
 
 
+def _counts(split: str = 'training', records: int = 10, text_only: int = 0, videos: int = 0, images: int | None = None):
+    """One split's counts; the first of each kind at data.jsonl:4 (text), :2 (video), :1 (image)."""
+    from src.datasets.precheck import RecordCounts
+
+    images = records - text_only - videos if images is None else images
+    return RecordCounts(split, records, text_only, 'data.jsonl:4' if text_only else None, videos,
+                        'data.jsonl:2' if videos else None, images, 'data.jsonl:1' if images else None)
+
+
 def test_sharded_grpo_refuses_text_only_beside_image_records_and_sft_takes_them(tmp_path: Path, monkeypatch):
     from src.trainers.engines import mixed_modalities_problem
 
@@ -93,56 +102,68 @@ def test_sharded_grpo_refuses_text_only_beside_image_records_and_sft_takes_them(
     grpo = {'rlhf': {'rlhf_type': 'grpo', 'reward_funcs': ['summary_format'], 'num_generations': 2},
             'custom': {'mode': 'summary'}}
     zero3 = _cfg(tmp_path, 'zero3', **grpo)
-    problem = mixed_modalities_problem(zero3, 3, 10, 'data.jsonl:4')
-    assert '`deepspeed.config`: the parameters are sharded across 2 processes' in problem
+    problem = mixed_modalities_problem(zero3, _counts(text_only=3))
+    assert '`deepspeed.config`: the parameters are sharded across 2 processes, and the training records mix 3 ' \
+        'text-only records (the first at data.jsonl:4) with 7 that have images or videos' in problem
     assert '`rlhf.rlhf_type: grpo` builds its own micro-batches' in problem and 'SFT trains such a mix' in problem
-    assert mixed_modalities_problem(zero3, 0, 10, None) is None and mixed_modalities_problem(zero3, 10, 10, 'x:1') \
-        is None, 'all images, or all text: every process runs the same modules'
-    assert mixed_modalities_problem(_cfg(tmp_path, 'zero2', **grpo), 3, 10, 'data.jsonl:4') is None
-    assert '`training.fsdp`' in mixed_modalities_problem(_cfg(tmp_path, None, training={'fsdp': 'fsdp2'}, **grpo), 3,
-                                                          10, 'data.jsonl:4')
-    assert mixed_modalities_problem(_cfg(tmp_path, 'zero3'), 3, 10, 'data.jsonl:4') is None, 'SFT: stand-in rows'
+    assert mixed_modalities_problem(zero3, _counts()) is None and mixed_modalities_problem(
+        zero3, _counts(text_only=10)) is None, 'all images, or all text: every process runs the same modules'
+    assert mixed_modalities_problem(_cfg(tmp_path, 'zero2', **grpo), _counts(text_only=3)) is None
+    assert '`training.fsdp`' in mixed_modalities_problem(_cfg(tmp_path, None, training={'fsdp': 'fsdp2'}, **grpo),
+                                                          _counts(text_only=3))
+    assert mixed_modalities_problem(_cfg(tmp_path, 'zero3'), _counts(text_only=3)) is None, 'SFT: stand-in rows'
 
 
 def test_sharded_sft_on_a_mix_refuses_an_evaluation_that_gathers_predictions(tmp_path: Path, monkeypatch):
     """The stand-in row leaves the processes with different row counts; gathering predictions across them aborted
-    (gloo) in accelerate's gather, so the combination is refused before the model loads, naming the key."""
+    (gloo) in accelerate's gather, so the combination is refused before the model loads, naming the key. Only a mix
+    in the validation records matters: the evaluation batches hold nothing else."""
     from src.trainers.engines import mixed_modalities_problem
 
     monkeypatch.setenv('WORLD_SIZE', '2')
     val = {'val_jsonl': str(tmp_path / 'val.jsonl')}
-    problem = mixed_modalities_problem(_cfg(tmp_path, 'zero3', training={'eval_metric': 'acc'}, custom=val), 3, 10,
-                                       'data.jsonl:4')
-    assert '`training.eval_metric`: `deepspeed.config`: the parameters are sharded across 2 processes' in problem
-    assert 'the first at data.jsonl:4' in problem and 'cannot join them' in problem
+    mix = _counts('validation', text_only=3)
+    problem = mixed_modalities_problem(_cfg(tmp_path, 'zero3', training={'eval_metric': 'acc'}, custom=val), mix)
+    assert '`training.eval_metric`: `deepspeed.config`: the parameters are sharded across 2 processes, and the ' \
+        'validation records mix 3 text-only records (the first at data.jsonl:4)' in problem
+    assert 'cannot join them' in problem
     assert 'Leave `training.eval_metric` and `training.predict_with_generate` unset' in problem
     assert '`training.predict_with_generate`: `training.fsdp`' in mixed_modalities_problem(
-        _cfg(tmp_path, training={'fsdp': 'fsdp2', 'predict_with_generate': True}, custom=val), 3, 10, 'data.jsonl:4')
-    for quiet in (_cfg(tmp_path, 'zero3', training={'eval_metric': 'acc'}),  # no validation records
-                  _cfg(tmp_path, 'zero3', training={'eval_metric': 'acc', 'eval_strategy': 'no'}, custom=val),
+        _cfg(tmp_path, training={'fsdp': 'fsdp2', 'predict_with_generate': True}, custom=val), mix)
+    for quiet in (_cfg(tmp_path, 'zero3', training={'eval_metric': 'acc', 'eval_strategy': 'no'}, custom=val),
                   _cfg(tmp_path, 'zero2', training={'eval_metric': 'acc'}, custom=val),
                   _cfg(tmp_path, 'zero3', custom=val)):
-        assert mixed_modalities_problem(quiet, 3, 10, 'data.jsonl:4') is None
-    assert mixed_modalities_problem(_cfg(tmp_path, 'zero3', training={'eval_metric': 'acc'}, custom=val), 0, 10,
-                                    None) is None, 'all images: no stand-in rows'
+        assert mixed_modalities_problem(quiet, mix) is None
+    gathering = _cfg(tmp_path, 'zero3', training={'eval_metric': 'acc'}, custom=val)
+    assert mixed_modalities_problem(gathering, _counts('validation')) is None, 'all images: no stand-in rows'
+    assert mixed_modalities_problem(gathering, _counts('training', text_only=3)) is None, 'the mix is not evaluated'
 
 
-def test_sharded_weights_refuse_video_records_beside_records_without_one(tmp_path: Path, monkeypatch):
+def test_sharded_weights_refuse_records_that_differ_in_their_media_once_videos_are_among_them(tmp_path: Path,
+                                                                                             monkeypatch):
     """A step where one process holds only images and another only videos stopped in the backward pass under ZeRO-3
-    (reproduced), for SFT as for GKD/GRPO: refused before the model loads, naming the key and the first video."""
+    (reproduced), for SFT as for GKD/GRPO; FSDP2 runs the vision tower once more for a micro-batch that also holds
+    images. Refused before the model loads, naming the key, the split and the first video."""
     from src.trainers.engines import mixed_modalities_problem
 
     monkeypatch.setenv('WORLD_SIZE', '2')
-    problem = mixed_modalities_problem(_cfg(tmp_path, 'zero3'), 0, 10, None, 4, 'data.jsonl:2')
+    zero3 = _cfg(tmp_path, 'zero3')
+    problem = mixed_modalities_problem(zero3, _counts(videos=4))
     assert problem.startswith(f'{tmp_path / "cfg.yaml"}: `deepspeed.config`: the parameters are sharded across 2 '
-                              'processes, and 4 records have a video (the first at data.jsonl:2) while 6 have none')
+                              'processes, and the training records differ in their media: of 10, 4 have a video (the '
+                              'first at data.jsonl:2), 6 an image (the first at data.jsonl:1)')
     assert 'Use `deepspeed.config: zero2`' in problem and 'train the video records in a run of their own' in problem
-    assert '`training.fsdp`' in mixed_modalities_problem(_cfg(tmp_path, None, training={'fsdp': 'fsdp2'}), 0, 10, None,
-                                                          4, 'data.jsonl:2')
-    assert mixed_modalities_problem(_cfg(tmp_path, 'zero3'), 0, 10, None, 10, 'data.jsonl:1') is None, 'all videos'
-    assert mixed_modalities_problem(_cfg(tmp_path, 'zero2'), 0, 10, None, 4, 'data.jsonl:2') is None
+    assert '`training.fsdp`' in mixed_modalities_problem(_cfg(tmp_path, None, training={'fsdp': 'fsdp2'}),
+                                                          _counts(videos=4))
+    assert 'of 10, 10 have a video (the first at data.jsonl:2), 3 an image' in mixed_modalities_problem(
+        zero3, _counts(videos=10, images=3)), 'every record a video, some an image as well'
+    assert 'of 10, 4 have a video (the first at data.jsonl:2). A step' in mixed_modalities_problem(
+        zero3, _counts(videos=4, text_only=6)), 'videos beside text'
+    for same in (_counts(videos=10), _counts(videos=10, images=10)):
+        assert mixed_modalities_problem(zero3, same) is None, 'every record carries the same media'
+    assert mixed_modalities_problem(_cfg(tmp_path, 'zero2'), _counts(videos=4)) is None
     monkeypatch.setenv('WORLD_SIZE', '1')
-    assert mixed_modalities_problem(_cfg(tmp_path, 'zero3'), 0, 10, None, 4, 'data.jsonl:2') is None, 'one process'
+    assert mixed_modalities_problem(_cfg(tmp_path, 'zero3'), _counts(videos=4)) is None, 'one process'
 
 
 def test_weights_sharded_over_cpu_processes_are_named_for_the_allocator(tmp_path: Path, monkeypatch):
