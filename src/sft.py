@@ -12,8 +12,9 @@ import argparse
 import dataclasses
 import os
 import sys
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -187,7 +188,19 @@ def cli(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == '__main__':
+def run_as_script() -> NoReturn:
+    """``python -m src.sft``: exit with ``cli``'s code, or with 1 and the traceback of an unexpected error (as Python
+    would); either way a process of a multi-process run leaves without the C++ teardown that aborted finished runs
+    (``swift_seams.leave_without_teardown``), so its exit code is its own."""
     from .swift_seams import leave_without_teardown
 
-    leave_without_teardown(cli())
+    try:
+        code = cli()
+    except Exception:  # noqa: BLE001 - reported as Python reports it, then the same exit path
+        traceback.print_exc()
+        code = 1
+    leave_without_teardown(code)
+
+
+if __name__ == '__main__':
+    run_as_script()

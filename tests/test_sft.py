@@ -1,5 +1,8 @@
 """End to end: `src.sft.main` runs real ms-swift training on the tiny Qwen3-VL on CPU and writes real checkpoints."""
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,6 +152,15 @@ def test_unknown_flag_says_settings_live_in_yaml(capsys):
         parse_cli(['--config', 'x.yaml', '--learning_rate', '1e-4'])
     assert exc.value.code == 2
     assert 'the command line takes only --config, --base_config and --debug' in capsys.readouterr().err
+
+
+def test_an_unexpected_error_in_a_multi_process_run_exits_1_with_its_traceback():
+    """As Python would report it, and through the same exit as a finished run (no C++ teardown to abort it)."""
+    script = 'import src.sft as sft; sft.cli = lambda: 1 / 0; sft.run_as_script()'
+    done = subprocess.run([sys.executable, '-c', script], cwd=Path(__file__).parents[1], capture_output=True,
+                          text=True, env={**os.environ, 'WORLD_SIZE': '2'}, timeout=120)
+    assert done.returncode == 1
+    assert 'Traceback (most recent call last)' in done.stderr and 'ZeroDivisionError' in done.stderr
 
 
 def test_cli_reports_config_errors_and_exits_2(tmp_path: Path, capsys):
