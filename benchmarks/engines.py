@@ -62,6 +62,8 @@ callbacks_map['per_rank'] = PerRank
 
 def run(engine: str, recipe: Path, root: Path, steps: int) -> dict:
     """Train ``steps`` steps under ``engine`` with two processes; the per-rank figures and the step time."""
+    from src.trainers.engines import free_port
+
     out = root / engine
     plugin = root / 'per_rank_plugin.py'
     plugin.write_text(PLUGIN)
@@ -77,7 +79,7 @@ def run(engine: str, recipe: Path, root: Path, steps: int) -> dict:
         **{k: v for k, v in sections.items() if k != 'training'},
     }, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if k not in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
-    env.update(NPROC_PER_NODE='2', MASTER_PORT=str(29650 + list(ENGINES).index(engine)), PYTHON=sys.executable)
+    env.update(NPROC_PER_NODE='2', MASTER_PORT=str(free_port()), PYTHON=sys.executable)
     done = subprocess.run([str(REPO / 'scripts' / 'train.sh'), str(config)], cwd=REPO, env=env, capture_output=True,
                           text=True)
     if done.returncode:

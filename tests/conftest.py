@@ -1,10 +1,10 @@
 """Shared fixtures: the tiny offline Qwen3-VL, its ms-swift template, and configs written into a temp dir."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Tests write only under pytest's temporary directories: a file they add or change in the checkout fails the
     run."""
     before = session.config.stash.get(_TREE_BEFORE, None)
-    if before is None:
+    if before is None or _is_worker(session.config):  # the controlling process checks once, after every worker
         return
     after = _tree_state(REPO)
     changed = sorted(path for path, state in after.items() if before.get(path) != state)
@@ -82,32 +82,51 @@ def repo_copy(_checkout: Path, tmp_path: Path) -> Path:
     return copy
 
 
-_SLOW_STARTED: dict[str, float] = {}
-
-
 def _say(config: pytest.Config, line: str) -> None:
     """Write a line to the terminal now, past pytest's output capture."""
     reporter = config.pluginmanager.get_plugin('terminalreporter')
     capture = config.pluginmanager.get_plugin('capturemanager')
-    if reporter is None or capture is None:
+    if reporter is None:
         return
-    with capture.global_and_fixture_disabled():
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        reporter.ensure_newline()
         reporter.write_line(line)
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    """A pytest-xdist worker: its terminal is not the user's, the controlling process reports for it."""
+    return hasattr(config, 'workerinput')
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Name each slow test on the screen as it starts and when it ends, so a long run shows where it is."""
-    if item.get_closest_marker('slow') is not None:
+    """In one process (`-n 0`), name each slow test on the screen as it starts, so a long run shows where it is."""
+    if item.get_closest_marker('slow') is not None and not _is_worker(item.config) \
+            and item.config.pluginmanager.get_plugin('dsession') is None:
         _say(item.config, f'[slow] {item.nodeid} ...')
-        _SLOW_STARTED[item.nodeid] = time.monotonic()
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    started = _SLOW_STARTED.pop(item.nodeid, None)
-    if started is not None:
-        _say(item.config, f'[slow] {item.nodeid} done in {time.monotonic() - started:.0f} s')
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each slow test names itself with its time when it ends, whichever worker ran it."""
+    if report.when == 'call' and 'slow' in report.keywords and _CONFIG and not _is_worker(_CONFIG[0]):
+        worker = getattr(report, 'node', None)
+        where = f' on {worker.gateway.id}' if worker is not None else ''
+        _say(_CONFIG[0], f'[slow] {report.nodeid} done in {report.duration:.0f} s{where}')
+
+
+_CONFIG: list[pytest.Config] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _CONFIG[:] = [config]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (the default, pyproject.toml): one worker per core, at most 4, and one per 6 GiB of memory (a worker's
+    two-process engine run holds about 4.5 GiB)."""
+    memory_gib = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30
+    return max(1, min(len(os.sched_getaffinity(0)), 4, int(memory_gib // 6)))
 
 
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:
@@ -191,3 +210,9 @@ def write_video(path: Path, frames: int = 16, fps: int = 8, size: int = 64) -> P
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
         container.mux(stream.encode())
     return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first: over several workers (`-n auto`) the long end-to-end runs start at once and the short tests
+    fill in around them, instead of one long run finishing alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker('slow') is None)

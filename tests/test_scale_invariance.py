@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from src.testing.tiny_model import build_tiny_model
+from src.trainers.engines import free_port
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -100,21 +101,21 @@ def _run(make_config, parent: str, name: str, split: str, kill: bool = False, **
                          tuner={'lora_dropout': 0.0, **sections.pop('tuner', {})},
                          **{k: v for k, v in engine.items() if k != 'training'}, **sections)
     out = Path(str(config).removesuffix('.yaml'))
-    done = _launch(config, processes, name, {'KILL_AFTER_STEP_1_SAVE': '1'} if kill else {})
+    done = _launch(config, processes, {'KILL_AFTER_STEP_1_SAVE': '1'} if kill else {})
     if kill:
         assert done.returncode != 0 and (out / 'checkpoint-1').is_dir(), 'killed right after its step-1 save'
         assert not (out / 'checkpoint-2').exists()
         resumed = make_config(parent, name=f'{name}_{split}', training={
             **training, 'resume_from_checkpoint': str(out / 'checkpoint-1')},
             tuner={'lora_dropout': 0.0}, **{k: v for k, v in engine.items() if k != 'training'}, **sections)
-        done = _launch(resumed, processes, name, {})
+        done = _launch(resumed, processes, {})
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads(line) for line in (out / 'logging.jsonl').read_text().splitlines()]
 
 
-def _launch(config: Path, processes: int, name: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
+def _launch(config: Path, processes: int, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK')}
-    env.update(PYTHON=sys.executable, NPROC_PER_NODE=str(processes), MASTER_PORT=str(29600 + hash(name) % 300),
+    env.update(PYTHON=sys.executable, NPROC_PER_NODE=str(processes), MASTER_PORT=str(free_port()),
                **extra_env)
     return subprocess.run([str(REPO / 'scripts' / 'train.sh'), str(config)], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
@@ -342,7 +343,7 @@ def test_micro_batches_of_images_and_videos_train_under_deepspeed_as_in_one_proc
                         custom={'train_jsonl': str(data)}) for split in ('1x4', 'zero2')}
     print(json.dumps(_compare(runs), indent=1))
     zero3 = make_config('video.yaml', name='image_video_zero3', custom={'train_jsonl': str(data)}, **ENGINES['zero3'])
-    refused = _launch(zero3, 2, 'image_video_zero3', {})
+    refused = _launch(zero3, 2, {})
     assert refused.returncode != 0, refused.stderr
     assert 'the training records differ in their media: of 4, 2 have a video (the first at ' in refused.stderr
     assert not (tmp_path / 'image_video_zero3').exists(), 'refused before the run starts'

@@ -112,11 +112,13 @@ def start_engine(deepspeed: Any, cuda: bool) -> None:
 
         if 'WORLD_SIZE' not in os.environ:  # one process without torchrun: a group of one on this host
             os.environ.update(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
-                              MASTER_PORT=str(_free_port()))
+                              MASTER_PORT=str(free_port()))
         ds.init_distributed(dist_backend='gloo', auto_mpi_discovery=False)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port no process on this host listens on now: a rendezvous of its own for each group started here, so
+    two runs (or two test workers) on one machine never meet on a shared default port."""
     import socket
 
     with socket.socket() as probe:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from src.trainers.engines import free_port
 from tests.conftest import REPO
 
 SCRIPT = REPO / 'scripts' / 'train.sh'
@@ -113,7 +114,7 @@ def test_two_processes_on_cpu_train_and_write_one_checkpoint(make_config, tmp_pa
     config = make_config('lora.yaml', name='ddp', training={'metric_for_best_model': 'token_acc',
                                                             'greater_is_better': True})
     base = {k: v for k, v in os.environ.items() if k not in CLEAR}
-    env = {**base, 'PYTHON': sys.executable, 'NPROC_PER_NODE': '2', 'MASTER_PORT': '29533'}
+    env = {**base, 'PYTHON': sys.executable, 'NPROC_PER_NODE': '2', 'MASTER_PORT': str(free_port())}
     result = subprocess.run([str(SCRIPT), str(config)], cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / 'ddp'
