@@ -23,6 +23,7 @@ from .config.remote_code import remote_code_notices
 from .config.stage_outputs import resolve_stage_outputs
 from .datasets.contract import RecordError
 from .run.allocator import tune_allocator
+from .run.launcher_report import report_failure
 from .run.run_dir import SaveError
 from .run.run_log import RunLog
 
@@ -183,7 +184,7 @@ def cli(argv: list[str] | None = None) -> int:
     try:
         main(flags.config, flags.base_config, flags.debug)
     except (ConfigError, RecordError, SaveError) as exc:  # the message says where and why; no traceback needed
-        print(f'error: {exc}', file=sys.stderr)
+        report_failure(f'error: {exc}')
         return 2
     return 0
 
@@ -197,7 +198,7 @@ def run_as_script() -> NoReturn:
     try:
         code = cli()
     except Exception:  # noqa: BLE001 - reported as Python reports it, then the same exit path
-        traceback.print_exc()
+        report_failure(traceback.format_exc())
         code = 1
     leave_without_teardown(code)
 

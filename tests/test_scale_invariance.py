@@ -346,4 +346,5 @@ def test_micro_batches_of_images_and_videos_train_under_deepspeed_as_in_one_proc
     refused = _launch(zero3, 2, {})
     assert refused.returncode != 0, refused.stderr
     assert 'the training records differ in their media: of 4, 2 have a video (the first at ' in refused.stderr
+    assert 'traceback : error: ' in refused.stderr.split('Root Cause')[-1], 'the reason closes torchrun\'s summary'
     assert not (tmp_path / 'image_video_zero3').exists(), 'refused before the run starts'

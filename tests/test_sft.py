@@ -154,13 +154,17 @@ def test_unknown_flag_says_settings_live_in_yaml(capsys):
     assert 'the command line takes only --config, --base_config and --debug' in capsys.readouterr().err
 
 
-def test_an_unexpected_error_in_a_multi_process_run_exits_1_with_its_traceback():
-    """As Python would report it, and through the same exit as a finished run (no C++ teardown to abort it)."""
+def test_an_unexpected_error_in_a_multi_process_run_exits_1_with_its_traceback(tmp_path: Path):
+    """As Python would report it, and through the same exit as a finished run (no C++ teardown to abort it); the
+    error file torchrun summarises last holds it too."""
     script = 'import src.sft as sft; sft.cli = lambda: 1 / 0; sft.run_as_script()'
+    error_file = tmp_path / 'error.json'
     done = subprocess.run([sys.executable, '-c', script], cwd=Path(__file__).parents[1], capture_output=True,
-                          text=True, env={**os.environ, 'WORLD_SIZE': '2'}, timeout=120)
+                          text=True, env={**os.environ, 'WORLD_SIZE': '2', 'TORCHELASTIC_ERROR_FILE': str(error_file)},
+                          timeout=120)
     assert done.returncode == 1
     assert 'Traceback (most recent call last)' in done.stderr and 'ZeroDivisionError' in done.stderr
+    assert json.loads(error_file.read_text())['message']['message'] == 'ZeroDivisionError: division by zero'
 
 
 def test_cli_reports_config_errors_and_exits_2(tmp_path: Path, capsys):
