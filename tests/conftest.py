@@ -35,14 +35,15 @@ def _tree_state(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config.stash[_TREE_BEFORE] = _tree_state(REPO)
+    if not _is_worker(session.config):
+        session.config.stash[_TREE_BEFORE] = _tree_state(REPO)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Tests write only under pytest's temporary directories: a file they add or change in the checkout fails the
     run."""
     before = session.config.stash.get(_TREE_BEFORE, None)
-    if before is None or _is_worker(session.config):  # the controlling process checks once, after every worker
+    if before is None:  # a worker: the controlling process checks once, after every worker
         return
     after = _tree_state(REPO)
     changed = sorted(path for path, state in after.items() if before.get(path) != state)
