@@ -11,18 +11,19 @@ The export format (docs/data/DATA_PREPROCESSING_PIPELINE.md):
                    {"label": "roof", "shape": "polygon",  "points": [[x, y], [x, y], [x, y], ...]}]}
     ]}
 
-Points are pixels. Width and height are read from each image file's header. Objects are checked against the
-contract; a bad object skips its image (with the reason), so a record is never written with objects silently lost.
+Points are pixels. Width and height are read from each image file's header (an image that does not open, has
+samples wider than 8 bits or an EXIF rotation is skipped, as by every detection converter). Objects are checked
+against the contract; a bad object skips its image (with the reason), so a record is never written with objects
+silently lost.
 The `images` array is read as a stream.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
-from public_data.common import Skip, convert, parser, relative_image, stream_json_array
+from public_data.common import Skip, convert, parser, relative_image, run, stored_size, stream_json_array
 from src.datasets.contract import geometry_problems
 
 SHAPES = {'box': 'bbox_2d', 'polygon': 'poly', 'polyline': 'line'}
@@ -32,10 +33,11 @@ def convert_image(entry: dict[str, Any], images_dir: Path, out: Path, dataset: s
     path = images_dir / str(entry.get('file', ''))
     if not entry.get('file') or not path.is_file():
         raise Skip(f'image file not found: {path}')
-    with Image.open(path) as image:
-        width, height = image.size
+    width, height = stored_size(path, str(path))
     objects = []
     for i, obj in enumerate(entry.get('objects') or []):
+        if not isinstance(obj, dict):
+            raise Skip(f'objects[{i}] is not an object with `label`, `shape` and `points`: {obj!r:.60}')
         kind = SHAPES.get(obj.get('shape'))
         if kind is None:
             raise Skip(f'objects[{i}]: unknown shape {obj.get("shape")!r} (valid: {", ".join(SHAPES)})')
@@ -66,8 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--dataset', default='raw', help='the `dataset` name written into each record')
     args = p.parse_args(argv)
     items = ((f'image {e.get("file")}', e) for e in stream_json_array(args.annotations, 'images.item'))
-    convert(items, lambda e: convert_image(e, args.images, args.out, args.dataset), args.out, desc='raw export')
+    convert(items, lambda e: convert_image(e, args.images, args.out, args.dataset), args.out, desc='raw export',
+            inputs=[args.annotations])
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run(main))

@@ -11,7 +11,8 @@ counted in the summary.
 An image that would lose any of its objects (a crowd annotation stored as an RLE mask, a degenerate box, an unknown
 category) is dropped by default and counted: a model trained on an image with some objects missing from the answer
 learns to miss them. `--keep-partial` keeps such images with the objects that could be converted. Images whose file
-is missing or that have no objects are skipped and reported; duplicate image ids are an error. LVIS files name
+is missing, does not open, has samples wider than 8 bits, an EXIF rotation or another size than the annotations say,
+or that have no objects, are skipped and reported; duplicate image ids are an error. LVIS files name
 images by `coco_url`; the file name is its last part. The annotation file is read as a stream; only the compact
 per-image object lists are held in memory.
 """
@@ -27,12 +28,13 @@ from .common import (
     Report,
     Skip,
     box_object,
-    check_output,
     clamped,
     convert,
+    coordinates,
     parser,
     relative_image,
     run,
+    stored_size,
     stream_json_array,
 )
 
@@ -70,13 +72,14 @@ def annotation_objects(ann: dict[str, Any], name: str, width: int, height: int, 
         if moved and report is not None:
             report.notes['polygon clamped at the image edge'] += 1
         return [{'desc': name, 'poly': joined_polygon(kept)}]
-    x, y, w, h = ann['bbox']
+    if ann.get('bbox') is None:
+        raise Skip('annotation without `bbox`')
+    x, y, w, h = coordinates(ann['bbox'], 'bbox', 4)
     return [box_object(name, [x, y, x + w, y + h], width, height, report or Report())]
 
 
 def convert_file(annotations: Path, images_dir: Path, out: Path, geometry: str = 'bbox', dataset: str = 'coco',
                  keep_partial: bool = False) -> Report:
-    check_output(out, [annotations])
     if not images_dir.is_dir():
         raise ConversionError(f'images folder {images_dir} does not exist')
     images: dict[Any, dict[str, Any]] = {}
@@ -114,11 +117,16 @@ def convert_file(annotations: Path, images_dir: Path, out: Path, geometry: str =
                        '--keep-partial keeps it')
         if not objects.get(image['id']):
             raise Skip('image has no convertible objects')
+        stored = stored_size(path, str(path))
+        if stored != (image['width'], image['height']):
+            raise Skip(f'size mismatch: {path} is {stored[0]}x{stored[1]}, the annotations say '
+                       f'{image["width"]}x{image["height"]} (their coordinates would land elsewhere)')
         return {'images': [relative_image(path, out)], 'width': image['width'], 'height': image['height'],
                 'objects': objects[image['id']], 'dataset': dataset}
 
     items = ((f'image {image_id}', image) for image_id, image in images.items())
-    return convert(items, convert_one, out, desc=f'{dataset} images', total=len(images), report=report)
+    return convert(items, convert_one, out, desc=f'{dataset} images', inputs=[annotations], total=len(images),
+                   report=report)
 
 
 def main(argv: list[str] | None = None) -> None:

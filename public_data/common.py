@@ -5,8 +5,10 @@ progress bar, the skip report, and the rules that make a converter never crash a
 - Input that is malformed as a whole (invalid JSON, a top-level object where a list is expected) is one error with
   its line and column, and no output is written.
 - Writing 0 records is a failure with the reason (every record skipped, wrong ``--split``, missing images folder).
-- ``--out`` equal to an input is refused before anything is opened for writing; the output is written to a
-  temporary file next to it and renamed at the end, so a failed run leaves no partial file.
+- ``--out`` must be a ``.jsonl`` file that is not an input (``convert`` checks it for every converter before
+  anything is opened for writing); the output is written to a temporary file next to it and renamed at the end,
+  so a failed run leaves no partial file.
+- An input record of a shape the converter does not know stops the run with its location, never a traceback.
 
 Converters raise ``ConversionError`` for what stops them; ``run`` turns it into ``error: ...`` and exit code 1.
 """
@@ -130,18 +132,25 @@ def atomic_jsonl(path: Path) -> Iterator[Callable[[dict], None]]:
 
 
 def check_output(out: Path, inputs: Iterable[Path | None]) -> None:
-    """``--out`` must not be one of the inputs (checked before anything is opened for writing)."""
+    """``--out`` must name a ``.jsonl`` file (an annotation export, label file or image never does) that is not one of
+    the inputs; ``convert`` checks it before anything is opened for writing, for every converter."""
+    if out.suffix != '.jsonl':
+        raise ConversionError(f'--out {out}: the output is JSON Lines; name it *.jsonl (nothing was written)')
     for path in inputs:
         if path is not None and out.resolve() == Path(path).resolve():
             raise ConversionError(f'--out {out} is the input file {path}; write the output somewhere else')
 
 
-def convert(items: Iterable[tuple[str, Any]], convert_one, out: Path, desc: str, total: int | None = None,
-            report: Report | None = None) -> Report:
-    """Run ``convert_one(item) -> record | list[record]`` over ``(where, item)`` pairs with a progress bar.
+def convert(items: Iterable[tuple[str, Any]], convert_one, out: Path, desc: str, *, inputs: Iterable[Path | None],
+            total: int | None = None, report: Report | None = None) -> Report:
+    """Run ``convert_one(item) -> record | list[record]`` over ``(where, item)`` pairs with a progress bar, into
+    ``out`` (checked against ``inputs`` first: ``check_output``).
 
-    A ``Skip`` (or an item that is itself a ``Skip``) is reported with its location and reason, never fatal. The
-    output appears only if the run succeeds and wrote at least one record."""
+    A ``Skip`` (or an item that is itself a ``Skip``) is reported with its location and reason, never fatal. Any
+    other exception is an input shape the converter does not know: it stops the run with the record's location and
+    the exception, never a bare traceback. The output appears only if the run succeeds and wrote at least one
+    record."""
+    check_output(out, inputs)
     report = report or Report()
     with atomic_jsonl(out) as write:
         for where, item in tqdm(items, desc=desc, unit='rec', total=total, file=sys.stderr):
@@ -152,6 +161,9 @@ def convert(items: Iterable[tuple[str, Any]], convert_one, out: Path, desc: str,
             except Skip as exc:
                 report.skip(where, str(exc))
                 continue
+            except Exception as exc:  # noqa: BLE001 - named with its record, then the run stops
+                raise ConversionError(f'{where}: cannot convert this record ({type(exc).__name__}: {exc}); nothing '
+                                      'was written') from exc
             for record in result if isinstance(result, list) else [result]:
                 write(record)
                 report.written += 1

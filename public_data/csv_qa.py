@@ -18,7 +18,6 @@ from typing import Iterator
 from .common import (
     ConversionError,
     Skip,
-    check_output,
     convert,
     images_folder,
     parser,
@@ -72,10 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--encoding', default='utf-8-sig', help='the CSV\'s text encoding (default UTF-8, with or '
                                                            'without a byte-order mark)')
     args = p.parse_args(argv)
-    check_output(args.out, [args.input])
     images_dir = images_folder(args.images, args.input)
     convert(rows(args.input, args.encoding), lambda row: convert_row(row, images_dir, args.out), args.out,
-            desc='csv')
+            desc='csv', inputs=[args.input])
 
 
 if __name__ == '__main__':

@@ -34,7 +34,6 @@ from .common import (
     Skip,
     add_detection_flags,
     box_object,
-    check_output,
     convert,
     coordinates,
     geometry_record,
@@ -194,7 +193,6 @@ def convert_file(source: Path, split: str | None, out: Path, images_dir: Path, b
 
     split = split or (split_of(source) if source.is_file() else 'train')
     files = split_files(source, split)
-    check_output(out, files)
     if box_format not in ('xywh', 'xyxy'):
         raise ConversionError('the parquet metadata does not say how boxes are written: pass --box-format xywh '
                               "(COCO's x, y, width, height: cppe-5 and most COCO-derived sets) or xyxy (corners)")
@@ -232,7 +230,8 @@ def convert_file(source: Path, split: str | None, out: Path, images_dir: Path, b
         return geometry_record(image, out, width, height, objects_, dataset or split)
 
     total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    return convert(iter_rows(files), convert_one, out, desc=f'{split} rows', total=total, report=report)
+    return convert(iter_rows(files), convert_one, out, desc=f'{split} rows', inputs=files, total=total,
+                   report=report)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,7 +35,6 @@ from .common import (
     Skip,
     add_detection_flags,
     box_object,
-    check_output,
     convert,
     coordinates,
     geometry_record,
@@ -186,7 +185,6 @@ def image_reference(data: dict[str, Any], key: str | None) -> str:
 
 def convert_file(export: Path, out: Path, images_dir: Path | None = None, dataset: str | None = None,
                  keep_partial: bool = False, data_key: str | None = None) -> Report:
-    check_output(out, [export])
     index = ImageIndex(images_folder(images_dir, export))
     report = Report()
 
@@ -208,7 +206,7 @@ def convert_file(export: Path, out: Path, images_dir: Path | None = None, datase
 
     items = ((f'task {task.get("id", i) if isinstance(task, dict) else i}', task)
              for i, task in enumerate(stream_json_array(export)))
-    return convert(items, convert_one, out, desc='label studio tasks', report=report)
+    return convert(items, convert_one, out, desc='label studio tasks', inputs=[export], report=report)
 
 
 def main(argv: list[str] | None = None) -> None:

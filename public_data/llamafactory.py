@@ -26,7 +26,6 @@ from .common import (
     ConversionError,
     Skip,
     chat_record,
-    check_output,
     convert,
     images_folder,
     parser,
@@ -154,7 +153,6 @@ def main(argv: list[str] | None = None) -> None:
         path, spec = args.input, None
     else:
         p.error('give --input FILE, or --dataset-info data/dataset_info.json --dataset NAME')
-    check_output(args.out, [path, args.dataset_info])
     if not path.is_file():
         raise ConversionError(f'data file {path} does not exist')
     media_dir = images_folder(args.images, path)
@@ -163,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
         first = next(items, None)
         spec = guess_spec(first[1] if first else None)
         items = itertools.chain([first] if first else [], items)
-    convert(items, lambda item: convert_item(item, spec, media_dir, args.out), args.out, desc='llamafactory')
+    convert(items, lambda item: convert_item(item, spec, media_dir, args.out), args.out, desc='llamafactory',
+            inputs=[path, args.dataset_info])
 
 
 if __name__ == '__main__':

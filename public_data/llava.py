@@ -18,7 +18,6 @@ from typing import Any
 from .common import (
     Skip,
     chat_record,
-    check_output,
     convert,
     images_folder,
     parser,
@@ -49,11 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--input', type=Path, required=True, help='the LLaVA JSON array')
     p.add_argument('--images', type=Path, help='the folder media paths are relative to (default: the input\'s)')
     args = p.parse_args(argv)
-    check_output(args.out, [args.input])
     media_dir = images_folder(args.images, args.input)
     items = ((f'{args.input} item {i} ({item.get("id", "?") if isinstance(item, dict) else "?"})', item)
              for i, item in enumerate(stream_json_array(args.input)))
-    convert(items, lambda item: convert_item(item, media_dir, args.out), args.out, desc='llava')
+    convert(items, lambda item: convert_item(item, media_dir, args.out), args.out, desc='llava', inputs=[args.input])
 
 
 if __name__ == '__main__':

@@ -27,7 +27,6 @@ from typing import Any
 from .common import (
     Report,
     Skip,
-    check_output,
     convert,
     images_folder,
     parser,
@@ -125,12 +124,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--images', type=Path, help='folder relative image paths are resolved against (default: the '
                                                'input\'s)')
     args = p.parse_args(argv)
-    check_output(args.out, [args.input])
     images_dir = images_folder(args.images, args.input)
     report = Report()
     items = ((f'{args.input}:{n}', item) for n, item in stream_jsonl(args.input))
     convert(items, lambda item: convert_item(item, images_dir, args.out, report), args.out, desc='openai messages',
-            report=report)
+            inputs=[args.input], report=report)
 
 
 if __name__ == '__main__':

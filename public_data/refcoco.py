@@ -22,7 +22,6 @@ from src.datasets.builders.coords import Coords
 from .common import (
     ConversionError,
     Skip,
-    check_output,
     convert,
     parser,
     relative_image,
@@ -77,7 +76,6 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     boxes = {a['id']: a['bbox'] for a in stream_json_array(args.instances, 'annotations.item')}
     images = {i['id']: i for i in stream_json_array(args.instances, 'images.item')}
-    check_output(args.out, [args.refs, args.instances])
     if not args.images.is_dir():
         raise ConversionError(f'images folder {args.images} does not exist')
     all_refs = load_refs(args.refs)
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
                               f'{", ".join(splits) or "none"}')
     items = ((f'ref {r.get("ref_id")}', r) for r in refs)
     convert(items, lambda r: convert_ref(r, boxes, images, args.images, args.out, args.prompt), args.out,
-            desc='refcoco', total=len(refs))
+            desc='refcoco', inputs=[args.refs, args.instances], total=len(refs))
 
 
 if __name__ == '__main__':

@@ -29,7 +29,6 @@ from .common import (
     Skip,
     add_detection_flags,
     box_object,
-    check_output,
     convert,
     geometry_record,
     image_objects,
@@ -76,7 +75,6 @@ def voc_objects(root: ET.Element, source: Path) -> list[tuple[str, list[float], 
 def convert_file(voc: Path, split: str, out: Path, images_dir: Path | None = None, dataset: str | None = None,
                  drop_difficult: bool = False, keep_partial: bool = False) -> Report:
     ids_file = voc / 'ImageSets' / 'Main' / f'{split}.txt'
-    check_output(out, [ids_file])
     if not (voc / 'Annotations').is_dir():
         nested = sorted(p.name for p in voc.glob('VOC*') if (p / 'Annotations').is_dir()) if voc.is_dir() else []
         hint = f'; it holds {", ".join(nested)}: pass one of them' if nested else ''
@@ -118,8 +116,8 @@ def convert_file(voc: Path, split: str, out: Path, images_dir: Path | None = Non
         objects = image_objects(voc_objects(root, xml), to_object, keep_partial, report)
         return geometry_record(image, out, width, height, objects, dataset or voc.resolve().name)
 
-    return convert(((f'{split} id {i}', i) for i in ids), convert_one, out, desc=f'voc {split}', total=len(ids),
-                   report=report)
+    return convert(((f'{split} id {i}', i) for i in ids), convert_one, out, desc=f'voc {split}', inputs=[ids_file],
+                   total=len(ids), report=report)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,7 +32,6 @@ from .common import (
     Skip,
     add_detection_flags,
     box_object,
-    check_output,
     convert,
     geometry_record,
     image_objects,
@@ -164,7 +163,6 @@ def to_object(row: tuple[str, list[float], str], width: int, height: int, geomet
 
 def convert_file(data_yaml: Path, split: str, out: Path, root: Path | None = None, geometry: str = 'auto',
                  dataset: str | None = None, keep_partial: bool = False) -> Report:
-    check_output(out, [data_yaml])
     try:
         data = yaml.safe_load(data_yaml.read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -198,7 +196,8 @@ def convert_file(data_yaml: Path, split: str, out: Path, root: Path | None = Non
         return geometry_record(image, out, width, height, objects, dataset or root.resolve().name)
 
     items = ((str(image), image) for image in images)
-    return convert(items, convert_one, out, desc=f'yolo {split}', total=len(images), report=report)
+    return convert(items, convert_one, out, desc=f'yolo {split}', inputs=[data_yaml], total=len(images),
+                   report=report)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -90,6 +90,11 @@ def write_mixture(fusion: FusionConfig, out: str | Path, workers: int = 1, progr
     """Write epoch 0 of ``fusion`` to ``out``; returns the samples written per source."""
     fusion.check_files()
     out = Path(out).resolve()
+    inputs = [Path(path) for spec in fusion.sources for path in (spec.train_jsonl, spec.val_jsonl) if path]
+    if out.suffix != '.jsonl' or any(out == path.resolve() for path in inputs):
+        what = ('the mixture is JSON Lines; name it *.jsonl' if out.suffix != '.jsonl' else
+                'it is a source of the mixture; write the mixture somewhere else')
+        raise ConfigError([f'--out {out}: {what} (nothing was written)'])
     out.parent.mkdir(parents=True, exist_ok=True)
     sources = [_Source(s.name, JsonlIndex(s.train_jsonl)) for s in fusion.sources]
     _SOURCES[:] = sources

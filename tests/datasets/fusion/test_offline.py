@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from src.config import ConfigError
 from src.config.augmentation import parse_augmentation
 from src.config.fusion import load_fusion_config
 from src.datasets import BuildSettings, DenseCaptionDataset
@@ -99,3 +102,17 @@ def test_a_line_that_is_not_utf8_is_an_error_with_its_line_not_a_traceback(tmp_p
                            str(tmp_path / 'out.jsonl')], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2 and 'Traceback' not in done.stderr
     assert f'{source}:2: not UTF-8 (byte 0xe9 at column' in done.stderr
+
+
+def test_the_mixture_never_replaces_one_of_its_sources(tmp_path):
+    source = write_jsonl(tmp_path / 'a.jsonl', [{'messages': [{'role': 'user', 'content': 'hi'},
+                                                              {'role': 'assistant', 'content': 'ok'}]}])
+    before = source.read_bytes()
+    fusion = load_fusion_config(write_yaml(tmp_path / 'mix.yaml', {'sources': [{'name': 'a', 'train_jsonl':
+                                                                                str(source)}]}), tmp_path)
+    for out, reason in ((source, 'it is a source of the mixture; write the mixture somewhere else'),
+                        (tmp_path / 'mix.yaml', 'the mixture is JSON Lines; name it *.jsonl')):
+        with pytest.raises(ConfigError) as exc:
+            write_mixture(fusion, out, progress=False)
+        assert exc.value.problems == [f'--out {out}: {reason} (nothing was written)']
+    assert source.read_bytes() == before and 'sources' in (tmp_path / 'mix.yaml').read_text()
