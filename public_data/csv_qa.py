@@ -4,8 +4,9 @@
 
 Image paths are relative to --images (default: the CSV's folder) or absolute. The file is UTF-8 by default (a
 byte-order mark, as Excel writes, is accepted; so are Windows line ends); --encoding reads another encoding (e.g.
-latin-1, cp1252). Rows with a missing column value or a missing image are skipped and reported. The CSV is read row
-by row.
+latin-1, cp1252). Rows with a missing column value, a missing image, a field count other than the header's (an
+unquoted comma inside a value) or the text `<image>` / `<video>` are skipped and reported; columns beyond the three
+are named in a note. The CSV is read row by row.
 """
 from __future__ import annotations
 
@@ -36,12 +37,23 @@ def rows(path: Path, encoding: str = 'utf-8-sig') -> Iterator[tuple[str, dict[st
     try:
         with open(path, newline='', encoding=encoding) as f:
             reader = csv.DictReader(f)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            header = reader.fieldnames or []
+            missing = [c for c in COLUMNS if c not in header]
             if missing:
                 raise ConversionError(f'{path}: missing column(s) {missing}; the header must have '
-                                      f'{",".join(COLUMNS)}, found {reader.fieldnames}')
+                                      f'{",".join(COLUMNS)}, found {header}')
+            unused = [c for c in header if c not in COLUMNS]
+            if unused:
+                print(f'note: {path}: column(s) {", ".join(unused)} are not converted (a record takes '
+                      f'{", ".join(COLUMNS)})', file=sys.stderr)
             for row in reader:
-                yield f'{path}:{reader.line_num}', row
+                extra, short = row.pop(None, None) or [], sum(row[c] is None for c in header)  # csv's fill-ins
+                if extra or short:
+                    yield f'{path}:{reader.line_num}', Skip(
+                        f'row has {len(header) + len(extra) - short} fields, the header {len(header)} (a comma '
+                        'inside a value must be quoted: "Red, with white stripes")')
+                else:
+                    yield f'{path}:{reader.line_num}', row
     except UnicodeDecodeError as exc:
         raise ConversionError(f'{path}: not {encoding} (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); '
                               'pass the file\'s encoding, e.g. --encoding latin-1; nothing was written') from None
@@ -53,6 +65,10 @@ def convert_row(row: dict[str, str], images_dir: Path, out: Path) -> dict:
     empty = [c for c in COLUMNS if not (row.get(c) or '').strip()]
     if empty:
         raise Skip(f'empty {", ".join(empty)}')
+    for column in ('question', 'answer'):
+        for placeholder in ('<image>', '<video>'):
+            if placeholder in row[column]:
+                raise Skip(f'`{column}` holds the text {placeholder}, which training reads as a media placeholder')
     path = Path(row['image_path'].strip())
     path = path if path.is_absolute() else images_dir / path
     if not path.is_file():

@@ -214,3 +214,27 @@ def test_refcoco_wrong_split_and_missing_images_folder(image_dir: Path, tmp_path
     assert "no refs of split 'val'; the file has train" in capsys.readouterr().err
     assert run(refcoco.main, args + ['--images', str(tmp_path / 'nowhere')]) == 1
     assert f'images folder {tmp_path / "nowhere"} does not exist' in capsys.readouterr().err
+
+
+def test_csv_rows_whose_fields_disagree_with_the_header_are_skipped_not_cut(image_dir: Path, tmp_path: Path, capsys):
+    """An unquoted comma (as a hand-written CSV has it) splits a value: the row is reported, never cut short."""
+    source = tmp_path / 'qa.csv'
+    source.write_bytes(b'image_path,question,answer\r\nimages/a.png,What color?,Red, with white stripes\r\n'
+                       b'images/a.png,Shape?\r\nimages/a.png,Size?,Small\r\n'
+                       b'images/a.png,Where is <image>?,Left\r\n')
+    out = tmp_path / 'qa.jsonl'
+    assert run(csv_qa.main, ['--input', str(source), '--out', str(out)]) == 0
+    assert [r['messages'][1]['content'] for r in _read(out)] == ['Small']
+    err = capsys.readouterr().err
+    assert f'skipped {source}:2: row has 4 fields, the header 3 (a comma inside a value must be quoted' in err
+    assert f'skipped {source}:3: row has 2 fields, the header 3' in err
+    assert f'skipped {source}:5: `question` holds the text <image>, which training reads as a media placeholder' in err
+    assert 'wrote 1 records, skipped 3' in err
+
+
+def test_csv_columns_beyond_the_three_are_named(image_dir: Path, tmp_path: Path, capsys):
+    source = tmp_path / 'qa.csv'
+    source.write_text('image_path,question,answer,notes\nimages/a.png,Size?,Small,checked twice\n')
+    assert run(csv_qa.main, ['--input', str(source), '--out', str(tmp_path / 'qa.jsonl')]) == 0
+    err = capsys.readouterr().err
+    assert f'note: {source}: column(s) notes are not converted (a record takes image_path, question, answer)' in err
