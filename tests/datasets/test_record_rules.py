@@ -41,6 +41,13 @@ def wide_images(image_dir: Path) -> Path:
     return image_dir
 
 
+def _grounding(box: list[float], **objects) -> dict:
+    """An ms-swift grounding row on images/b.png (96x64) and images/a.png (64x64), one box."""
+    return {'messages': [{'role': 'user', 'content': '<image><image>Where is <ref-object>?'},
+                         {'role': 'assistant', 'content': '<bbox>'}],
+            'images': ['images/b.png', 'images/a.png'], 'objects': {'ref': ['car'], 'bbox': [box], **objects}}
+
+
 # (record or raw line, expected fragment of the problem, mode); every one must be refused by training and the validator.
 BAD = [
     pytest.param({**image_record('images/a.png'), 'image': 'images/b.png'},
@@ -101,6 +108,16 @@ BAD = [
     pytest.param(_geo(images=['images/notes.txt']), 'does not open as an image', 'dense', id='a text file as image'),
     pytest.param(_geo(videos=['clip.mp4']), '(videos belong to chat records, which carry `messages`)', 'dense',
                  id='videos on a geometry record'),
+    *[pytest.param(_grounding(box, **extra), fragment, 'dense', id=name) for name, box, extra, fragment in [
+        ('grounding box past the image', [10, 10, 600, 500], {}, 'objects.bbox[0]: [10, 10, 600, 500] leaves the '
+         '96x64 image'),
+        ('grounding box left of the image', [-5, 10, 60, 50], {}, 'objects.bbox[0]: [-5, 10, 60, 50] leaves the 96x64'),
+        ('grounding box without area', [10, 10, 10, 50], {}, 'objects.bbox[0]: [10, 10, 10, 50] has no area'),
+        ('grounding norm1 box past 1', [0.1, 0.1, 1.5, 0.5], {'bbox_type': 'norm1'},
+         'objects.bbox[0]: [0.1, 0.1, 1.5, 0.5] leaves the 0-1 range of bbox_type "norm1"'),
+        ('grounding box past its second image', [10, 10, 90, 50], {'image_id': [1]},
+         'objects.bbox[0]: [10, 10, 90, 50] leaves the 64x64 image'),
+    ]],
 ]
 
 
@@ -128,6 +145,10 @@ def test_training_and_the_validator_refuse_each_with_the_same_words(wide_images:
         {'type': 'image_url', 'image_url': {'url': 'images/a.png', 'detail': 'high'}},
         {'type': 'text', 'text': 'Describe.'}]}, {'role': 'assistant', 'content': 'a car'}]}, 'dense',
                  id='openai image_url with detail'),
+    pytest.param(_grounding([90, 60, 2, 4]), 'dense', id='grounding corners in reverse (ms-swift orders them)'),
+    pytest.param(_grounding([96, 0, 0, 64]), 'dense', id='grounding box over the whole first image'),
+    pytest.param(_grounding([0.1, 0.2, 1.0, 0.5], bbox_type='norm1'), 'dense', id='grounding norm1 box'),
+    pytest.param(_grounding([1, 1, 60, 60], image_id=[1]), 'dense', id='grounding box on the second image'),
 ])
 def test_what_other_tools_write_correctly_still_trains(wide_images: Path, record, mode):
     data = write_jsonl(wide_images.parent / 'data.jsonl', [record])

@@ -63,6 +63,17 @@ def _resolve_media(value: Any, base_dir: Path, where: str, kind: str) -> str:
     return value
 
 
+def _image_size(value: str) -> tuple[int, int]:
+    """(width, height) of a checked image (``_resolve_media``) from its header: the size ms-swift normalises a
+    "real" box against."""
+    from PIL import Image
+
+    from . import image_source
+
+    with Image.open(image_source(value)) as image:
+        return image.size
+
+
 def _check_keys(value: dict[str, Any], valid: tuple[str, ...], not_read: dict[str, str], where: str,
                 what: str) -> None:
     for key in value:
@@ -81,9 +92,13 @@ def _count_placeholders(text: str, where: str, counts: dict[str, int]) -> None:
         counts[key] += text.count(placeholder)
 
 
-def _grounding_objects(record: dict[str, Any], counts: dict[str, int], images: int, where: str) -> dict | None:
-    """ms-swift's `objects` of a chat record, checked against the text's ``<ref-object>`` / ``<bbox>`` placeholders,
-    with each box's corners ordered as ms-swift's preprocessor orders them."""
+def _grounding_objects(record: dict[str, Any], counts: dict[str, int], image_paths: list[str],
+                       where: str) -> dict | None:
+    """ms-swift's `objects` of a chat record, checked against the text's ``<ref-object>`` / ``<bbox>`` placeholders
+    and against the image each box is drawn on (inside it, with an area: ms-swift would write a box past the image as
+    coordinates beyond 0-1000 without a word), with each box's corners ordered as ms-swift's preprocessor orders
+    them."""
+    images = len(image_paths)
     objects = record.get('objects')
     if objects is None:
         for placeholder, key in GROUNDING.items():
@@ -125,6 +140,21 @@ def _grounding_objects(record: dict[str, Any], counts: dict[str, int], images: i
         raise RecordError(f'{where}: objects.bbox: boxes need the image they are drawn on (`images`)')
     ordered = [[min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])] if len(b) == 4 else list(b)
                for b in boxes]
+    sizes: dict[int, tuple[int, int]] = {}
+    for i, box in enumerate(ordered):
+        image = image_ids[i] if i < len(image_ids) else 0  # ms-swift: a box without one is on the first image
+        if bbox_type == 'norm1':
+            width = height = 1
+        else:
+            if image not in sizes:
+                sizes[image] = _image_size(image_paths[image])
+            width, height = sizes[image]
+        xs, ys = box[0::2], box[1::2]
+        if min(xs) < 0 or max(xs) > width or min(ys) < 0 or max(ys) > height:
+            frame = 'the 0-1 range of bbox_type "norm1"' if bbox_type == 'norm1' else f'the {width}x{height} image'
+            raise RecordError(f'{where}: objects.bbox[{i}]: {boxes[i]} leaves {frame}')
+        if len(box) == 4 and not (box[0] < box[2] and box[1] < box[3]):
+            raise RecordError(f'{where}: objects.bbox[{i}]: {boxes[i]} has no area (x1 = x2 or y1 = y2)')
     out = {'ref': list(refs), 'bbox': ordered, 'bbox_type': bbox_type}
     if image_ids:
         out['image_id'] = list(image_ids)
@@ -209,7 +239,9 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
             inputs[list_field] = [
                 _resolve_media(v, base_dir, f'{where}: {list_field}[{i}]', kind) for i, v in enumerate(listed)
             ]
-    objects = _grounding_objects(record, placeholders, len(record.get('images') or []) + items_found['image'], where)
+    image_paths = inputs.get('images') or [item['image'] for m in out_messages if isinstance(m['content'], list)
+                                            for item in m['content'] if item['type'] == 'image']
+    objects = _grounding_objects(record, placeholders, image_paths, where)
     if objects is not None:
         inputs['objects'] = objects
     return inputs
