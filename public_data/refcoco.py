@@ -7,7 +7,9 @@
 `sentences: [{"sent": ...}]`); only open a pickle you trust. Boxes come from the instances file. Each expression
 becomes one record: the user asks for it (`--prompt`, with `{expression}`), the assistant answers
 `[{"desc": expression, "bbox_2d": [x1, y1, x2, y2]}]` in 0-1000 coordinates (Qwen3-VL's convention). Refs of other
-splits are left out; refs whose annotation or image is missing are skipped and reported.
+splits are left out; refs whose annotation or image is missing, whose image does not open, has samples wider than 8
+bits, an EXIF rotation or another size than the instances file says, or whose box has no area are skipped and
+reported; boxes that cross the image edge are clamped and empty sentences left out, both counted.
 """
 from __future__ import annotations
 
@@ -21,11 +23,15 @@ from src.datasets.builders.coords import Coords
 
 from .common import (
     ConversionError,
+    Report,
     Skip,
+    box_object,
     convert,
+    coordinates,
     parser,
     relative_image,
     run,
+    stored_size,
     stream_json_array,
 )
 
@@ -34,13 +40,20 @@ DEFAULT_PROMPT = 'Locate "{expression}" in the image and give its bounding box a
 
 def load_refs(path: Path) -> list[dict[str, Any]]:
     if path.suffix == '.p':
-        with open(path, 'rb') as f:
-            return pickle.load(f)  # noqa: S301 - the published RefCOCO format
+        try:
+            with open(path, 'rb') as f:
+                # the published files are Python 2 pickles: their byte strings are UTF-8 text
+                return pickle.load(f, encoding='utf-8')  # noqa: S301 - the published RefCOCO format
+        except UnicodeDecodeError as exc:
+            raise ConversionError(f'{path}: a string in the pickle is not UTF-8 ({exc}); nothing was written') from None
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as exc:
+            raise ConversionError(f'{path}: not a readable refs pickle ({type(exc).__name__}: {exc}); nothing was '
+                                  'written') from None
     return list(stream_json_array(path))
 
 
 def convert_ref(ref: dict[str, Any], boxes: dict, images: dict, images_dir: Path, out: Path,
-                prompt: str) -> list[dict[str, Any]]:
+                prompt: str, report: Report) -> list[dict[str, Any]]:
     ann = boxes.get(ref.get('ann_id'))
     image = images.get(ref.get('image_id'))
     if ann is None or image is None:
@@ -48,12 +61,18 @@ def convert_ref(ref: dict[str, Any], boxes: dict, images: dict, images_dir: Path
     path = images_dir / image['file_name']
     if not path.is_file():
         raise Skip(f'image file not found: {path}')
-    x, y, w, h = ann
-    box = Coords('norm1000').to_model([x, y, x + w, y + h], image['width'], image['height'])
+    width, height = stored_size(path, str(path))
+    if (width, height) != (image['width'], image['height']):
+        raise Skip(f'size mismatch: {path} is {width}x{height}, the instances file says '
+                   f'{image["width"]}x{image["height"]} (their coordinates would land elsewhere)')
+    x, y, w, h = coordinates(ann, 'bbox', 4)
+    corners = box_object('', [x, y, x + w, y + h], width, height, report)['bbox_2d']
+    box = Coords('norm1000').to_model(corners, width, height)
     records = []
     for sentence in ref.get('sentences') or []:
         text = (sentence.get('sent') or '').strip()
         if not text:
+            report.notes['empty sentence left out'] += 1
             continue
         answer = json.dumps([{'desc': text, 'bbox_2d': box}], ensure_ascii=False)
         records.append({'messages': [
@@ -85,8 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         raise ConversionError(f'{args.refs}: no refs of split {args.split!r}; the file has '
                               f'{", ".join(splits) or "none"}')
     items = ((f'ref {r.get("ref_id")}', r) for r in refs)
-    convert(items, lambda r: convert_ref(r, boxes, images, args.images, args.out, args.prompt), args.out,
-            desc='refcoco', inputs=[args.refs, args.instances], total=len(refs))
+    report = Report()
+    convert(items, lambda r: convert_ref(r, boxes, images, args.images, args.out, args.prompt, report), args.out,
+            desc='refcoco', inputs=[args.refs, args.instances], total=len(refs), report=report)
 
 
 if __name__ == '__main__':

@@ -238,3 +238,41 @@ def test_csv_columns_beyond_the_three_are_named(image_dir: Path, tmp_path: Path,
     assert run(csv_qa.main, ['--input', str(source), '--out', str(tmp_path / 'qa.jsonl')]) == 0
     err = capsys.readouterr().err
     assert f'note: {source}: column(s) notes are not converted (a record takes image_path, question, answer)' in err
+
+
+def _python2_refs_pickle(sentence: bytes, bbox_ref: int = 10) -> bytes:
+    """A refs pickle as Python 2 wrote the published files: its strings are byte strings (SHORT_BINSTRING)."""
+    def text(value: bytes) -> bytes:
+        return b'U' + bytes([len(value)]) + value
+
+    ref = (b'}(' + text(b'ref_id') + b'K\x01' + text(b'ann_id') + b'K' + bytes([bbox_ref]) + text(b'image_id')
+           + b'K\x01' + text(b'split') + text(b'val') + text(b'sentences') + b']}(' + text(b'sent') + text(sentence)
+           + b'ua' + b'}(' + text(b'sent') + text(b'') + b'ua' + b'u')
+    return b'\x80\x02]' + ref + b'a.'
+
+
+def test_refcoco_python2_pickle_boxes_and_sentences(image_dir: Path, tmp_path: Path, capsys):
+    """The published refs(unc).p is a Python 2 pickle with UTF-8 byte strings; a box past the image is clamped and a
+    box without area skipped, both counted, like every detection converter's; empty sentences are counted."""
+    refs = tmp_path / 'refs.p'
+    refs.write_bytes(_python2_refs_pickle('the café sign'.encode()))
+    instances = tmp_path / 'instances.json'
+    instances.write_text(json.dumps({'images': [{'id': 1, 'file_name': 'b.png', 'width': 96, 'height': 64}],
+                                     'annotations': [{'id': 10, 'bbox': [48, 16, 100, 32]},
+                                                     {'id': 11, 'bbox': [10, 10, 0, 20]}]}))
+    out = tmp_path / 'r.jsonl'
+    args = ['--refs', str(refs), '--instances', str(instances), '--images', str(image_dir), '--out', str(out)]
+    assert run(refcoco.main, args) == 0
+    [record] = _read(out)
+    assert json.loads(record['messages'][1]['content']) == [{'desc': 'the café sign', 'bbox_2d': [500, 250, 1000, 750]}]
+    err = capsys.readouterr().err
+    assert '1  box clamped at the image edge (kept)' in err and '1  empty sentence left out (kept)' in err
+    refs.write_bytes(_python2_refs_pickle(b'x', bbox_ref=11))
+    assert run(refcoco.main, args) == 1
+    assert 'skipped ref 1: degenerate box [10.0, 10.0, 10.0, 30.0]' in capsys.readouterr().err
+    refs.write_bytes(_python2_refs_pickle(b'caf\xe9'))  # latin-1, not UTF-8
+    assert run(refcoco.main, args) == 1
+    assert f'error: {refs}: a string in the pickle is not UTF-8' in capsys.readouterr().err
+    refs.write_bytes(_python2_refs_pickle(b'x')[:20])
+    assert run(refcoco.main, args) == 1
+    assert f'error: {refs}: not a readable refs pickle' in capsys.readouterr().err
