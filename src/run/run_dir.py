@@ -5,12 +5,13 @@ folder is refused at start, before its model loads, and the first run is untouch
 (killed, machine rebooted) is stale and taken over with a warning.
 
 A run records what it owns in ``<output_dir>/.toolkit_run.json``: the names the folder held before the toolkit first
-ran there (``preexisting``: the user's, never touched), and the names its runs wrote (``written``, brought up to
-date when a run ends). A run killed before it could record them still owns what it names like a run's output
-(checkpoints, ``logging.jsonl``, ``runs/``, ...) and was not there before. ``training.overwrite_output_dir`` removes
-exactly what earlier runs own; a folder of the user's (``images/``, ``runs/``, notes) is never deleted, and a folder
-with checkpoints or logs that no run of the toolkit recorded (``swift sft``, an older version) is refused rather than
-deleted.
+ran there, and what the user added between runs (``preexisting``: the user's, never touched), and the names its runs
+wrote (``written``: what appeared while a run held the folder, recorded when it ends). A run killed before it could
+record them still owns what it names like a run's output (checkpoints, ``logging.jsonl``, ``runs/``, ...) and was
+not there before. A file added to the folder while a run writes there counts as that run's.
+``training.overwrite_output_dir`` removes exactly what earlier runs own; a folder of the user's (``images/``,
+``runs/``, notes) is never deleted, and a folder with checkpoints or logs that no run of the toolkit recorded
+(``swift sft``, an older version) is refused rather than deleted.
 
 A folder that already holds a run is not reused silently: a new run there is refused with the ways forward (resume
 it, overwrite it, or write elsewhere). Resuming from one of its checkpoints continues that run: checkpoints left
@@ -93,20 +94,35 @@ def owned_entries(output_dir: Path, manifest: Manifest) -> list[str]:
     return sorted(names - set(manifest.preexisting), key=lambda n: (not n.startswith('checkpoint-'), n))
 
 
-def record_written(output_dir: Path) -> None:
-    """Add to the manifest everything that appeared in ``output_dir`` since the toolkit first ran there."""
+def record_written(output_dir: Path, started_with: set[str]) -> None:
+    """Add to the manifest what appeared in ``output_dir`` while this run held it (``started_with``: the names there
+    when it took the folder). What the user added between runs is never the run's (``adopt_users_entries``)."""
     manifest = read_manifest(output_dir)
     if manifest is not None and output_dir.is_dir():
-        new = _entries(output_dir) - set(manifest.preexisting)
+        new = _entries(output_dir) - started_with - set(manifest.preexisting)
         _write_manifest(output_dir, Manifest(manifest.preexisting, sorted(set(manifest.written) | new)))
+
+
+def adopt_users_entries(output_dir: Path, manifest: Manifest) -> Manifest:
+    """The manifest with what the user added since the last run ended counted as theirs: names no run recorded that
+    are not named like a run's output (notes, an evaluation folder, ``swift export``'s ``checkpoint-N-merged/``).
+    Names like a run's output that no run recorded are a killed run's, which could not record them."""
+    known = set(manifest.preexisting) | set(manifest.written)
+    users = {n for n in _entries(output_dir) - known if not _named_like_run_output(n)}
+    if not users:
+        return manifest
+    manifest = Manifest(sorted(set(manifest.preexisting) | users), manifest.written)
+    _write_manifest(output_dir, manifest)
+    return manifest
 
 
 @dataclass
 class RunLock:
     """This process's claim on an output directory; released at exit (or by ``release``), recording what the run
-    wrote there."""
+    wrote there: the names that appeared after it took the folder (``started_with``)."""
 
     path: Path
+    started_with: set[str] = field(default_factory=set)
 
     def release(self) -> None:
         try:
@@ -115,7 +131,7 @@ class RunLock:
             return
         if holder.get('pid') == os.getpid() and holder.get('host') == socket.gethostname():
             try:
-                record_written(self.path.parent)
+                record_written(self.path.parent, self.started_with)
             except OSError as exc:  # a full disk must not hide the run's own error
                 logger.warning(f'{self.path.parent / MANIFEST}: could not record what the run wrote ({exc})')
             self.path.unlink(missing_ok=True)
@@ -183,7 +199,7 @@ def acquire(output_dir: Path) -> RunLock:
             continue
         with os.fdopen(fd, 'w') as f:
             json.dump(me, f)
-        lock = RunLock(path)
+        lock = RunLock(path, _entries(output_dir))
         atexit.register(lock.release)
         return lock
     raise ConfigError([f'{path}: could not take the lock (another run is starting there)'])
@@ -237,6 +253,7 @@ def claim_output_dir(output_dir: str | Path, resume_from: str | None, overwrite:
     except BaseException:
         lock.release()
         raise
+    lock.started_with = _entries(output_dir)  # after an overwrite cleared the earlier run
     return lock
 
 
@@ -256,6 +273,7 @@ def _check_reuse(output_dir: Path, resume_from: Path | None, overwrite: bool) ->
             preexisting = {n for n in preexisting if not _named_like_run_output(n)}
         manifest = Manifest(sorted(preexisting), [])
         _write_manifest(output_dir, manifest)
+    manifest = adopt_users_entries(output_dir, manifest)
     if resume_from is not None:
         if (problem := checkpoint_problem(resume_from)) is not None:
             usable = complete_checkpoints(resume_from.parent)

@@ -112,3 +112,21 @@ def test_an_output_dir_that_is_a_file_is_one_line_naming_the_setting(tmp_path: P
         claim_output_dir(tmp_path / 'out' / 'inside', None, False)
     assert err.value.problems == [f'`training.output_dir`: cannot create {tmp_path / "out" / "inside"}: Not a '
                                   'directory']
+
+
+def test_what_the_user_adds_between_runs_stays_theirs_through_a_refused_run_and_an_overwrite(tmp_path: Path):
+    folder = tmp_path / 'run'
+    _run(folder)
+    (folder / 'NOTES.md').write_text('what I saw')
+    (folder / 'my_eval').mkdir()
+    (folder / 'my_eval' / 'r.json').write_text('{}')
+    (folder / 'checkpoint-2-merged').mkdir()  # `swift export --merge_lora` writes beside the checkpoint
+    with pytest.raises(ConfigError, match='already holds a run'):
+        claim_output_dir(folder, None, False)  # refused: the rerun records nothing as written
+    assert not {'NOTES.md', 'my_eval', 'checkpoint-2-merged'} & set(read_manifest(folder).written)
+    _run(folder, overwrite=True, steps=(3, ))
+    assert (folder / 'NOTES.md').read_text() == 'what I saw' and (folder / 'my_eval' / 'r.json').is_file()
+    assert (folder / 'checkpoint-2-merged').is_dir() and not (folder / 'checkpoint-2').exists()
+    assert {'NOTES.md', 'my_eval', 'checkpoint-2-merged'} <= set(read_manifest(folder).preexisting)
+    _run(folder, overwrite=True, steps=(4, ))
+    assert (folder / 'NOTES.md').is_file() and not (folder / 'checkpoint-3').exists()
