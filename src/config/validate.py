@@ -332,6 +332,10 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
     if start and not Path(start).is_dir():
         errors.append(f'{cfg.source}: `tuner.resume_from_checkpoint`: checkpoint {start} does not exist (run the '
                       'earlier stage first)')
+    resume = cfg.training.get('resume_from_checkpoint')
+    if resume and not Path(str(resume)).is_dir():
+        errors.append(f'{cfg.source}: `training.resume_from_checkpoint`: checkpoint {resume} does not exist (give a '
+                      'checkpoint-N folder of the run to continue)')
     for key in ('train_jsonl', 'val_jsonl'):
         path = getattr(cfg.custom, key)
         if path is not None and not Path(path).is_file():

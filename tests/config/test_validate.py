@@ -109,9 +109,12 @@ def test_missing_train_jsonl(tmp_path: Path):
 
 def test_missing_inputs_are_reported_before_any_model_loads(tmp_path: Path):
     path = write_yaml(tmp_path / 'cfg.yaml', {'model': {'model': './absent'}, 'custom': {'train_jsonl': 'x.jsonl'},
-                                             'global_max_length': 512})
+                                             'global_max_length': 512,
+                                             'training': {'resume_from_checkpoint': 'out/checkpoint-3'}})
     cfg = load_and_validate(path)  # a stage-2 config validates before stage 1 has run
     with pytest.raises(ConfigError) as err:
         check_inputs_exist(cfg)
     assert f'{path}: `model.model`: directory {tmp_path}/absent does not exist' in str(err.value)
     assert f'{path}: `custom.train_jsonl`: file {tmp_path}/x.jsonl does not exist' in str(err.value)
+    assert (f'{path}: `training.resume_from_checkpoint`: checkpoint {tmp_path}/out/checkpoint-3 does not exist (give '
+            'a checkpoint-N folder of the run to continue)') in str(err.value)
