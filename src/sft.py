@@ -110,7 +110,8 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
 def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> Any:
     import torch
 
-    from .run.checkpoints import resume_mismatches
+    from .config.validate import world_size
+    from .run.checkpoints import resume_layout_problem, resume_mismatches
     from .run.run_dir import claim_output_dir, failed_save
     from .run.start_weights import start_model
     from .swift_seams import set_tensorboard_dir, set_video_sampling
@@ -130,6 +131,9 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
                            'into a different set of trainable parameters. Resume with the settings it was trained '
                            'with, or start a new run (`tuner.resume_from_checkpoint` starts a new stage from its '
                            'weights):\n    ' + '\n    '.join(differences)])
+    if args.resume_from_checkpoint and (problem := resume_layout_problem(
+            args.resume_from_checkpoint, world_size(), bool(args.deepspeed), bool(args.fsdp))):
+        raise ConfigError([f'`training.resume_from_checkpoint`: {problem}'])
     set_tensorboard_dir(args.logging_dir)
     start_engine(args.deepspeed, torch.cuda.is_available())
     if cfg.rlhf.get('rlhf_type'):

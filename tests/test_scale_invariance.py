@@ -202,6 +202,15 @@ def test_sft_lora_with_per_dataset_telemetry_and_eval(make_config, tmp_path: Pat
                           text=True, env={**os.environ, 'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1'})
     assert done.returncode == 0, done.stderr[-3000:]
     assert len((tmp_path / 'zero3_infer.jsonl').read_text().splitlines()) == 8, 'one answer per validation record'
+    # ZeRO-3's optimizer state is split two ways: one process refuses to resume it, before the model loads and
+    # before the run's log is touched
+    log = (tmp_path / 'lora_zero3' / 'logging.jsonl').read_text()
+    alone = make_config('fusion.yaml', name='lora_zero3', tuner={'lora_dropout': 0.0}, **ENGINES['zero3'],
+                        training={'resume_from_checkpoint': str(checkpoint), 'max_steps': 3}, **IMAGE_MIX)
+    refused = _launch(alone, 1, {})
+    assert refused.returncode == 2 and ('was saved by 2 processes under DeepSpeed (`deepspeed.enabled: true`), whose '
+                                        'optimizer state is split 2 ways; this run has 1') in refused.stderr
+    assert (tmp_path / 'lora_zero3' / 'logging.jsonl').read_text() == log
 
 
 def test_sft_full(make_config, tmp_path: Path):

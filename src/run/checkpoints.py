@@ -168,6 +168,27 @@ def resume_mismatches(args: object, checkpoint: str | Path) -> list[str]:
     return lines
 
 
+def resume_layout_problem(checkpoint: str | Path, world_size: int, deepspeed: bool, fsdp: bool) -> str | None:
+    """Why this run cannot load ``checkpoint``'s sharded engine state, or None: DeepSpeed's ``global_stepN/`` and
+    FSDP's sharded folders hold one optimizer partition per process, so they load only under the same engine with the
+    same number of processes (DeepSpeed stopped with a tensor size mismatch after the model had loaded)."""
+    path = Path(checkpoint)
+    saved_by = {'DeepSpeed (`deepspeed.enabled: true`)': (path / 'latest').is_file(),
+                'FSDP (`training.fsdp`)': any((path / name).is_dir() for name in FSDP_STATE)}
+    engine = next((name for name, found in saved_by.items() if found), None)
+    if engine is None:
+        return None
+    running = deepspeed if engine.startswith('DeepSpeed') else fsdp
+    if not running:
+        return f'{path} was saved under {engine}, which this config does not use; resume it under the same engine'
+    ranks = len(list(path.glob('rng_state_*.pth'))) or 1
+    if ranks != world_size:
+        return (f'{path} was saved by {ranks} processes under {engine}, whose optimizer state is split {ranks} ways; '
+                f'this run has {world_size}. Resume it with {ranks} processes (`NPROC_PER_NODE={ranks} '
+                'scripts/train.sh ...`)')
+    return None
+
+
 def _normalised(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return sorted(map(str, value))

@@ -80,7 +80,7 @@ def _write_manifest(output_dir: Path, manifest: Manifest) -> None:
 
 def _named_like_run_output(name: str) -> bool:
     return bool(CHECKPOINT.match(name)) or name in (*RUN_FILES, *RUN_DIRS, *RUN_LINKS) or name.startswith(
-        INCOMPLETE_PREFIX + 'checkpoint-')
+        (INCOMPLETE_PREFIX + 'checkpoint-', 'logging.after-step-'))
 
 
 def _entries(output_dir: Path) -> set[str]:
@@ -222,7 +222,8 @@ def clear_run(output_dir: Path, names: list[str]) -> None:
 
 def trim_log_rows(output_dir: Path, step: int) -> int:
     """Cut ``logging.jsonl`` at its first row of a step after ``step``: that row and every later one (the rest of the
-    interrupted run, its summary) were written after the checkpoint. Returns how many rows were dropped."""
+    interrupted run, its summary) were written after the checkpoint. They are kept in ``dropped_rows_path`` (a resume
+    that fails later, after the model loads, must not have lost them). Returns how many rows were dropped."""
     path = output_dir / LOG_ROWS
     if not path.is_file():
         return 0
@@ -234,9 +235,16 @@ def trim_log_rows(output_dir: Path, step: int) -> int:
         except (json.JSONDecodeError, ValueError, AttributeError):
             continue
         if row_step is not None and row_step > step:
+            with open(dropped_rows_path(output_dir, step), 'a') as f:
+                f.write(''.join(f'{row}\n' for row in lines[n:]))
             path.write_text(''.join(f'{kept}\n' for kept in lines[:n]))
             return len(lines) - n
     return 0
+
+
+def dropped_rows_path(output_dir: Path, step: int) -> Path:
+    """Where the rows a resume from step ``step`` dropped from ``logging.jsonl`` are kept."""
+    return output_dir / f'logging.after-step-{step}.jsonl'
 
 
 def claim_output_dir(output_dir: str | Path, resume_from: str | None, overwrite: bool) -> RunLock:
@@ -284,10 +292,12 @@ def _check_reuse(output_dir: Path, resume_from: Path | None, overwrite: bool) ->
                                'resuming continues the run in output_dir; overwriting would delete it. Keep one'])
         if resume_from.parent == output_dir:
             set_aside_incomplete(output_dir)
-            dropped = trim_log_rows(output_dir, checkpoint_step(resume_from) or 0)
+            step = checkpoint_step(resume_from) or 0
+            dropped = trim_log_rows(output_dir, step)
             if dropped:
                 logger.warning(f'{output_dir / LOG_ROWS}: dropped {dropped} rows logged after {resume_from.name} '
-                               'by the interrupted run; the resumed run logs those steps again')
+                               'by the interrupted run (kept in '
+                               f'{dropped_rows_path(output_dir, step).name}); the resumed run logs those steps again')
             return
     found = owned_entries(output_dir, manifest)
     if not found:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from src.run.checkpoints import checkpoint_problem, complete_checkpoints, set_aside_incomplete
+from src.run.checkpoints import checkpoint_problem, complete_checkpoints, resume_layout_problem, set_aside_incomplete
 
 
 def _checkpoint(folder: Path, step: int, adapter: bool = True) -> Path:
@@ -104,3 +104,30 @@ def test_engine_checkpoints_are_checked_in_their_own_layout(tmp_path: Path):
     assert checkpoint_problem(ckpt) == 'optimizer_0 holds 1 shards for 2 ranks'
     (ckpt / 'optimizer_0' / '__1_0.distcp').write_bytes(b'shard')
     assert checkpoint_problem(ckpt) is None
+
+
+def _sharded(folder: Path, step: int, ranks: int, engine: str) -> Path:
+    """A checkpoint with an engine's sharded state, saved by ``ranks`` processes."""
+    path = _checkpoint(folder, step)
+    (path / 'rng_state.pth').unlink()
+    for rank in range(ranks):
+        torch.save({'cpu': torch.get_rng_state()}, path / f'rng_state_{rank}.pth')
+    if engine == 'deepspeed':
+        (path / 'latest').write_text(f'global_step{step}')
+        (path / f'global_step{step}').mkdir()
+    else:
+        (path / 'optimizer_0').mkdir()
+    return path
+
+
+@pytest.mark.parametrize('engine,flags,name', [('deepspeed', (True, False), 'DeepSpeed (`deepspeed.enabled: true`)'),
+                                               ('fsdp', (False, True), 'FSDP (`training.fsdp`)')])
+def test_sharded_state_resumes_only_under_its_engine_and_process_count(tmp_path: Path, engine, flags, name):
+    path = _sharded(tmp_path, 2, 2, engine)
+    assert resume_layout_problem(path, 2, *flags) is None
+    assert resume_layout_problem(path, 1, *flags) == (
+        f'{path} was saved by 2 processes under {name}, whose optimizer state is split 2 ways; this run has 1. Resume '
+        'it with 2 processes (`NPROC_PER_NODE=2 scripts/train.sh ...`)')
+    assert resume_layout_problem(path, 2, False, False) == (
+        f'{path} was saved under {name}, which this config does not use; resume it under the same engine')
+    assert resume_layout_problem(_checkpoint(tmp_path, 4), 3, False, False) is None, 'plain DDP state reshapes'

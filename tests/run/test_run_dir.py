@@ -119,6 +119,7 @@ def test_trim_cuts_at_the_first_later_step_and_keeps_what_came_before(tmp_path: 
     (tmp_path / 'logging.jsonl').write_text(_rows(1, 2) + summary + _rows(3, 4) + summary)
     assert trim_log_rows(tmp_path, 2) == 3
     assert (tmp_path / 'logging.jsonl').read_text() == _rows(1, 2) + summary
+    assert (tmp_path / 'logging.after-step-2.jsonl').read_text() == _rows(3, 4) + summary, 'kept, not lost'
     assert trim_log_rows(tmp_path, 2) == 0
 
 
