@@ -68,3 +68,19 @@ def test_evaluation(make_config, tiny_model: Path, tmp_path: Path):
     done = _run('src.eval.run', ['--config', str(config), '--checkpoint', str(tiny_model)])
     assert done.returncode == 2 and 'imported: []' in done.stdout, done.stderr[-3000:]
     assert f'{data}:2: ' in done.stderr
+
+
+def test_settings_for_geometry_records_with_only_chat_records_are_refused(make_config, tmp_path: Path):
+    """`custom.mode`, prompts and augmentation shape geometry records; chat records train as written, so a config
+    that sets them for chat records only would have them do nothing."""
+    chat = write_jsonl(tmp_path / 'chat.jsonl', [{'messages': [
+        {'role': 'user', 'content': [{'type': 'image', 'image': str(SMOKE_DATA / 'images' / '000.png')},
+                                     {'type': 'text', 'text': 'What is there?'}]},
+        {'role': 'assistant', 'content': 'A car.'}]}] * 2)
+    config = make_config('dense_augment.yaml', custom={'train_jsonl': str(chat), 'val_jsonl': None,
+                                                       'mode': 'summary', 'prompts': {'summary': 'Sum it up.'}})
+    done = _run('src.sft', ['--config', str(config)])
+    assert done.returncode == 2 and 'imported: []' in done.stdout, done.stderr[-3000:]
+    assert (f'{config}: `custom.mode`, `custom.prompts`, `custom.augmentation`: shape(s) how geometry records (images '
+            f'with `objects` or a `summary`) become conversations, and all 2 training records are chat records '
+            f'(`messages`, the first at {chat}:1), which train as written') in done.stderr

@@ -136,10 +136,10 @@ class CustomConfig:
     prompts: dict[str, str] | None = None
     """User prompt per mode (`dense`, `summary`); unset modes use the built-in prompt."""
     dataset_prompts: dict[str, dict[str, str]] | None = None
+    """Per-dataset prompt overrides, keyed by a record's `dataset` field, then by mode."""
     summary_prompt_variants: list[str] | None = None
     """Summary prompts to alternate between: each sample draws one uniformly from (seed, epoch, position), so about
     half of an epoch sees each of two variants, differently every epoch; unset, the one `summary` prompt."""
-    """Per-dataset prompt overrides, keyed by a record's `dataset` field, then by mode."""
     augmentation: dict[str, typing.Any] | None = None
     """Training-time augmentation: `ops` (list of {name, prob, params}) and `rotate_box_to` (bbox | poly)."""
     video: dict[str, typing.Any] | None = None

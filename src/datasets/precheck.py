@@ -41,7 +41,7 @@ def run_datasets(cfg: Any) -> list[tuple[str, DenseCaptionDataset]]:
 @dataclass
 class RecordCounts:
     """What the records of one split of a run are: how many, how many carry no image or video (text only), how many
-    a video, how many an image; each with the ``file:line`` of its first record."""
+    a video, how many an image, how many are chat records; each with the ``file:line`` of its first record."""
 
     split: str
     records: int = 0
@@ -51,6 +51,8 @@ class RecordCounts:
     first_video: str | None = None
     images: int = 0
     first_image: str | None = None
+    chat: int = 0
+    first_chat: str | None = None
 
     def add(self, report: FileReport) -> None:
         def first(indices: list[int], known: str | None) -> str | None:
@@ -60,9 +62,11 @@ class RecordCounts:
         self.text_only += len(report.text_only)
         self.videos += len(report.videos)
         self.images += len(report.images)
+        self.chat += len(report.chat)
         self.first_text_only = first(report.text_only, self.first_text_only)
         self.first_video = first(report.videos, self.first_video)
         self.first_image = first(report.images, self.first_image)
+        self.first_chat = first(report.chat, self.first_chat)
 
 
 def check_run_records(cfg: Any) -> list[RecordCounts]:
@@ -84,3 +88,28 @@ def check_run_records(cfg: Any) -> list[RecordCounts]:
                           f'`python -m src.datasets.validate FILE --config {cfg.source}` lists every problem):\n  '
                           f'{shown}{more}')
     return list(counts.values())
+
+
+# The settings that shape how the project builds a geometry record (images + objects / summary) into a conversation;
+# a chat record (`messages`) trains as written, so with only chat records they would do nothing.
+GEOMETRY_SETTINGS = (
+    ('custom.mode', lambda cfg: cfg.custom.mode != 'dense'),
+    ('custom.prompts', lambda cfg: cfg.custom.prompts),
+    ('custom.dataset_prompts', lambda cfg: cfg.custom.dataset_prompts),
+    ('custom.summary_prompt_variants', lambda cfg: cfg.custom.summary_prompt_variants),
+    ('custom.augmentation', lambda cfg: cfg.augmentation is not None),
+)
+
+
+def ignored_settings_problem(cfg: Any, counts: RecordCounts) -> str | None:
+    """The geometry-record settings of ``cfg`` that a split of only chat records would ignore, as one problem; None
+    when the split has a geometry record (they apply to it) or no such setting is given."""
+    if counts.split != SPLITS[0] or not 0 < counts.chat == counts.records:
+        return None
+    given = [key for key, is_set in GEOMETRY_SETTINGS if is_set(cfg)]
+    if not given:
+        return None
+    return (f'{cfg.source}: {", ".join(f"`{key}`" for key in given)}: shape(s) how geometry records (images with '
+            f'`objects` or a `summary`) become conversations, and all {counts.records} training records are chat '
+            f'records (`messages`, the first at {counts.first_chat}), which train as written, so nothing would use '
+            'them. Remove them, or convert the records to geometry records (docs/data/DATA_JSONL_CONTRACT.md)')

@@ -248,6 +248,8 @@ class Verdict:
     """The record trains with a video."""
     image: bool = False
     """The record trains with an image."""
+    chat: bool = False
+    """A chat record (`messages`): it trains as written, without `custom.mode`, prompts or augmentation."""
 
 
 def record_verdict(dataset: DenseCaptionDataset, idx: int, counter: LengthCounter | None, deep: bool) -> Verdict:
@@ -269,7 +271,7 @@ def record_verdict(dataset: DenseCaptionDataset, idx: int, counter: LengthCounte
     try:
         inputs = dataset.sized_inputs(idx, record, draw=idx)
         kinds = {'text_only': not has_media(inputs), 'video': has_media(inputs, ('video', )),
-                 'image': has_media(inputs, ('image', ))}
+                 'image': has_media(inputs, ('image', )), 'chat': chat}
         if template is not None and (deep or counter is None):
             return Verdict([], dataset.encode(idx, draw=idx)['length'], files, **kinds)
     except RecordError as exc:
@@ -324,6 +326,8 @@ class FileReport:
     """Indices of the records with a video."""
     images: list[int] = field(default_factory=list)
     """Indices of the records with an image."""
+    chat: list[int] = field(default_factory=list)
+    """Indices of the chat records."""
     cached: bool = False
 
     def lines(self) -> list[str]:
@@ -352,7 +356,8 @@ def check_file(dataset: DenseCaptionDataset, deep: bool = False, workers: int | 
                 return FileReport(dataset, *cached, cached=True)
             report, files = _report(dataset, range(len(dataset)), deep, workers)
             if cache is not None:
-                cache.store(report.problems, report.longest, report.text_only, report.videos, report.images, files)
+                cache.store(report.problems, report.longest, report.text_only, report.videos, report.images,
+                            report.chat, files)
             return report
     cached = cache.load() if cache is not None else None
     if not all(_gather(cached is not None)):
@@ -360,13 +365,13 @@ def check_file(dataset: DenseCaptionDataset, deep: bool = False, workers: int | 
     if cached is not None:
         return FileReport(dataset, *cached, cached=True)
     shard, files = _report(dataset, range(rank, len(dataset), world), deep, workers)
-    shards = _gather((shard.problems, shard.longest, shard.text_only, shard.videos, shard.images, files))
+    shards = _gather((shard.problems, shard.longest, shard.text_only, shard.videos, shard.images, shard.chat, files))
     found = [s[1] for s in shards if s[1] is not None]
     report = FileReport(dataset, sorted(p for s in shards for p in s[0]), max(found) if found else None,
-                        *(sorted(i for s in shards for i in s[k]) for k in (2, 3, 4)))
+                        *(sorted(i for s in shards for i in s[k]) for k in (2, 3, 4, 5)))
     if cache is not None and rank == 0:
-        cache.store(report.problems, report.longest, report.text_only, report.videos, report.images,
-                    sorted({f for s in shards for f in s[5]}))
+        cache.store(report.problems, report.longest, report.text_only, report.videos, report.images, report.chat,
+                    sorted({f for s in shards for f in s[6]}))
     return report
 
 
@@ -376,7 +381,8 @@ def _report(dataset: DenseCaptionDataset, indices: range, deep: bool, workers: i
     lengths = [v.length for _, v in verdicts if v.length is not None]
     report = FileReport(dataset, [(idx, p) for idx, v in verdicts for p in v.problems],
                         max(lengths) if lengths else None, [idx for idx, v in verdicts if v.text_only],
-                        [idx for idx, v in verdicts if v.video], [idx for idx, v in verdicts if v.image])
+                        [idx for idx, v in verdicts if v.video], [idx for idx, v in verdicts if v.image],
+                        [idx for idx, v in verdicts if v.chat])
     return report, sorted({f for _, v in verdicts for f in v.files})
 
 

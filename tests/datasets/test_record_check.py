@@ -234,7 +234,8 @@ def test_a_rerun_reads_the_cached_verdict_and_every_input_invalidates_it(tmp_pat
     assert not check().cached
 
 
-def test_the_records_with_a_video_or_an_image_are_counted_and_cached(tmp_path: Path, template, monkeypatch):
+def test_the_records_with_a_video_an_image_and_the_chat_ones_are_counted_and_cached(tmp_path: Path, template,
+                                                                                       monkeypatch):
     """Which records have a video and which an image decides whether a run with sharded weights can take them (see
     ``engines.mixed_modalities_problem``): the report lists them, and the cached verdict keeps the lists."""
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / 'cache'))
@@ -249,8 +250,8 @@ def test_the_records_with_a_video_or_an_image_are_counted_and_cached(tmp_path: P
     path = write_jsonl(tmp_path / 'r.jsonl', [image, video, image, both])
     first = check_file(DenseCaptionDataset(path, template), workers=0)
     again = check_file(DenseCaptionDataset(path, template), workers=0)
-    assert (first.videos, first.images, first.cached) == ([1, 3], [0, 2, 3], False)
-    assert (again.videos, again.images, again.cached) == ([1, 3], [0, 2, 3], True)
+    assert (first.videos, first.images, first.chat, first.cached) == ([1, 3], [0, 2, 3], [1, 3], False)
+    assert (again.videos, again.images, again.chat, again.cached) == ([1, 3], [0, 2, 3], [1, 3], True)
     assert first.problems == [] and first.text_only == []
 
 
