@@ -50,6 +50,16 @@ def json_error(path: Path) -> ConversionError:
     return ConversionError(f'{path}: invalid JSON; nothing was written')
 
 
+def read_text(path: Path) -> str:
+    """The text of an input file (UTF-8, with or without a byte-order mark); a file in another encoding (UTF-16, as
+    Windows tools write it, or latin-1) is one error naming it and its first undecodable byte."""
+    try:
+        return path.read_text(encoding='utf-8-sig')
+    except UnicodeDecodeError as exc:
+        raise ConversionError(f'{path}: not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save it '
+                              'as UTF-8; nothing was written') from None
+
+
 def stream_json_array(path: Path, prefix: str = 'item') -> Iterator[Any]:
     """Items of a JSON array (``prefix`` is its ijson path, e.g. ``annotations.item``) without loading the file.
 
@@ -161,6 +171,8 @@ def convert(items: Iterable[tuple[str, Any]], convert_one, out: Path, desc: str,
             except Skip as exc:
                 report.skip(where, str(exc))
                 continue
+            except ConversionError:  # says where already
+                raise
             except Exception as exc:  # noqa: BLE001 - named with its record, then the run stops
                 raise ConversionError(f'{where}: cannot convert this record ({type(exc).__name__}: {exc}); nothing '
                                       'was written') from exc

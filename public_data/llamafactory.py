@@ -29,6 +29,7 @@ from .common import (
     convert,
     images_folder,
     parser,
+    read_text,
     run,
     stream_json_array,
     stream_jsonl,
@@ -57,7 +58,7 @@ class Spec:
 def registry_entry(info: Path, name: str) -> tuple[Path, Spec]:
     """The data file and reading spec of ``name`` in a dataset_info.json."""
     try:
-        registry = json.loads(info.read_text(encoding='utf-8'))
+        registry = json.loads(read_text(info))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConversionError(f'{info}: cannot read the dataset registry ({exc})') from None
     if name not in registry:

@@ -33,6 +33,7 @@ from .common import (
     geometry_record,
     image_objects,
     parser,
+    read_text,
     run,
     stored_size,
 )
@@ -85,7 +86,7 @@ def convert_file(voc: Path, split: str, out: Path, images_dir: Path | None = Non
     images_dir = images_dir or voc / 'JPEGImages'
     if not images_dir.is_dir():
         raise ConversionError(f'images folder {images_dir} does not exist; pass --images DIR')
-    ids = [line.split()[0] for line in ids_file.read_text(encoding='utf-8').splitlines() if line.strip()]
+    ids = [line.split()[0] for line in read_text(ids_file).splitlines() if line.strip()]
     report = Report()
 
     def convert_one(image_id: str) -> dict[str, Any]:

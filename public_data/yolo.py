@@ -37,6 +37,7 @@ from .common import (
     image_objects,
     parser,
     polygon_object,
+    read_text,
     run,
     stored_size,
 )
@@ -94,7 +95,7 @@ def split_images(data: dict[str, Any], split: str, root: Path, source: Path) -> 
             images += sorted(p for p in path.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES
                              and not p.name.startswith('.'))  # macOS `._x.jpg` companions are not images
         elif path.is_file() and path.suffix == '.txt':
-            lines = [line.strip() for line in path.read_text(encoding='utf-8').splitlines() if line.strip()]
+            lines = [line.strip() for line in read_text(path).splitlines() if line.strip()]
             images += [Path(line) if Path(line).is_absolute() else path.parent / line for line in lines]
         else:
             raise ConversionError(f'{source}: `{split}: {entry}` is neither a folder of images nor a .txt list '
@@ -108,7 +109,7 @@ def parse_labels(path: Path, names: dict[int, str], keypoints: int,
     Malformed lines raise ``ConversionError`` with the file and line; a repeated line is dropped and counted (as
     Ultralytics drops it)."""
     rows, seen = [], set()
-    for line_no, line in enumerate(path.read_text(encoding='utf-8-sig').splitlines(), start=1):
+    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         if tuple(line.split()) in seen:
@@ -164,7 +165,7 @@ def to_object(row: tuple[str, list[float], str], width: int, height: int, geomet
 def convert_file(data_yaml: Path, split: str, out: Path, root: Path | None = None, geometry: str = 'auto',
                  dataset: str | None = None, keep_partial: bool = False) -> Report:
     try:
-        data = yaml.safe_load(data_yaml.read_text(encoding='utf-8'))
+        data = yaml.safe_load(read_text(data_yaml))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConversionError(f'{data_yaml}: cannot read it as YAML ({exc}); nothing was written') from None
     if not isinstance(data, dict):

@@ -121,6 +121,17 @@ def test_yolo_malformed_label_is_one_error_with_file_and_line_and_no_output(tmp_
     assert 'one_jpg.rf.abc.txt:2: ' in err and message in err and not out.exists()
 
 
+def test_yolo_label_file_saved_as_utf16_is_one_error_naming_it(tmp_path: Path, capsys):
+    data = _roboflow_export(tmp_path / 'pets')
+    label = tmp_path / 'pets' / 'train' / 'labels' / 'one_jpg.rf.abc.txt'
+    label.write_text('0 0.5 0.5 0.2 0.2\n', encoding='utf-16')  # Notepad's "Unicode"
+    out = tmp_path / 'out.jsonl'
+    assert run(yolo.main, ['--input', str(data), '--out', str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f'error: {label}: not UTF-8 (byte 0xff at offset 0); save it as UTF-8' in err and not out.exists()
+    assert 'Traceback' not in err
+
+
 def test_yolo_wrong_split_and_missing_root_name_what_to_pass(tmp_path: Path, capsys):
     data = _roboflow_export(tmp_path / 'pets')
     assert run(yolo.main, ['--input', str(data), '--split', 'val', '--out', str(tmp_path / 'o.jsonl')]) == 1
