@@ -12,7 +12,8 @@ how the file is read, exactly as LLaMA-Factory reads it; relative `file_name`s a
 Media paths are relative to the data file's folder unless --images says otherwise. `<image>` / `<video>`
 placeholders must match the listed files (LLaMA-Factory's own rule). Note that LLaMA-Factory learns every assistant
 turn of a multi-turn conversation; this toolkit learns the last one unless `template.loss_scale: default` is set.
-Tool calls (`function_call` / `observation` turns) and preference data (`ranking`) are refused.
+Tool calls (`function_call` / `observation` turns, a `tools` column) and preference data (`ranking`) are refused; a
+`.json` file that holds JSON Lines is read as such, as LLaMA-Factory reads it.
 """
 from __future__ import annotations
 
@@ -123,6 +124,8 @@ def _messages_alpaca(item: dict[str, Any], spec: Spec) -> list[dict[str, str]]:
 def convert_item(item: Any, spec: Spec, media_dir: Path, out: Path) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise Skip(f'an item must be an object, got {type(item).__name__}')
+    if spec.columns.get('tools') and item.get(spec.columns['tools']):
+        raise Skip(f'tool definitions (`{spec.columns["tools"]}`) are not trained here')
     messages = (_messages_sharegpt if spec.formatting == 'sharegpt' else _messages_alpaca)(item, spec)
     media = {}
     for field in ('images', 'videos'):
@@ -133,7 +136,11 @@ def convert_item(item: Any, spec: Spec, media_dir: Path, out: Path) -> dict[str,
 
 
 def _items(path: Path) -> Iterator[tuple[str, Any]]:
-    if path.suffix == '.jsonl':
+    """The file's items: a JSON array, or JSON Lines (by its suffix, or a `.json` file whose first item is not in
+    brackets: the Hugging Face JSON loader LLaMA-Factory uses reads both)."""
+    with open(path, 'rb') as f:
+        lines = f.read(1 << 16).lstrip(b'\xef\xbb\xbf \t\r\n').startswith(b'{')
+    if path.suffix == '.jsonl' or lines:
         yield from ((f'{path}:{n}', item) for n, item in stream_jsonl(path))
     else:
         yield from ((f'{path} item {i}', item) for i, item in enumerate(stream_json_array(path)))

@@ -107,6 +107,26 @@ def test_llamafactory_registry_columns_and_tags(factory_data: Path, tmp_path: Pa
         assert 'tool calls are not supported' in capsys.readouterr().err
 
 
+def test_llamafactory_json_lines_in_a_json_file_and_a_tools_column(factory_data: Path, tmp_path: Path, capsys):
+    """The Hugging Face JSON loader LLaMA-Factory uses reads JSON Lines from a `.json` file; a record with tool
+    definitions (glaive_toolcall's `tools` column) is refused with the reason, not converted without them."""
+    rows = [{'conversations': [{'from': 'human', 'value': '<image>Describe.'}, {'from': 'gpt', 'value': 'A square.'}],
+             'images': ['mllm_demo_data/1.jpg']},
+            {'conversations': [{'from': 'human', 'value': 'Weather?'}, {'from': 'gpt', 'value': 'Sunny.'}],
+             'tools': '[{"name": "weather"}]'}]
+    (factory_data / 'lines.json').write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    info = json.loads((factory_data / 'dataset_info.json').read_text())
+    info['lines'] = {'file_name': 'lines.json', 'formatting': 'sharegpt',
+                     'columns': {'messages': 'conversations', 'images': 'images', 'tools': 'tools'}}
+    (factory_data / 'dataset_info.json').write_text(json.dumps(info))
+    out = tmp_path / 'lines.jsonl'
+    assert run(llamafactory.main, ['--dataset-info', str(factory_data / 'dataset_info.json'), '--dataset', 'lines',
+                                   '--out', str(out)]) == 0
+    assert [r['messages'][-1]['content'] for r in _read(out)] == ['A square.']
+    assert f'skipped {factory_data / "lines.json"}:2: tool definitions (`tools`) are not trained here' in (
+        capsys.readouterr().err)
+
+
 def test_llamafactory_registry_errors(factory_data: Path, tmp_path: Path, capsys):
     info = str(factory_data / 'dataset_info.json')
     out = tmp_path / 'x.jsonl'
