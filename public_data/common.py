@@ -218,8 +218,8 @@ MEDIA = (('image', 'images', '<image>'), ('video', 'videos', '<video>'))  # kind
 def chat_record(messages: list[dict[str, Any]], media: dict[str, list[str]], media_dir: Path, out: Path,
                 prepend: bool = True) -> dict[str, Any]:
     """A chat record from text messages and media file names (relative to ``media_dir``): placeholders checked
-    against the files (LLaVA puts them first when the text does not say where, ``prepend``), files checked to exist
-    and written relative to ``out``."""
+    against the files (LLaVA puts them first in the first user turn when the text does not say where, ``prepend``),
+    files checked to exist and written relative to ``out``."""
     if not messages or messages[-1]['role'] != 'assistant':
         raise Skip('the last turn is not the assistant answer')
     record: dict[str, Any] = {'messages': messages}
@@ -227,7 +227,10 @@ def chat_record(messages: list[dict[str, Any]], media: dict[str, list[str]], med
         names = media.get(field) or []
         count = sum(m['content'].count(placeholder) for m in messages)
         if names and count == 0 and prepend:
-            messages[0]['content'] = f'{placeholder}\n' * len(names) + messages[0]['content']
+            user = next((m for m in messages if m['role'] == 'user'), None)
+            if user is None:
+                raise Skip(f'{key}(s) but no user turn to show them in')
+            user['content'] = f'{placeholder}\n' * len(names) + user['content']
             count = len(names)
         if count != len(names):
             raise Skip(f'{count} {placeholder} placeholders for {len(names)} {key}(s)')

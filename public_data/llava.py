@@ -4,7 +4,9 @@
 
 Each item `{"image": "coco/train2017/x.jpg", "conversations": [{"from": "human", "value": "<image>\\nWhat is ..."},
 {"from": "gpt", "value": "..."}]}` becomes `{"messages": [...], "images": [...]}` with `<image>` placeholders kept;
-`"video": "clip.mp4"` items (LLaVA-Video / LLaVA-NeXT) become `videos` with their `<video>` placeholder. Media paths
+`"video": "clip.mp4"` items (LLaVA-Video / LLaVA-NeXT) become `videos` with their `<video>` placeholder (an `<image>`
+placeholder of a video item, as LLaVA-Video writes it, is read as `<video>` and counted). Placeholders the text does
+not place go first in the first user turn. Media paths
 are relative to the input file's folder unless --images says otherwise. Text-only items stay text-only. Items whose
 media file is missing, whose placeholders do not match the media count, or that do not end with a `gpt` turn are
 skipped and reported. The JSON array is read as a stream.
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import (
+    Report,
     Skip,
     chat_record,
     convert,
@@ -27,7 +30,7 @@ from .common import (
 
 ROLES = {'human': 'user', 'user': 'user', 'gpt': 'assistant', 'assistant': 'assistant', 'system': 'system'}
 MEDIA_KEYS = {'image': 'images', 'video': 'videos'}  # LLaVA's item key -> the record field
-def convert_item(item: dict[str, Any], images_dir: Path, out: Path) -> dict[str, Any]:
+def convert_item(item: dict[str, Any], images_dir: Path, out: Path, report: Report) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise Skip(f'an item must be an object, got {type(item).__name__}')
     turns = item.get('conversations')
@@ -40,6 +43,11 @@ def convert_item(item: dict[str, Any], images_dir: Path, out: Path) -> dict[str,
             raise Skip(f'turn with unknown speaker {turn.get("from") if isinstance(turn, dict) else turn!r}')
         messages.append({'role': role, 'content': turn['value']})
     media = {field: [v] if isinstance(v, str) else v for key, field in MEDIA_KEYS.items() if (v := item.get(key))}
+    texts = ''.join(m['content'] for m in messages)
+    if media.get('videos') and not media.get('images') and '<video>' not in texts and '<image>' in texts:
+        for message in messages:  # LLaVA-Video marks its video with LLaVA's <image>
+            message['content'] = message['content'].replace('<image>', '<video>')
+        report.notes['<image> of a video item read as <video>'] += 1
     return chat_record(messages, media, images_dir, out)
 
 
@@ -51,7 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     media_dir = images_folder(args.images, args.input)
     items = ((f'{args.input} item {i} ({item.get("id", "?") if isinstance(item, dict) else "?"})', item)
              for i, item in enumerate(stream_json_array(args.input)))
-    convert(items, lambda item: convert_item(item, media_dir, args.out), args.out, desc='llava', inputs=[args.input])
+    report = Report()
+    convert(items, lambda item: convert_item(item, media_dir, args.out, report), args.out, desc='llava',
+            inputs=[args.input], report=report)
 
 
 if __name__ == '__main__':

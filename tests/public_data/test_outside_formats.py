@@ -161,6 +161,28 @@ def test_llava_keeps_video_entries(tmp_path: Path):
     _trains(out)
 
 
+def test_llava_video_items_marked_with_image_and_a_system_turn_first(image_dir: Path, tmp_path: Path, capsys):
+    """LLaVA-Video-178K marks its video with `<image>`; an item may open with a system turn, and a placeholder the
+    text does not place goes into the first user turn, not the system prompt."""
+    write_video(tmp_path / 'clips' / 'v.mp4')
+    shutil.copy(image_dir / 'a.png', tmp_path / 'a.png')
+    source = tmp_path / 'llava.json'
+    source.write_text(json.dumps([
+        {'id': 'v1', 'video': 'clips/v.mp4', 'conversations': [
+            {'from': 'human', 'value': '<image>\nWhat moves?'}, {'from': 'gpt', 'value': 'A white square.'}]},
+        {'id': 's1', 'image': 'a.png', 'conversations': [
+            {'from': 'system', 'value': 'Be brief.'}, {'from': 'human', 'value': 'Colour?'},
+            {'from': 'gpt', 'value': 'Red.'}]}]))
+    out = tmp_path / 'out.jsonl'
+    assert run(llava.main, ['--input', str(source), '--out', str(out)]) == 0
+    video, system = _read(out)
+    assert video['messages'][0]['content'] == '<video>\nWhat moves?' and video['videos'] == ['clips/v.mp4']
+    assert system['messages'][:2] == [{'role': 'system', 'content': 'Be brief.'},
+                                      {'role': 'user', 'content': '<image>\nColour?'}]
+    assert '1  <image> of a video item read as <video> (kept)' in capsys.readouterr().err
+    _trains(out)
+
+
 def test_openai_vision_format_remote_urls_and_tool_calls(image_dir: Path, tmp_path: Path, capsys):
     source = tmp_path / 'openai.jsonl'
     lines = [
