@@ -187,6 +187,16 @@ def iter_rows(files: list[Path]) -> Iterator[tuple[str, tuple[int, dict[str, Any
                 number += 1
 
 
+def dataset_name(source: Path, split: str) -> str:
+    """The dataset's own name, for the records' `dataset` field (per-dataset telemetry): the folder that holds the
+    splits (`cppe-5/` of `cppe-5/data/train-*.parquet`), never the split's name, which would log `train_loss` beside
+    the trainer's own and name the validation records another dataset."""
+    folder = source.resolve() if source.is_dir() else source.resolve().parent
+    while folder.name in ('data', split) and folder.parent != folder:
+        folder = folder.parent
+    return folder.name or 'hf_dataset'
+
+
 def convert_file(source: Path, split: str | None, out: Path, images_dir: Path, box_format: str | None,
                  objects: str = 'objects', bbox: str = 'bbox', category: str | None = None,
                  names: list[str] | None = None, dataset: str | None = None, keep_partial: bool = False) -> Report:
@@ -198,6 +208,7 @@ def convert_file(source: Path, split: str | None, out: Path, images_dir: Path, b
                               "(COCO's x, y, width, height: cppe-5 and most COCO-derived sets) or xyxy (corners)")
     layout = Layout(features(files[0]), files[0], objects, bbox, category, names)
     writer = ImageWriter(images_dir, split)
+    name = dataset_name(source, split)
     report = Report()
 
     def convert_one(item: tuple[int, dict[str, Any]]) -> dict[str, Any]:
@@ -227,7 +238,7 @@ def convert_file(source: Path, split: str | None, out: Path, images_dir: Path, b
             return box_object(layout.name(label), corners, width, height, report)
 
         objects_ = image_objects(layout.rows(row), to_object, keep_partial, report)
-        return geometry_record(image, out, width, height, objects_, dataset or split)
+        return geometry_record(image, out, width, height, objects_, dataset or name)
 
     total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     return convert(iter_rows(files), convert_one, out, desc=f'{split} rows', inputs=files, total=total,
@@ -244,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--bbox-field', default='bbox', help='the box field of an object (default bbox)')
     p.add_argument('--category-field', help='the category field of an object (default: category, label, ...)')
     p.add_argument('--names', help='class names, comma-separated, when the parquet has no ClassLabel names')
-    add_detection_flags(p, 'the split')
+    add_detection_flags(p, "the dataset's folder name")
     args = p.parse_args(argv)
     convert_file(args.input, args.split, args.out, args.images, args.box_format, args.objects, args.bbox_field,
                  args.category_field, args.names.split(',') if args.names else None, args.dataset,

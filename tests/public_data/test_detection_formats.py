@@ -446,7 +446,10 @@ def test_hf_parquet_bad_boxes_are_skipped_with_their_reason_never_written_or_tru
                     categories=[[0], [0], [0], [0], [1]])
     out = tmp_path / 'x.jsonl'
     report = hf_dataset.convert_file(path, None, out, tmp_path / 'imgs', 'xyxy')
-    assert [r['dataset'] for r in _read(out)] == ['val'], 'the split comes from the file name'
+    assert [r['dataset'] for r in _read(out)] == [tmp_path.name], "the dataset's folder names it, not the split"
+    assert hf_dataset.dataset_name(tmp_path / 'cppe-5' / 'data' / 'train-00000-of-00001.parquet', 'train') == 'cppe-5'
+    (tmp_path / 'cppe-5').mkdir()
+    assert hf_dataset.dataset_name(tmp_path / 'cppe-5', 'val') == 'cppe-5'
     lost = {reason.split(' (', 1)[1].split(')')[0] for reason in report.skipped if reason.startswith('image would')}
     assert lost == {'box has a value that is not a finite number', 'box is not 4 numbers'}
     assert report.skipped['`bbox` has 2 boxes and `category` 1 categories'] == 1
