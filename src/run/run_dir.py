@@ -48,7 +48,7 @@ MANIFEST = '.toolkit_run.json'
 LOG_ROWS = 'logging.jsonl'
 STEP_KEY = 'train/global_step/max_steps'  # ms-swift's progress field, prefixed like every key (swift_seams.prefixed)
 # What a run writes into its output_dir besides checkpoints: owned by the run when they were not there before it.
-RUN_FILES = (LOG_ROWS, 'args.json', 'resolved_config.yaml', 'run.log', 'val.swift.jsonl')
+RUN_FILES = (LOG_ROWS, 'args.json', 'resolved_config.yaml', 'run.log', 'val.swift.jsonl', 'README.md')  # trl's card
 RUN_DIRS = ('runs', 'images')  # TensorBoard events; ms-swift's plots of them
 RUN_LINKS = ('last', 'best', 'last-checkpoint')
 
@@ -282,6 +282,10 @@ def _check_reuse(output_dir: Path, resume_from: Path | None, overwrite: bool) ->
         manifest = Manifest(sorted(preexisting), [])
         _write_manifest(output_dir, manifest)
     manifest = adopt_users_entries(output_dir, manifest)
+    clash = [n for n in manifest.preexisting if n in (*RUN_FILES, *RUN_LINKS)]
+    if clash:
+        raise ConfigError([f'{output_dir} holds your {", ".join(clash)}, which a run writes there itself and would '
+                           'replace: move them away, or give this run another `training.output_dir`'])
     if resume_from is not None:
         if (problem := checkpoint_problem(resume_from)) is not None:
             usable = complete_checkpoints(resume_from.parent)

@@ -130,3 +130,14 @@ def test_what_the_user_adds_between_runs_stays_theirs_through_a_refused_run_and_
     assert {'NOTES.md', 'my_eval', 'checkpoint-2-merged'} <= set(read_manifest(folder).preexisting)
     _run(folder, overwrite=True, steps=(4, ))
     assert (folder / 'NOTES.md').is_file() and not (folder / 'checkpoint-3').exists()
+
+
+@pytest.mark.parametrize('name', ['args.json', 'run.log', 'README.md'])
+def test_a_file_of_yours_that_a_run_would_replace_is_refused_not_overwritten(tmp_path: Path, name: str):
+    folder = _user_folder(tmp_path / 'project')
+    (folder / name).write_text('mine')
+    with pytest.raises(ConfigError) as err:
+        claim_output_dir(folder, None, False)
+    assert err.value.problems == [f'{folder} holds your {name}, which a run writes there itself and would replace: '
+                                  'move them away, or give this run another `training.output_dir`']
+    assert (folder / name).read_text() == 'mine'
