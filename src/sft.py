@@ -20,7 +20,7 @@ import yaml
 
 from .config import ConfigError, ProjectConfig, check_inputs_exist, load_and_validate
 from .config.remote_code import remote_code_notices
-from .config.stage_outputs import resolve_stage_outputs
+from .config.stage_outputs import resolve_stage_outputs, resume_in_version_folder
 from .datasets.contract import RecordError
 from .run.allocator import tune_allocator
 from .run.launcher_report import report_failure
@@ -77,7 +77,7 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
     cfg = load_and_validate(config_path, base_config)
     for warning in cfg.warnings:
         print(f'warning: {warning}', file=sys.stderr, flush=True)
-    for notice in resolve_stage_outputs(cfg):
+    for notice in resolve_stage_outputs(cfg) + resume_in_version_folder(cfg):
         print(notice, file=sys.stderr, flush=True)
     check_inputs_exist(cfg)
     if cfg.custom.encode_check and not debug:  # every problem that needs no model, before the model loads

@@ -43,3 +43,19 @@ def resolve_stage_outputs(cfg: Any) -> list[str]:
             notices.append(f'`{section}.{key}`: {value} is under ms-swift\'s version folder (training.add_version): '
                            f'using {found}')
     return notices
+
+
+def resume_in_version_folder(cfg: Any) -> list[str]:
+    """A run resumed from a checkpoint in one of `training.output_dir`'s ``v<N>-<time>`` folders continues in that
+    folder: under `training.add_version: true` (ms-swift's default) it would start a new version folder, with its log
+    beginning at the resumed step and the first steps left in the old one. Returns the notice, or nothing."""
+    resume, output_dir = cfg.training.get('resume_from_checkpoint'), cfg.training.get('output_dir')
+    if not resume or not output_dir or cfg.training.get('add_version', True) is False:
+        return []
+    folder = Path(str(resume)).resolve().parent
+    if not VERSION.match(folder.name) or folder.parent != Path(str(output_dir)).resolve():
+        return []
+    cfg.rewrite('training', 'output_dir', str(folder))
+    cfg.rewrite('training', 'add_version', False)
+    return [f'`training.resume_from_checkpoint`: the run continues in its own version folder {folder} '
+            '(`training.add_version` starts a new one only for a new run)']
