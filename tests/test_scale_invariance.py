@@ -223,8 +223,14 @@ def test_sft_full(make_config, tmp_path: Path):
     table = {'step 1': _compare(runs), 'step 2': _compare(runs, step=2)}
     table['elements per rank'] = _assert_partitioned(tmp_path, 'full')
     print(json.dumps(table, indent=1))
+    from safetensors import safe_open
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
+    def keys(engine: str) -> set[str]:
+        with safe_open(tmp_path / f'full_{engine}' / 'checkpoint-2' / 'model.safetensors', 'pt') as f:
+            return set(f.keys())
+
+    assert keys('fsdp2') == keys('zero3') and 'lm_head.weight' not in keys('fsdp2'), 'the tied head is not a copy'
     for engine in ('zero3', 'fsdp2'):
         checkpoint = tmp_path / f'full_{engine}' / 'checkpoint-2'
         assert (checkpoint / 'model.safetensors').is_file(), engine

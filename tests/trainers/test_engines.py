@@ -177,3 +177,15 @@ def test_weights_sharded_over_cpu_processes_are_named_for_the_allocator(tmp_path
     assert weights_sharded_on_cpus(_cfg(tmp_path, 'zero2'), cuda=False) is None, 'ZeRO-2 keeps every weight'
     monkeypatch.setenv('WORLD_SIZE', '1')
     assert weights_sharded_on_cpus(_cfg(tmp_path, 'zero3'), cuda=False) is None, 'one process'
+
+
+def test_tied_weights_are_named_once(tiny_model: Path):
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from src.trainers.engines import tied_copies
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model)
+    assert model.config.tie_word_embeddings and tied_copies(model) == ['lm_head.weight']
+    model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())  # untied: two weights
+    assert tied_copies(model) == []
