@@ -43,6 +43,9 @@ during ``DenseCaptionDataset``'s encodes, relying on ms-swift's Qwen-VL ``_encod
 other call goes to the real processor and a model without those modules gets float rows, so an upgrade that moves
 either costs speed, not correctness; ``tests/datasets/test_pixels.py`` then fails on the uint8 dtype it expects.
 
+One seam is accelerate's: ``fsdp2_recompute_keeps_rng`` makes FSDP2's activation checkpointing recompute a layer
+with the dropout masks of its forward (accelerate wraps layers with ``preserve_rng_state=False``).
+
 One seam is the interpreter's own: ``leave_without_teardown`` ends a process of a multi-process run with
 ``os._exit`` after running Python's thread shutdown and exit handlers itself (``threading._shutdown``,
 ``atexit._run_exitfuncs``), so torch's C++ teardown, which aborted finished runs, never runs.
@@ -81,9 +84,11 @@ PATCHED = {
 # class -> the class attributes the project sets on its subclasses.
 CLASS_ATTRIBUTES = {('transformers.trainer', 'Trainer'): ('loss_is_scaled_for_ga', ),
                     ('swift.rl_core.data', 'OnPolicySample'): ('extra', )}
-# accelerate's names that fsdp_on_cpus relies on.
+# accelerate's names that fsdp_on_cpus and fsdp2_recompute_keeps_rng rely on.
 PATCHED['accelerate.state'] = ('AcceleratorState', )
 PATCHED['accelerate.utils'] = ('DistributedType', )
+PATCHED['accelerate.accelerator'] = ('fsdp2_apply_ac', )
+PATCHED['torch.distributed.algorithms._checkpoint.checkpoint_wrapper'] = ('checkpoint_wrapper', )
 # transformers' auto classes, each of which imports `resolve_trust_remote_code` under its own name.
 AUTO_MODULES = tuple(f'transformers.models.auto.{name}' for name in (
     'configuration_auto', 'tokenization_auto', 'processing_auto', 'image_processing_auto', 'video_processing_auto',
@@ -361,6 +366,38 @@ def fsdp_on_cpus(accelerator: Any, fsdp_plugin: Any) -> bool:
         return False
     state.distributed_type = DistributedType.FSDP
     state.fsdp_plugin = fsdp_plugin
+    return True
+
+
+def fsdp2_recompute_keeps_rng() -> bool:
+    """Make FSDP2's activation checkpointing recompute each layer with the random state of its forward; returns
+    whether it changed anything (once per process).
+
+    accelerate (1.15, ``fsdp_utils.fsdp2_apply_ac``, what ms-swift's `fsdp2` preset turns on with
+    ``activation_checkpointing``) wraps every layer in ``checkpoint_wrapper(layer, preserve_rng_state=False)``: the
+    backward pass recomputes a layer with new dropout masks, so the gradient belongs to another forward than the one
+    that gave the loss. With LoRA's default dropout (0.05) step 1 under FSDP2 logged DDP's loss with another gradient
+    norm (0.29920 against 0.29572). Here accelerate's call gets a ``checkpoint_wrapper`` that keeps the random state,
+    as torch's default does. ``tests/test_swift_seams.py`` fails when accelerate stops passing False, so the fix can
+    go."""
+    import accelerate.accelerator as accelerator_module
+    from torch.distributed.algorithms._checkpoint import checkpoint_wrapper as wrappers
+
+    apply = accelerator_module.fsdp2_apply_ac
+    if getattr(apply, 'keeps_rng', False):
+        return False
+
+    def keeping_rng(accelerator: Any, model: Any) -> Any:
+        original = wrappers.checkpoint_wrapper
+        wrappers.checkpoint_wrapper = lambda module, *args, **kwargs: original(
+            module, *args, **{**kwargs, 'preserve_rng_state': True})
+        try:
+            return apply(accelerator, model)
+        finally:
+            wrappers.checkpoint_wrapper = original
+
+    keeping_rng.keeps_rng = True
+    accelerator_module.fsdp2_apply_ac = keeping_rng
     return True
 
 

@@ -363,3 +363,13 @@ def test_micro_batches_of_images_and_videos_train_under_deepspeed_as_in_one_proc
     assert 'the training records differ in their media: of 4, 2 have a video (the first at ' in refused.stderr
     assert 'traceback : error: ' in refused.stderr.split('Root Cause')[-1], 'the reason closes torchrun\'s summary'
     assert not (tmp_path / 'image_video_zero3').exists(), 'refused before the run starts'
+
+
+def test_lora_dropout_under_fsdp2_gives_ddps_step(make_config, tmp_path: Path):
+    """Dropout masks are drawn per process the same way under DDP and FSDP2; FSDP2's activation checkpointing must
+    recompute each layer with its forward's masks (``swift_seams.fsdp2_recompute_keeps_rng``), or the gradient is
+    another forward's: the same loss with another gradient norm."""
+    runs = {split: _run(make_config, 'lora.yaml', 'dropout', split, tuner={'lora_dropout': 0.05},
+                        custom={'val_jsonl': None}, training={'eval_strategy': 'no'}) for split in ('2x2', 'fsdp2')}
+    table = _compare(runs)
+    assert table['2x2']['train/grad_norm'] > 1e-4

@@ -253,3 +253,56 @@ def test_a_process_of_a_multi_process_run_leaves_with_its_code_output_and_exit_h
         assert 'buffered line' in done.stdout and 'thread finished' in done.stdout and 'pool ran' in done.stdout
         assert 'from C' in done.stdout, 'the C library\'s buffer is flushed too'
         assert marker.read_text() == 'yes'
+
+
+def test_fsdp2_activation_checkpointing_recomputes_with_the_forwards_dropout_masks():
+    """accelerate's own FSDP2 layer wrapping on a module with dropout: without the seam the backward pass recomputes
+    with new masks and the gradients are another forward's; with it they equal the unwrapped module's. When accelerate
+    keeps the random state itself, the first assertion fails and ``fsdp2_recompute_keeps_rng`` can go."""
+    import types
+
+    import accelerate.accelerator as accelerator_module
+    import torch
+    from accelerate.utils import FullyShardedDataParallelPlugin, fsdp_utils
+
+    from src.swift_seams import fsdp2_recompute_keeps_rng
+
+    assert 'preserve_rng_state=False' in inspect.getsource(fsdp_utils.fsdp2_apply_ac), 'accelerate changed it'
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear, self.dropout = torch.nn.Linear(8, 8), torch.nn.Dropout(0.5)
+
+        def forward(self, x):
+            return self.dropout(self.linear(x))
+
+    class Net(torch.nn.Module):
+        _no_split_modules = ['Block']
+
+        def __init__(self):
+            super().__init__()
+            self.blocks = torch.nn.ModuleList([Block(), Block()])
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    plugin = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy='transformer_based_wrap',
+                                            transformer_cls_names_to_wrap=['Block'], activation_checkpointing=True)
+    accelerator = types.SimpleNamespace(state=types.SimpleNamespace(fsdp_plugin=plugin))
+
+    def gradients(wrap=None) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        net = Net()
+        net = wrap(accelerator, net) if wrap else net
+        torch.manual_seed(1)
+        net(torch.ones(4, 8)).sum().backward()
+        return [p.grad for p in net.parameters()]
+
+    plain = gradients()
+    assert not all(torch.allclose(a, b) for a, b in zip(plain, gradients(fsdp_utils.fsdp2_apply_ac)))
+    fsdp2_recompute_keeps_rng()
+    assert all(torch.allclose(a, b) for a, b in zip(plain, gradients(accelerator_module.fsdp2_apply_ac)))
+    assert not fsdp2_recompute_keeps_rng(), 'once per process'

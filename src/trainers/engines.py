@@ -154,8 +154,9 @@ class EngineMixin:
             save_weights(self, output_dir or self.args.output_dir, state_dict)
 
     def create_accelerator_and_postprocess(self) -> None:
-        from ..swift_seams import fsdp_on_cpus
+        from ..swift_seams import fsdp2_recompute_keeps_rng, fsdp_on_cpus
 
+        fsdp2_recompute_keeps_rng()  # before anything is prepared: the layers are wrapped in `prepare`
         super().create_accelerator_and_postprocess()
         plugin_args = getattr(self.args, 'fsdp_plugin_args', None)
         if plugin_args is not None and not self.is_fsdp_enabled:
