@@ -12,7 +12,9 @@ Each line `{"messages": [{"role": "user", "content": [{"type": "text", "text": "
 - `http(s)://` URLs are refused: training runs offline, so download the images first.
 
 Assistant turns with `tool_calls`, and `tool` / `function` messages, are refused (this toolkit trains vision answers,
-not tool use); a final answer with `"weight": 0` has nothing to learn and is refused. Lines that do not parse, have
+not tool use), and so are lines with `tools`; a `developer` message is read as the system message; other keys
+(a message's `name`, ...) are not used and counted in the summary; a final answer with `"weight": 0` has nothing to
+learn and is refused. Lines that do not parse, have
 no final assistant message or name a missing local image are skipped and reported. The input is read line by line.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ import base64
 import binascii
 import hashlib
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from .common import (
 )
 
 ROLES = ('system', 'user', 'assistant')
+MESSAGE_KEYS = {'role', 'content', 'weight', 'tool_calls', 'function_call'}  # read; any other key is counted
 EXTENSIONS = {'image/png': '.png', 'image/jpeg': '.jpg', 'image/jpg': '.jpg', 'image/webp': '.webp',
               'image/gif': '.gif', 'image/bmp': '.bmp'}
 
@@ -95,20 +99,31 @@ def convert_item(item: Any, images_dir: Path, out: Path, report: Report | None =
     messages = item.get('messages') if isinstance(item, dict) else None
     if not isinstance(messages, list) or not messages:
         raise Skip('no `messages`')
+    if item.get('tools') or item.get('functions'):
+        raise Skip('tool definitions are not supported (this toolkit trains vision answers, not tool use)')
+    notes = report.notes if report is not None else Counter()
+    for key in item.keys() - {'messages', 'tools', 'functions', 'parallel_tool_calls'}:
+        notes[f'line key `{key}` not used'] += 1
     converted = []
     for message in messages:
         if not isinstance(message, dict):
             raise Skip('a message must be an object')
         if message.get('tool_calls') or message.get('function_call') or message.get('role') in ('tool', 'function'):
             raise Skip('tool calls are not supported (this toolkit trains vision answers, not tool use)')
-        if message.get('role') not in ROLES:
+        role = message.get('role')
+        if role == 'developer':  # OpenAI's newer name for the system message
+            role = 'system'
+            notes['developer message read as system'] += 1
+        if role not in ROLES:
             raise Skip(f'unknown role {message.get("role")!r}')
+        for key in message.keys() - MESSAGE_KEYS:
+            notes[f'message key `{key}` not used'] += 1
         content = _content(message.get('content'), images_dir, out)
-        if message['role'] == 'assistant' and isinstance(content, list):  # text parts of an answer
+        if role == 'assistant' and isinstance(content, list):  # text parts of an answer
             if any(part['type'] != 'text' for part in content):
                 raise Skip('an assistant message can only hold text')
             content = ''.join(part['text'] for part in content)
-        converted.append({'role': message['role'], 'content': content})
+        converted.append({'role': role, 'content': content})
     if converted[-1]['role'] != 'assistant':
         raise Skip('the last message is not from the assistant')
     if messages[-1].get('weight') == 0:

@@ -206,6 +206,27 @@ def test_openai_vision_format_remote_urls_and_tool_calls(image_dir: Path, tmp_pa
     assert not out.exists()
 
 
+def test_openai_developer_role_names_and_tool_definitions(image_dir: Path, tmp_path: Path, capsys):
+    """OpenAI's newer `developer` role is the system message; a message's `name` is not used and counted, never
+    dropped without a word; a line with `tools` (function-calling fine-tuning) is refused."""
+    source = tmp_path / 'openai.jsonl'
+    image = {'type': 'image_url', 'image_url': {'url': 'images/a.png'}}
+    lines = [{'messages': [{'role': 'developer', 'content': 'Be brief.'},
+                           {'role': 'user', 'name': 'alice', 'content': [image, {'type': 'text', 'text': 'Colour?'}]},
+                           {'role': 'assistant', 'content': 'Red.'}]},
+             {'messages': [{'role': 'user', 'content': [image]}, {'role': 'assistant', 'content': 'Red.'}],
+              'tools': [{'type': 'function', 'function': {'name': 'weather'}}]}]
+    source.write_text(''.join(json.dumps(line) + '\n' for line in lines))
+    out = tmp_path / 'out.jsonl'
+    assert run(openai_messages.main, ['--input', str(source), '--out', str(out)]) == 0
+    [record] = _read(out)
+    assert [m['role'] for m in record['messages']] == ['system', 'user', 'assistant']
+    err = capsys.readouterr().err
+    assert '1  developer message read as system (kept)' in err and '1  message key `name` not used (kept)' in err
+    assert f'skipped {source}:2: tool definitions are not supported' in err
+    _trains(out)
+
+
 def test_openai_image_url_items_train_directly_too(image_dir: Path, tmp_path: Path):
     """A JSONL in OpenAI's form needs no conversion when its images are local: `image_url` items are images."""
     path = tmp_path / 'direct.jsonl'
