@@ -42,12 +42,31 @@ class ConversionError(Exception):
 def json_error(path: Path) -> ConversionError:
     """The first JSON syntax error of ``path``, with its line and column (read whole: only on the error path)."""
     try:
-        json.loads(path.read_text(encoding='utf-8'))
+        text = path.read_text(encoding='utf-8-sig')
+        json.loads(text)
     except json.JSONDecodeError as exc:
         return ConversionError(f'{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}; nothing was written')
     except UnicodeDecodeError as exc:
         return ConversionError(f'{path}: not UTF-8 (byte {exc.start}); nothing was written')
+    if (found := _non_json_number(text)) is not None:  # Python's json reads them, JSON (and the stream reader) not
+        line, column, token = found
+        return ConversionError(f'{path}:{line}:{column}: invalid JSON: {token} is not a JSON number (write null, or '
+                               'leave the annotation out); nothing was written')
     return ConversionError(f'{path}: invalid JSON; nothing was written')
+
+
+def _non_json_number(text: str) -> tuple[int, int, str] | None:
+    """(line, column, token) of the first NaN / Infinity / -Infinity outside a string, or None."""
+    in_string = escaped = False
+    for i, char in enumerate(text):
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == '\\', char != '"')
+        elif char == '"':
+            in_string = True
+        elif (token := next((t for t in ('NaN', 'Infinity', '-Infinity') if text.startswith(t, i)), None)):
+            line = text.count('\n', 0, i) + 1
+            return line, i - (text.rfind('\n', 0, i) + 1) + 1, token
+    return None
 
 
 def read_text(path: Path) -> str:

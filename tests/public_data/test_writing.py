@@ -123,3 +123,16 @@ def test_coco_reads_each_image_header(tmp_path: Path, capsys):
     assert f'skipped image 2: size mismatch: {tmp_path}/b.png is 64x48, the annotations say 200x100' in err
     assert 'skipped image 3: EXIF orientation 6' in err
     assert 'skipped annotation 4: annotation without `bbox`' in err
+
+
+def test_nan_in_an_annotation_file_is_one_error_with_its_line_and_column(tmp_path: Path, capsys):
+    """Python's json reads NaN; JSON, and the stream reader, do not: the error still says where."""
+    source = tmp_path / 'instances.json'
+    source.write_text('{"images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],\n'
+                      ' "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [NaN, 1, 2, 3]}],\n'
+                      ' "categories": [{"id": 1, "name": "NaN"}]}')
+    assert run(coco.main, ['--annotations', str(source), '--images', str(tmp_path), '--out',
+                           str(tmp_path / 'o.jsonl')]) == 1
+    assert capsys.readouterr().err.strip().endswith(
+        f'error: {source}:2:70: invalid JSON: NaN is not a JSON number (write null, or leave the annotation out); '
+        'nothing was written')
