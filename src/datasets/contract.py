@@ -87,8 +87,9 @@ def parse_line(line: bytes, where: str) -> Any:
 
 
 def is_chat_record(record: dict[str, Any]) -> bool:
-    """Chat records (ready ``messages``) pass through; every other record is a geometry / summary record."""
-    return 'messages' in record
+    """Chat records (ready ``messages``, or ms-swift's ``query`` / ``response`` rows) pass through; every other
+    record is a geometry / summary record."""
+    return 'messages' in record or ('response' in record and 'query' in record)
 
 
 REMOTE = ('http://', 'https://')

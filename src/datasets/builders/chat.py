@@ -1,14 +1,15 @@
 """Chat passthrough: check a record with ready ``messages`` and turn it into ms-swift template inputs.
 
-Such a record is ``{"messages": [...]}`` in the chat format Qwen3-VL uses: user content is a list of
-``{"type": "image", "image": path}``, ``{"type": "video", "video": path}`` and ``{"type": "text", "text": ...}``
-items, the assistant answer is text. ms-swift's own form, text with ``<image>`` / ``<video>`` placeholders plus
-``images`` / ``videos`` lists, is accepted too, and so are its grounding rows: ``<ref-object>`` / ``<bbox>`` in the
-text with ``objects: {"ref": [...], "bbox": [[x1, y1, x2, y2] | [x, y], ...], "bbox_type": "real" | "norm1",
-"image_id": [...]}``. Those are handed to ms-swift's template, which writes them as the model's grounding text
-(Qwen3-VL: 0-1000 of the image) exactly as ``swift sft`` does. Relative media paths are resolved against the JSONL's
-directory. Every problem is an error that names the file, the line and the field; nothing is skipped, and a key
-this schema does not know (a record's `image` for `images`, a message's `loss`) is an error, never dropped.
+Such a record is ``{"messages": [...]}`` in the chat format Qwen3-VL uses: user content is a list of ``{"type": "image",
+"image": path}``, ``{"type": "video", "video": path}`` and ``{"type": "text", "text": ...}`` items, the assistant answer
+is text. ms-swift's own form, text with ``<image>`` / ``<video>`` placeholders plus ``images`` / ``videos`` lists, is
+accepted too (its query-response rows as well: ``query_form_as_messages``), and so are its grounding rows:
+``<ref-object>`` / ``<bbox>`` in the text with ``objects: {"ref": [...], "bbox": [[x1, y1, x2, y2] | [x, y], ...],
+"bbox_type": "real" | "norm1", "image_id": [...]}``. Those are handed to ms-swift's template, which writes them as the
+model's grounding text (Qwen3-VL: 0-1000 of the image) exactly as ``swift sft`` does. Relative media paths are resolved
+against the JSONL's directory. Every problem is an error that names the file, the line and the field; nothing is
+skipped, and a key this schema does not know (a record's `image` for `images`, a message's `loss`) is an error, never
+dropped.
 """
 from __future__ import annotations
 
@@ -161,6 +162,26 @@ def _grounding_objects(record: dict[str, Any], counts: dict[str, int], image_pat
     return out
 
 
+QUERY_FORM = ('query', 'response', 'history', 'system')  # ms-swift's query-response rows
+
+
+def query_form_as_messages(record: dict[str, Any], where: str) -> dict[str, Any]:
+    """An ms-swift query-response row (``query``, ``response``, ``history: [[query, response], ...]``, ``system``) as
+    the ``messages`` ms-swift's own preprocessor makes of it; its other keys (``images``, ``objects``, ...) stay."""
+    history = record.get('history') or []
+    if not isinstance(history, list) or not all(
+            isinstance(turn, (list, tuple)) and len(turn) == 2 and all(isinstance(t, str) for t in turn)
+            for turn in history):
+        raise RecordError(f'{where}: `history` must be a list of [query, response] pairs of strings')
+    for key in ('query', 'response', 'system'):
+        if key in record and record[key] is not None and not isinstance(record[key], str):
+            raise RecordError(f'{where}: `{key}` must be a string')
+    messages = [{'role': 'system', 'content': record['system']}] if record.get('system') else []
+    for query, response in [*history, (record.get('query') or '', record.get('response'))]:
+        messages += [{'role': 'user', 'content': query}, {'role': 'assistant', 'content': response}]
+    return {**{k: v for k, v in record.items() if k not in QUERY_FORM}, 'messages': messages}
+
+
 def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any]:
     """Validate ``record`` and return ms-swift ``encode`` inputs with absolute media paths.
 
@@ -168,6 +189,8 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
     """
     if not isinstance(record, dict):
         raise RecordError(f'{where}: a record must be a JSON object, got {type(record).__name__}')
+    if 'messages' not in record:
+        record = query_form_as_messages(record, where)
     _check_keys(record, CHAT_RECORD_KEYS, NOT_READ, where, 'the chat record')
     for key in ('dataset', '_fusion_source'):
         if key in record and not isinstance(record[key], str):

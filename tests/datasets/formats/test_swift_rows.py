@@ -58,6 +58,34 @@ def test_grounding_rows_encode_exactly_as_swift_sft_loads_them(tmp_path: Path, t
     assert '(345,119),(889,928)' in answer or '[345, 119, 889, 928]' in answer  # pixels -> 0-1000 of 96x64
 
 
+# ms-swift's query-response rows (the same documentation): `history` as [query, response] pairs, `system`.
+QUERY_ROWS = [
+    {'system': 'You are a careful annotator.', 'query': '<image>What is in the image?', 'response': 'A test image.',
+     'history': [['Hello.', 'Hello! Show me an image.']], 'images': ['images/000.png']},
+    {'system': None, 'query': '<image>Describe it in one word.', 'response': 'Colourful.', 'history': [],
+     'images': ['images/000.png']},
+]
+
+
+def test_query_response_rows_encode_exactly_as_swift_sft_loads_them(tmp_path: Path, template, monkeypatch):
+    from swift.dataset import load_dataset
+
+    path = _write(tmp_path, QUERY_ROWS)
+    monkeypatch.chdir(tmp_path)
+    ours = DenseCaptionDataset(path, template)
+    theirs, _ = load_dataset([str(path)], num_proc=1, load_from_cache_file=False)
+    for i in range(len(QUERY_ROWS)):
+        mine, swift = ours[i], template.encode(theirs[i])
+        assert mine['input_ids'] == swift['input_ids'] and mine['labels'] == swift['labels'], i
+    assert 'careful annotator' in template.tokenizer.decode(ours[0]['input_ids'])
+
+
+def test_a_query_response_row_with_a_broken_history_names_it(tmp_path: Path, template):
+    path = _write(tmp_path, [{**QUERY_ROWS[0], 'history': [['only a query']]}])
+    with pytest.raises(RecordError, match=rf'{path}:1: `history` must be a list of \[query, response\] pairs'):
+        DenseCaptionDataset(path, template)[0]
+
+
 @pytest.mark.parametrize('objects,message', [
     ({'ref': ['a dog'], 'bbox': [[1, 2, 3, 4]]},
      'the text has 2 <ref-object> placeholder(s) but objects.ref has 1 entries; they must match one to one'),
