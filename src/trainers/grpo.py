@@ -20,6 +20,7 @@ from swift.rlhf_trainers import GRPOTrainer
 from ..datasets.dense_caption import DATASET_LABEL
 from ..swift_seams import NoResample
 from .engines import EngineMixin
+from .telemetry import metric_name
 
 
 def rollout_seed(seed: int, step: int, training: bool, position: int) -> int:
@@ -50,7 +51,7 @@ class ProjectGRPOTrainer(EngineMixin, NoResample, GRPOTrainer):
         metrics = self._metrics['train' if self.model.training else 'eval']
         for name in sorted({n for n in names if n}):
             rows = torch.tensor([i for i, n in enumerate(names) if n == name], device=total.device)
-            metrics[f'{name}_reward'].append(total[rows].mean().item())
+            metrics[f'{metric_name(name)}_reward'].append(total[rows].mean().item())
         return samples
 
     def _engine_infer(self, infer_requests, request_config=None, *, use_tqdm=False):

@@ -1,12 +1,13 @@
 """Per-dataset telemetry: loss, token accuracy and supervised tokens of every dataset in the batch.
 
-The collator (SFT) or the micro-batch builder (GKD) turns each sample's dataset name (its fusion source, or the
-record's `dataset` field) into a ``dataset_labels`` batch field; ``compute_loss`` takes it out before the model sees
-the batch and, after ms-swift's own loss, adds every row's summed token loss, correct tokens and token count to that
-dataset's running sums. At each log step the sums are reduced across ranks and logged as ``<name>_loss`` (token
-mean), ``<name>_token_acc`` and ``<name>_tokens``. Sums, not means, are kept so gradient-accumulation
-micro-batches and ranks weigh by tokens: with ``logging_steps: 1`` on one process, the token-weighted mean of the
-``<name>_loss`` values is the logged ``loss``. Nothing here changes the loss or the gradients.
+The collator (SFT) or the micro-batch builder (GKD) turns each sample's dataset name (its fusion source, or the record's
+`dataset` field) into a ``dataset_labels`` batch field; ``compute_loss`` takes it out before the model sees the batch
+and, after ms-swift's own loss, adds every row's summed token loss, correct tokens and token count to that dataset's
+running sums. At each log step the sums are reduced across ranks and logged as ``<name>_loss`` (token mean),
+``<name>_token_acc`` and ``<name>_tokens`` (``data_<name>_...`` for a dataset named like a split: ``metric_name``).
+Sums, not means, are kept so gradient-accumulation micro-batches and ranks weigh by tokens: with ``logging_steps: 1`` on
+one process, the token-weighted mean of the ``<name>_loss`` values is the logged ``loss``. Nothing here changes the loss
+or the gradients.
 """
 from __future__ import annotations
 
@@ -28,6 +29,17 @@ DROPPED = 'dropped_objects'
 """Batch field and metric: objects augmentation removed because they left the image."""
 STATS = ('loss_sum', 'tokens', 'correct')
 _DROPPED_SUM = '/dropped'  # key of the dropped-object count among the per-dataset sums ('/' is in no source name)
+
+
+SPLIT_WORDS = ('train', 'eval', 'test')
+
+
+def metric_name(name: str) -> str:
+    """The name a dataset's keys are logged under: its own, but ``data_<name>`` for a dataset named like a split or
+    starting with one (`eval`, `eval_set`, `test_a`, `train`). transformers files a key starting with `eval_` or
+    `test_` under evaluation or test, so a training-time `eval_loss` of a dataset called `eval` would have landed in
+    the evaluation curve, and `train_loss` is the trainer's own end-of-run loss."""
+    return f'data_{name}' if name in SPLIT_WORDS or name.startswith(tuple(f'{w}_' for w in SPLIT_WORDS)) else name
 
 
 class TelemetryCollator:
@@ -119,6 +131,7 @@ class DatasetTelemetryMixin:
         if _DROPPED_SUM in reduced:
             logs[DROPPED] = int(reduced.pop(_DROPPED_SUM)[0].item())
         for name, (loss_sum, tokens, correct) in sorted(reduced.items()):
+            name = metric_name(name)
             if tokens > 0:
                 logs[f'{prefix}{name}_loss'] = round((loss_sum / tokens).item(), 8)
                 logs[f'{prefix}{name}_token_acc'] = round((correct / tokens).item(), 8)

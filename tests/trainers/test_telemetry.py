@@ -110,3 +110,31 @@ def test_augmentation_drops_are_counted_and_metrics_reach_tensorboard(fusion_run
     tags = set(events.Tags()['scalars'])
     assert {'train/grounding_loss', 'train/coco_token_acc', 'eval/grounding_loss', 'train/dropped_objects'} <= tags
     assert not any(t.startswith(('train/train/', 'eval/eval', 'train/eval')) for t in tags)
+
+
+@pytest.mark.slow
+def test_a_dataset_named_like_a_split_logs_under_its_own_keys(make_config, tmp_path):
+    """A dataset called `eval` would log `eval_loss` during training, which TensorBoard and logging.jsonl read as
+    the evaluation loss: it logs `data_eval_loss`, and the training rows carry no evaluation key."""
+    from src.sft import main
+    from tests.conftest import SMOKE_DATA, write_jsonl
+
+    records = [json.loads(line) for line in (SMOKE_DATA / 'train.jsonl').read_text().splitlines()][:4]
+    for record in records:
+        record['messages'][0]['content'][0]['image'] = str(SMOKE_DATA / record['messages'][0]['content'][0]['image'])
+        record['dataset'] = 'eval'
+    data = write_jsonl(tmp_path / 'named.jsonl', records)
+    main(make_config('lora.yaml', name='named', custom={'train_jsonl': str(data), 'val_jsonl': None},
+                     training={'max_steps': 2, 'eval_strategy': 'no', 'save_strategy': 'no', 'report_to': []}))
+    rows = [json.loads(line) for line in (tmp_path / 'named' / 'logging.jsonl').read_text().splitlines()]
+    train = [r for r in rows if 'train/loss' in r]
+    assert all('train/data_eval_loss' in r and 'train/data_eval_token_acc' in r for r in train), train
+    assert not any(k.startswith('eval/') for r in rows for k in r)
+
+
+@pytest.mark.parametrize('name,logged', [('eval', 'data_eval'), ('eval_set', 'data_eval_set'), ('train', 'data_train'),
+                                         ('test_a', 'data_test_a'), ('coco', 'coco'), ('retrain', 'retrain')])
+def test_dataset_names_that_read_as_a_split_are_logged_apart(name, logged):
+    from src.trainers.telemetry import metric_name
+
+    assert metric_name(name) == logged
