@@ -27,6 +27,7 @@ from .common import (
     ConversionError,
     Report,
     Skip,
+    annotated_size,
     box_object,
     clamped,
     convert,
@@ -34,7 +35,6 @@ from .common import (
     parser,
     relative_image,
     run,
-    stored_size,
     stream_json_array,
 )
 
@@ -117,10 +117,7 @@ def convert_file(annotations: Path, images_dir: Path, out: Path, geometry: str =
                        '--keep-partial keeps it')
         if not objects.get(image['id']):
             raise Skip('image has no convertible objects')
-        stored = stored_size(path, str(path))
-        if stored != (image['width'], image['height']):
-            raise Skip(f'size mismatch: {path} is {stored[0]}x{stored[1]}, the annotations say '
-                       f'{image["width"]}x{image["height"]} (their coordinates would land elsewhere)')
+        annotated_size(path, image['width'], image['height'], 'the annotations say')
         return {'images': [relative_image(path, out)], 'width': image['width'], 'height': image['height'],
                 'objects': objects[image['id']], 'dataset': dataset}
 

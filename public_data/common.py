@@ -79,6 +79,12 @@ def read_text(path: Path) -> str:
                               'as UTF-8; nothing was written') from None
 
 
+def opening_byte(head: bytes) -> bytes:
+    """The first byte of a JSON file's ``head`` past a UTF-8 byte-order mark and white space: ``[`` for an array,
+    ``{`` for an object (or the first of JSON Lines)."""
+    return head.lstrip(b'\xef\xbb\xbf \t\r\n')[:1]
+
+
 def stream_json_array(path: Path, prefix: str = 'item') -> Iterator[Any]:
     """Items of a JSON array (``prefix`` is its ijson path, e.g. ``annotations.item``) without loading the file.
 
@@ -88,7 +94,7 @@ def stream_json_array(path: Path, prefix: str = 'item') -> Iterator[Any]:
         with open(path, 'rb') as f:
             head = f.read(1 << 16)
             if prefix == 'item':
-                first = head.lstrip(b'\xef\xbb\xbf \t\r\n')[:1]
+                first = opening_byte(head)
                 if first and first != b'[':
                     raise ConversionError(f'{path}: the top level must be a JSON list of records, found '
                                           f'{"an object" if first == b"{" else repr(first.decode(errors="replace"))}'
@@ -296,6 +302,16 @@ def stored_size(source: Path | bytes, where: str) -> tuple[int, int]:
         raise Skip(f'EXIF orientation {orientation}: {where} is shown rotated, so its annotations are of the rotated '
                    'view while training reads the stored pixels; save it upright (PIL.ImageOps.exif_transpose)')
     return size
+
+
+def annotated_size(path: Path, width: Any, height: Any, said_by: str) -> tuple[int, int]:
+    """The stored size of ``path`` (``stored_size``), which must be the ``width`` x ``height`` the annotations give
+    it (``said_by``: 'the annotations say'), else ``Skip``: their coordinates would land elsewhere."""
+    stored = stored_size(path, str(path))
+    if stored != (width, height):
+        raise Skip(f'size mismatch: {path} is {stored[0]}x{stored[1]}, {said_by} {width}x{height} (their '
+                   'coordinates would land elsewhere)')
+    return stored
 
 
 def coordinates(values: Any, what: str, count: int | None = None) -> list[float]:

@@ -29,6 +29,7 @@ from .common import (
     chat_record,
     convert,
     images_folder,
+    opening_byte,
     parser,
     read_text,
     run,
@@ -139,7 +140,7 @@ def _items(path: Path) -> Iterator[tuple[str, Any]]:
     """The file's items: a JSON array, or JSON Lines (by its suffix, or a `.json` file whose first item is not in
     brackets: the Hugging Face JSON loader LLaMA-Factory uses reads both)."""
     with open(path, 'rb') as f:
-        lines = f.read(1 << 16).lstrip(b'\xef\xbb\xbf \t\r\n').startswith(b'{')
+        lines = opening_byte(f.read(1 << 16)) == b'{'
     if path.suffix == '.jsonl' or lines:
         yield from ((f'{path}:{n}', item) for n, item in stream_jsonl(path))
     else:

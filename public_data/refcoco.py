@@ -25,13 +25,13 @@ from .common import (
     ConversionError,
     Report,
     Skip,
+    annotated_size,
     box_object,
     convert,
     coordinates,
     parser,
     relative_image,
     run,
-    stored_size,
     stream_json_array,
 )
 
@@ -61,10 +61,7 @@ def convert_ref(ref: dict[str, Any], boxes: dict, images: dict, images_dir: Path
     path = images_dir / image['file_name']
     if not path.is_file():
         raise Skip(f'image file not found: {path}')
-    width, height = stored_size(path, str(path))
-    if (width, height) != (image['width'], image['height']):
-        raise Skip(f'size mismatch: {path} is {width}x{height}, the instances file says '
-                   f'{image["width"]}x{image["height"]} (their coordinates would land elsewhere)')
+    width, height = annotated_size(path, image['width'], image['height'], 'the instances file says')
     x, y, w, h = coordinates(ann, 'bbox', 4)
     corners = box_object('', [x, y, x + w, y + h], width, height, report)['bbox_2d']
     box = Coords('norm1000').to_model(corners, width, height)

@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..swift_seams import template_limits
-from .builders import image_header_problem, image_input, image_source
+from .builders import header_size, image_header_problem, image_input, image_source
 from .builders.coords import model_image_size
 from .check_cache import CACHE_ENV, VerdictCache
 from .contract import REMOTE, RecordError, image_path, is_chat_record, record_problems
@@ -142,10 +142,7 @@ class LengthCounter:
 
 def _size(value: Any) -> tuple[int, int]:
     """(width, height) of an image input: a ``SizedImage``, or a path / data URL whose header is read."""
-    if isinstance(value, SizedImage):
-        return value.width, value.height
-    with Image.open(image_source(value)) as image:
-        return image.size
+    return (value.width, value.height) if isinstance(value, SizedImage) else header_size(value)
 
 
 def _needs_media(inputs: dict[str, Any]) -> bool:

@@ -96,6 +96,12 @@ def image_source(value: str) -> str | io.BytesIO:
     return io.BytesIO(base64.b64decode(value.split(',', 1)[1])) if value.startswith('data:') else value
 
 
+def header_size(value: str) -> tuple[int, int]:
+    """(width, height) of an image input (a path or a data URL) from its header, without decoding its pixels."""
+    with Image.open(image_source(value)) as image:
+        return image.size
+
+
 # PIL modes whose values do not fit 8 bits: `convert('RGB')` clips every value above 255 (a 16-bit PNG turns white).
 WIDE_MODES = {'I': '32-bit integer', 'F': '32-bit float', 'I;16': '16-bit', 'I;16L': '16-bit', 'I;16B': '16-bit',
               'I;16N': '16-bit'}

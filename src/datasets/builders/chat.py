@@ -64,17 +64,6 @@ def _resolve_media(value: Any, base_dir: Path, where: str, kind: str) -> str:
     return value
 
 
-def _image_size(value: str) -> tuple[int, int]:
-    """(width, height) of a checked image (``_resolve_media``) from its header: the size ms-swift normalises a
-    "real" box against."""
-    from PIL import Image
-
-    from . import image_source
-
-    with Image.open(image_source(value)) as image:
-        return image.size
-
-
 def _check_keys(value: dict[str, Any], valid: tuple[str, ...], not_read: dict[str, str], where: str,
                 what: str) -> None:
     for key in value:
@@ -141,14 +130,16 @@ def _grounding_objects(record: dict[str, Any], counts: dict[str, int], image_pat
         raise RecordError(f'{where}: objects.bbox: boxes need the image they are drawn on (`images`)')
     ordered = [[min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])] if len(b) == 4 else list(b)
                for b in boxes]
-    sizes: dict[int, tuple[int, int]] = {}
+    from . import header_size
+
+    sizes: dict[int, tuple[int, int]] = {}  # the "real" size ms-swift normalises a box against, per image
     for i, box in enumerate(ordered):
         image = image_ids[i] if i < len(image_ids) else 0  # ms-swift: a box without one is on the first image
         if bbox_type == 'norm1':
             width = height = 1
         else:
             if image not in sizes:
-                sizes[image] = _image_size(image_paths[image])
+                sizes[image] = header_size(image_paths[image])
             width, height = sizes[image]
         xs, ys = box[0::2], box[1::2]
         if min(xs) < 0 or max(xs) > width or min(ys) < 0 or max(ys) > height:
