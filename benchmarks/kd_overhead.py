@@ -11,8 +11,10 @@ frozen base as teacher (the student with its adapter off, so no second model is 
 the aligner and the DeepStack mergers, and the monitor metrics. A run with ``llm_kd_weight: 0`` separates the cost of
 the logits JSD (over the full 152k vocabulary) from the teacher forward and the visual KD; a run with
 ``rlhf.gkd_logits_topk: 64`` keeps only the teacher's top 64 logits per token (ms-swift's cheap JSD). The figure
-compared is the trainer's own ``train_runtime`` (model loading excluded); with ``--repeats N`` the four runs are
-repeated in turn and each figure is the median of its N. Target: GKD / SFT <= 1.5x.
+compared is the trainer's own ``train_runtime`` (model loading excluded); with ``--repeats N`` the runs are
+repeated in turn and each figure is the median of its N; ``--runs`` times only some of the four (the GPU suite: sft
+and gkd). Each run's time is printed as it ends, so a stopped benchmark keeps what it measured. Target: GKD / SFT
+<= 1.5x.
 
 - ``--arch smoke`` (default): the tiny random Qwen3-VL of the smoke configs (hidden size 32) on the smoke recipe
   and data (``configs/smoke/lora.yaml``), float32. Its step is almost only the 152k-vocabulary projection, so the
@@ -83,7 +85,7 @@ def real_size_recipe(flags, root: Path) -> tuple[Path, Path, str]:
     overlay = {
         'extends': str(REAL_RECIPE),
         'model': {'model': str(model), 'torch_dtype': dtype, 'attn_impl': attn},
-        'training': training,
+        **({'training': training} if training else {}),  # an empty mapping would clear the recipe's own
         'custom': {'train_jsonl': str(data)},
     }
     longest, limit = longest_record(data, model), yaml.safe_load(REAL_RECIPE.read_text())['global_max_length']
@@ -136,7 +138,19 @@ def run(name: str, parents: list[Path], steps: int, root: Path, rlhf: dict | Non
     return next(r['train/train_runtime'] for r in rows if 'train/train_runtime' in r), per_step
 
 
-def main(argv: list[str] | None = None) -> int:
+RUNS = {'sft': lambda recipe, overlay: ([recipe], None),
+        'gkd': lambda recipe, overlay: ([recipe, overlay], None),
+        'gkd_no_llm_kd': lambda recipe, overlay: ([recipe, overlay], {'llm_kd_weight': 0.0}),
+        'gkd_topk': lambda recipe, overlay: ([recipe, overlay], {'gkd_logits_topk': TOP_K})}
+"""Each run's (parent configs, rlhf overrides) from the recipe and the GKD overlay."""
+LABELS = {'sft': 'plain SFT (LoRA)', 'gkd': 'GKD forward-only + VKD', 'gkd_no_llm_kd': 'GKD, llm_kd_weight 0',
+          'gkd_topk': f'GKD, top-{TOP_K} JSD'}
+NOTES = {'sft': '', 'gkd': '', 'gkd_no_llm_kd': '  (teacher forward + VKD, no logits JSD)',
+         'gkd_topk': f'  (rlhf.gkd_logits_topk: {TOP_K})'}
+RATIOS = {'gkd': 'ratio GKD / SFT', 'gkd_no_llm_kd': 'ratio without JSD', 'gkd_topk': f'ratio top-{TOP_K} GKD / SFT'}
+
+
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--arch', default='smoke', choices=['smoke', '2b', '4b', '8b', 'tiny'])
     parser.add_argument('--steps', type=int, default=20, help='optimizer steps per run')
@@ -148,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
                         help='real sizes: objects per generated record')
     parser.add_argument('--batch', type=int, help='real sizes: per-device batch size (the recipe: 4)')
     parser.add_argument('--grad-accum', type=int, help='real sizes: gradient accumulation steps (the recipe: 4)')
+    parser.add_argument('--runs', nargs='+', choices=list(RUNS), default=list(RUNS),
+                        help='which runs to time (default: all; the ratios need sft)')
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments()
     flags = parser.parse_args(argv)
     if any(v % 32 for v in flags.image):
         parser.error(f'--image {flags.image[0]} {flags.image[1]}: both sides must be multiples of 32')
@@ -158,27 +179,22 @@ def main(argv: list[str] | None = None) -> int:
     else:
         recipe, model, setup = real_size_recipe(flags, root)
     overlay = gkd_overlay(root, model)
-    runs = {'sft': ([recipe], None), 'gkd': ([recipe, overlay], None),
-            'gkd_no_llm_kd': ([recipe, overlay], {'llm_kd_weight': 0.0}),
-            'gkd_topk': ([recipe, overlay], {'gkd_logits_topk': TOP_K})}
+    runs = {name: RUNS[name](recipe, overlay) for name in flags.runs}
     run('warmup', [recipe], 1, root)  # first-use costs (smoke model build, imports) stay out of the figures
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(flags.repeats):  # alternating, so a slow spell of the machine hits every run alike
         for name, (parents, rlhf) in runs.items():
             runtime, per_step = run(name, parents, flags.steps, root, rlhf)
             seconds[name].append(runtime)
-    sft, gkd, no_jsd, top_k = (statistics.median(seconds[name]) for name in runs)
+            print(f'run {name}: {runtime:.2f} s for {flags.steps} steps', flush=True)  # kept if a later run stops
+    median = {name: statistics.median(values) for name, values in seconds.items()}
     spread = '' if flags.repeats == 1 else f', median of {flags.repeats} alternating runs each'
     print(f'{flags.arch} Qwen3-VL on {setup}; {flags.steps} steps of {per_step} samples{spread}')
-    print(f'plain SFT (LoRA)        {sft:8.2f} s  {sft / flags.steps:6.3f} s/step')
-    print(f'GKD forward-only + VKD  {gkd:8.2f} s  {gkd / flags.steps:6.3f} s/step')
-    print(f'GKD, llm_kd_weight 0    {no_jsd:8.2f} s  {no_jsd / flags.steps:6.3f} s/step  (teacher forward + VKD, '
-          'no logits JSD)')
-    print(f'GKD, top-{TOP_K} JSD         {top_k:8.2f} s  {top_k / flags.steps:6.3f} s/step  (rlhf.gkd_logits_topk: '
-          f'{TOP_K})')
-    print(f'ratio GKD / SFT         {gkd / sft:8.2f}x  (target <= 1.5x)')
-    print(f'ratio without JSD       {no_jsd / sft:8.2f}x')
-    print(f'ratio top-{TOP_K} GKD / SFT  {top_k / sft:8.2f}x')
+    for name, value in median.items():
+        print(f'{LABELS[name]:<24}{value:8.2f} s  {value / flags.steps:6.3f} s/step{NOTES[name]}')
+    for name, label in RATIOS.items():
+        if 'sft' in median and name in median:
+            print(f'{label:<24}{median[name] / median["sft"]:8.2f}x{"  (target <= 1.5x)" if name == "gkd" else ""}')
     if flags.repeats > 1:
         print('all runs (s): ' + '; '.join(f'{name} ' + ' '.join(f'{v:.1f}' for v in values)
                                            for name, values in seconds.items()))

@@ -12,8 +12,9 @@ def test_dry_run_checks_the_plan_the_imports_and_the_wheel_list():
     done = subprocess.run(['bash', 'benchmarks/gpu_suite.sh', '--dry-run'], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith('plan: 5 steps') and 'budget 540 s' in lines[0]
-    assert [line.split()[0] for line in lines[1:6]] == ['throughput', 'entrypoint', 'zero2', 'zero3', 'fsdp2']
+    assert lines[0].startswith('plan: 6 steps') and 'budget 570 s' in lines[0] and 'over the budget' not in lines[0]
+    assert [line.split()[0] for line in lines[1:7]] == ['zero2', 'zero3', 'fsdp2', 'zero2_offload', 'zero3_offload',
+                                                        'entrypoint']
     assert 'packages for Python 3.12 beyond what the target has' in done.stdout
 
 
@@ -21,6 +22,18 @@ def test_with_a_wheelhouse_the_install_comes_first_and_everything_fits_nine_minu
     (tmp_path / 'x-1.0-py3-none-any.whl').write_bytes(b'')
     steps = gpu_suite.plan(sys.executable, tmp_path, tmp_path)
     assert steps[0].name == 'install' and sum(s.limit_s for s in steps) <= gpu_suite.BUDGET_S
+    with_throughput = gpu_suite.plan(sys.executable, tmp_path, tmp_path, throughput=True)
+    assert with_throughput[-1].name == 'throughput'
+
+
+def test_the_entrypoint_step_runs_options_the_benchmark_accepts(tmp_path):
+    """The suite once ran the entrypoint with a config the loader refused, found only on the GPU: the command line
+    it builds must at least parse."""
+    import kd_overhead
+
+    step = next(s for s in gpu_suite.plan(sys.executable, None, tmp_path) if s.name == 'entrypoint')
+    flags = kd_overhead.arguments().parse_args(step.command[2:])
+    assert flags.arch == '4b' and flags.runs == ['sft', 'gkd'] and flags.steps * flags.batch * flags.grad_accum == 12
 
 
 def test_a_failing_or_overrunning_step_is_reported_and_the_report_goes_on(tmp_path):
