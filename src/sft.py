@@ -44,11 +44,19 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def write_resolved_config(cfg: ProjectConfig, output_dir: str) -> Path:
-    """Save the merged, validated config beside the checkpoints, so a run can be reproduced from its output."""
+    """Save the merged, validated config beside the checkpoints, so a run can be reproduced from its output.
+
+    `training.overwrite_output_dir: true` is left out: rerunning the file would otherwise delete the very run it
+    describes (its checkpoints, logs and this file). Without it a rerun into the same folder is refused before the
+    model loads, with the choices (resume, overwrite, add_version, another output_dir)."""
     path = Path(output_dir) / 'resolved_config.yaml'
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = cfg.to_dict()
     header = f'# Resolved from {cfg.source}; rerun with: python -m src.sft --config {path}\n'
-    path.write_text(header + yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+    if data['training'].pop('overwrite_output_dir', None):
+        header += ('# training.overwrite_output_dir: true left out, so that rerunning this file cannot delete the run '
+                   'it describes; set it again (or another training.output_dir) to train here anew\n')
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return path
 
 

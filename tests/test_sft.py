@@ -13,7 +13,7 @@ from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
 
 from src.config import load_and_validate
 from src.datasets import RecordError
-from src.sft import cli, main, parse_cli
+from src.sft import cli, main, parse_cli, write_resolved_config
 from tests.conftest import SMOKE_DATA, image_record, write_jsonl
 
 ALIGNER = ('model.visual.merger.', 'model.visual.deepstack_merger_list.')
@@ -289,3 +289,16 @@ def test_the_playbooks_two_stage_recipe_starts_stage2_from_stage1s_weights(make_
     assert any(not torch.equal(base[k], after[k]) for k in base if k.startswith('model.language_model.layers.'))
     resolved = (tmp_path / 'stage2' / 'resolved_config.yaml').read_text()
     assert f'resume_from_checkpoint: {stage1}' in resolved and str(merged) not in resolved, 'reruns from the config'
+
+
+def test_the_resolved_config_cannot_delete_the_run_it_describes(make_config, tmp_path: Path):
+    """A run with `overwrite_output_dir: true` wrote it into resolved_config.yaml, and rerunning that file (as its
+    header says) replaced the run: checkpoints, logs and the file itself. The resolved config leaves it out and says
+    so; everything else is kept."""
+    config = make_config('lora.yaml', training={'overwrite_output_dir': True, 'learning_rate': 3e-4})
+    cfg = load_and_validate(config)
+    assert cfg.settings.overwrite_output_dir
+    path = write_resolved_config(cfg, str(tmp_path / 'run'))
+    rerun = load_and_validate(path)
+    assert not rerun.settings.overwrite_output_dir and rerun.training['learning_rate'] == 3e-4
+    assert 'overwrite_output_dir: true left out' in path.read_text().splitlines()[1]
