@@ -62,7 +62,10 @@ def merge_fingerprint(checkpoint: Path, base_model: str) -> dict:
     """What a merge was made of: the adapter's files by content, the base model's weight and config files by size and
     modification time (hashing a base model's gigabytes on every start would cost minutes). A stage 1 trained again
     into the same checkpoint, or another base model, gives another fingerprint, so the old merge is not reused."""
-    adapter = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(checkpoint.glob('adapter_*'))}
+    adapter = {}
+    for path in sorted(checkpoint.glob('adapter_*')):
+        with path.open('rb') as f:  # streamed: a full-rank adapter can be gigabytes
+            adapter[path.name] = hashlib.file_digest(f, 'sha256').hexdigest()
     base = Path(base_model)
     files = sorted([*base.glob('*.safetensors'), *base.glob('*.bin'), *base.glob('config.json')]) if base.is_dir() \
         else []
