@@ -89,12 +89,12 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
         print(notice, file=sys.stderr, flush=True)
     check_inputs_exist(cfg)
     if cfg.custom.encode_check and not debug:  # every problem that needs no model, before the model loads
-        from .datasets.precheck import check_run_records, ignored_settings_problem
+        from .datasets.precheck import check_run_records, ignored_settings_problems
         from .trainers.engines import mixed_modalities_problem
 
         splits = check_run_records(cfg)
-        if problems := [p for counts in splits for check in (mixed_modalities_problem, ignored_settings_problem)
-                        if (p := check(cfg, counts))]:
+        problems = [p for counts in splits if (p := mixed_modalities_problem(cfg, counts))]
+        if problems := problems + [p for counts in splits for p in ignored_settings_problems(cfg, counts)]:
             raise ConfigError(problems)
 
     # Heavy imports only once the config is known to be good.

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CHECK_VERSION = 4  # 2: the verdict lists the records with a video; 3: and those with an image; 4: the chat records
+CHECK_VERSION = 5  # 2: the verdict lists the records with a video; 3: with an image; 4: chat records; 5: prompt keys
 """Raised whenever what the check verifies changes, so older verdicts are not used."""
 CACHE_ENV = 'TOOLKIT_CHECK_CACHE'
 FOLDER = '.toolkit_check'
@@ -62,9 +62,9 @@ class VerdictCache:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
-    def load(self) -> tuple[list[tuple[int, str]], int | None, list[int], list[int], list[int], list[int]] | None:
-        """(problems, longest length, indices of text-only records, of records with a video, of records with an
-        image, of chat records) when a verdict for these inputs is stored and its media files are unchanged."""
+    def load(self) -> dict[str, Any] | None:
+        """The stored verdict (``FileReport``'s fields without the dataset) when one for these inputs is stored and its
+        media files are unchanged."""
         try:
             stored = json.loads(self.path.read_text())
         except (OSError, ValueError):
@@ -74,15 +74,12 @@ class VerdictCache:
         for path, stat in stored.get('files', {}).items():
             if _stat(path) != stat:
                 return None
-        return ([(int(i), str(p)) for i, p in stored['problems']], stored['longest'], stored['text_only'],
-                stored['videos'], stored['images'], stored['chat'])
+        verdict = stored['verdict']
+        return {**verdict, 'problems': [(int(i), str(p)) for i, p in verdict['problems']]}
 
-    def store(self, problems: list[tuple[int, str]], longest: int | None, text_only: list[int], videos: list[int],
-              images: list[int], chat: list[int], files: list[str]) -> None:
-        """Write the verdict atomically; a folder that cannot be written keeps none (logged)."""
-        entry = {'key': self.key, 'version': CHECK_VERSION, 'problems': problems, 'longest': longest,
-                 'text_only': text_only, 'videos': videos, 'images': images, 'chat': chat,
-                 'files': {f: _stat(f) for f in files}}
+    def store(self, verdict: dict[str, Any], files: list[str]) -> None:
+        """Write ``verdict`` (JSON-ready) atomically; a folder that cannot be written keeps none (logged)."""
+        entry = {'key': self.key, 'version': CHECK_VERSION, 'verdict': verdict, 'files': {f: _stat(f) for f in files}}
         temporary = self.path.with_name(f'.{self.path.name}.{os.getpid()}.tmp')
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

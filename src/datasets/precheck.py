@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..config.fusion import KEEP_AUGMENTATION
 from .builders import BuildSettings
 from .contract import RecordError
 from .dense_caption import DenseCaptionDataset
@@ -53,6 +54,10 @@ class RecordCounts:
     first_image: str | None = None
     chat: int = 0
     first_chat: str | None = None
+    prompt_keys: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Geometry records per `custom.dataset_prompts` key they are looked up by."""
+    chat_only_sources: list[str] = dataclasses.field(default_factory=list)
+    """The fusion sources of this split whose records are all chat records."""
 
     def add(self, report: FileReport) -> None:
         def first(indices: list[int], known: str | None) -> str | None:
@@ -67,6 +72,10 @@ class RecordCounts:
         self.first_video = first(report.videos, self.first_video)
         self.first_image = first(report.images, self.first_image)
         self.first_chat = first(report.chat, self.first_chat)
+        for key, count in report.prompt_keys.items():
+            self.prompt_keys[key] = self.prompt_keys.get(key, 0) + count
+        if report.dataset.label and 0 < len(report.chat) == len(report.dataset):
+            self.chat_only_sources.append(report.dataset.label)
 
 
 def check_run_records(cfg: Any) -> list[RecordCounts]:
@@ -101,15 +110,36 @@ GEOMETRY_SETTINGS = (
 )
 
 
-def ignored_settings_problem(cfg: Any, counts: RecordCounts) -> str | None:
-    """The geometry-record settings of ``cfg`` that a split of only chat records would ignore, as one problem; None
-    when the split has a geometry record (they apply to it) or no such setting is given."""
-    if counts.split != SPLITS[0] or not 0 < counts.chat == counts.records:
-        return None
-    given = [key for key, is_set in GEOMETRY_SETTINGS if is_set(cfg)]
-    if not given:
-        return None
-    return (f'{cfg.source}: {", ".join(f"`{key}`" for key in given)}: shape(s) how geometry records (images with '
-            f'`objects` or a `summary`) become conversations, and all {counts.records} training records are chat '
-            f'records (`messages`, the first at {counts.first_chat}), which train as written, so nothing would use '
-            'them. Remove them, or convert the records to geometry records (docs/data/DATA_JSONL_CONTRACT.md)')
+def ignored_settings_problems(cfg: Any, counts: RecordCounts) -> list[str]:
+    """The geometry-record settings of ``cfg`` that the training records would ignore, one problem each; none when
+    every setting given applies to some record. Checked: the run's settings when every training record is a chat
+    record, a fusion source's own `prompts` / `augmentation` when all of its records are, and each
+    `custom.dataset_prompts` key that no geometry record is looked up by (a typo, or a source name under online
+    fusion, where records carry no `_fusion_source`)."""
+    if counts.split != SPLITS[0]:
+        return []
+    problems = []
+    all_chat = 0 < counts.chat == counts.records
+    if all_chat and (given := [key for key, is_set in GEOMETRY_SETTINGS if is_set(cfg)]):
+        problems.append(f'{", ".join(f"`{key}`" for key in given)}: shape(s) how geometry records (images with '
+                        f'`objects` or a `summary`) become conversations, and all {counts.records} training records '
+                        f'are chat records (`messages`, the first at {counts.first_chat}), which train as written, '
+                        'so nothing would use them. Remove them, or convert the records to geometry records '
+                        '(docs/data/DATA_JSONL_CONTRACT.md)')
+    for source in cfg.fusion.sources if cfg.fusion is not None and not all_chat else ():
+        own = [key for key, is_set in (('prompts', bool(source.prompts)),
+                                       ('augmentation', source.augmentation is not KEEP_AUGMENTATION
+                                        and source.augmentation is not None)) if is_set]
+        if source.name in counts.chat_only_sources and own:
+            problems.append(f'fusion source `{source.name}`: {", ".join(f"`{key}`" for key in own)} shape(s) '
+                            f'geometry records, and all records of {source.train_jsonl} are chat records, which '
+                            'train as written. Remove them from the source')
+    unmatched = [key for key in cfg.custom.dataset_prompts or {} if key not in counts.prompt_keys]
+    if unmatched and not all_chat:
+        known = ', '.join(sorted(counts.prompt_keys)) or 'none: no geometry record has a `dataset` field'
+        online = (' Under online fusion a source\'s prompt goes in the source itself (`prompts:` in '
+                  'custom.fusion_config).' if cfg.fusion is not None else '')
+        problems.append(f'`custom.dataset_prompts`: {", ".join(f"`{key}`" for key in unmatched)} matches no training '
+                        'geometry record (a prompt is looked up by a record\'s `_fusion_source`, then its `dataset`; '
+                        f'the names the records have: {known}), so it would never be used.{online}')
+    return [f'{cfg.source}: {problem}' for problem in problems]

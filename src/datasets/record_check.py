@@ -30,7 +30,7 @@ import contextlib
 import math
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,6 +247,9 @@ class Verdict:
     """The record trains with an image."""
     chat: bool = False
     """A chat record (`messages`): it trains as written, without `custom.mode`, prompts or augmentation."""
+    prompt_keys: tuple[str, ...] = ()
+    """The names a geometry record's prompt is looked up by in `custom.dataset_prompts` (`_fusion_source`,
+    `dataset`)."""
 
 
 def record_verdict(dataset: DenseCaptionDataset, idx: int, counter: LengthCounter | None, deep: bool) -> Verdict:
@@ -268,7 +271,8 @@ def record_verdict(dataset: DenseCaptionDataset, idx: int, counter: LengthCounte
     try:
         inputs = dataset.sized_inputs(idx, record, draw=idx)
         kinds = {'text_only': not has_media(inputs), 'video': has_media(inputs, ('video', )),
-                 'image': has_media(inputs, ('image', )), 'chat': chat}
+                 'image': has_media(inputs, ('image', )), 'chat': chat,
+                 'prompt_keys': () if chat else prompt_keys(record)}
         if template is not None and (deep or counter is None):
             return Verdict([], dataset.encode(idx, draw=idx)['length'], files, **kinds)
     except RecordError as exc:
@@ -282,6 +286,11 @@ def record_verdict(dataset: DenseCaptionDataset, idx: int, counter: LengthCounte
     if template.max_length is not None and length > template.max_length:
         return Verdict([length_problem(length, template.max_length)], length, files, **kinds)
     return Verdict([], length, files, **kinds)
+
+
+def prompt_keys(record: dict[str, Any]) -> tuple[str, ...]:
+    """The `custom.dataset_prompts` keys a geometry record's prompt is looked up by (``BuildSettings.prompt``)."""
+    return tuple(str(record[key]) for key in ('_fusion_source', 'dataset') if record.get(key))
 
 
 def has_media(inputs: dict[str, Any], kinds: tuple[str, ...] = ('image', 'video')) -> bool:
@@ -309,6 +318,10 @@ class _Chunks(Dataset):
                 for idx in self.indices[chunk * CHUNK:(chunk + 1) * CHUNK]]
 
 
+INDEX_LISTS = ('text_only', 'videos', 'images', 'chat')
+"""The ``FileReport`` fields that list record indices."""
+
+
 @dataclass
 class FileReport:
     """The verdict on one file of records."""
@@ -325,11 +338,29 @@ class FileReport:
     """Indices of the records with an image."""
     chat: list[int] = field(default_factory=list)
     """Indices of the chat records."""
+    prompt_keys: dict[str, int] = field(default_factory=dict)
+    """Geometry records per `custom.dataset_prompts` key they are looked up by (their `_fusion_source`, `dataset`)."""
     cached: bool = False
 
     def lines(self) -> list[str]:
         """``file:line: problem`` per problem."""
         return [f'{self.dataset.where(idx)}: {problem}' for idx, problem in self.problems]
+
+    def verdict(self) -> dict[str, Any]:
+        """The findings without the dataset, JSON-ready: what the cache stores and the ranks exchange."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ('dataset', 'cached')}
+
+    @classmethod
+    def merged(cls, dataset: DenseCaptionDataset, verdicts: list[dict[str, Any]]) -> 'FileReport':
+        """One report from the verdicts on disjoint sets of the file's records (each rank's share)."""
+        found = [v['longest'] for v in verdicts if v['longest'] is not None]
+        keys: dict[str, int] = {}
+        for verdict in verdicts:
+            for key, count in verdict['prompt_keys'].items():
+                keys[key] = keys.get(key, 0) + count
+        indices = {name: sorted(i for v in verdicts for i in v[name]) for name in INDEX_LISTS}
+        return cls(dataset, sorted(p for v in verdicts for p in map(tuple, v['problems'])),
+                   max(found) if found else None, **indices, prompt_keys=dict(sorted(keys.items())))
 
 
 def default_workers() -> int:
@@ -350,25 +381,21 @@ def check_file(dataset: DenseCaptionDataset, deep: bool = False, workers: int | 
         with cache.locked() if cache is not None else contextlib.nullcontext():
             cached = cache.load() if cache is not None else None
             if cached is not None:
-                return FileReport(dataset, *cached, cached=True)
+                return FileReport(dataset, **cached, cached=True)
             report, files = _report(dataset, range(len(dataset)), deep, workers)
             if cache is not None:
-                cache.store(report.problems, report.longest, report.text_only, report.videos, report.images,
-                            report.chat, files)
+                cache.store(report.verdict(), files)
             return report
     cached = cache.load() if cache is not None else None
     if not all(_gather(cached is not None)):
         cached = None
     if cached is not None:
-        return FileReport(dataset, *cached, cached=True)
+        return FileReport(dataset, **cached, cached=True)
     shard, files = _report(dataset, range(rank, len(dataset), world), deep, workers)
-    shards = _gather((shard.problems, shard.longest, shard.text_only, shard.videos, shard.images, shard.chat, files))
-    found = [s[1] for s in shards if s[1] is not None]
-    report = FileReport(dataset, sorted(p for s in shards for p in s[0]), max(found) if found else None,
-                        *(sorted(i for s in shards for i in s[k]) for k in (2, 3, 4, 5)))
+    shards = _gather((shard.verdict(), files))
+    report = FileReport.merged(dataset, [verdict for verdict, _ in shards])
     if cache is not None and rank == 0:
-        cache.store(report.problems, report.longest, report.text_only, report.videos, report.images, report.chat,
-                    sorted({f for s in shards for f in s[6]}))
+        cache.store(report.verdict(), sorted({f for _, shard_files in shards for f in shard_files}))
     return report
 
 
@@ -376,10 +403,14 @@ def _report(dataset: DenseCaptionDataset, indices: range, deep: bool, workers: i
     """The report on the records at ``indices``, and the media files they name."""
     verdicts = _check_indices(dataset, indices, deep, workers)
     lengths = [v.length for _, v in verdicts if v.length is not None]
+    keys: dict[str, int] = {}
+    for _, verdict in verdicts:
+        for key in verdict.prompt_keys:
+            keys[key] = keys.get(key, 0) + 1
     report = FileReport(dataset, [(idx, p) for idx, v in verdicts for p in v.problems],
                         max(lengths) if lengths else None, [idx for idx, v in verdicts if v.text_only],
                         [idx for idx, v in verdicts if v.video], [idx for idx, v in verdicts if v.image],
-                        [idx for idx, v in verdicts if v.chat])
+                        [idx for idx, v in verdicts if v.chat], dict(sorted(keys.items())))
     return report, sorted({f for _, v in verdicts for f in v.files})
 
 
