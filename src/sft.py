@@ -82,6 +82,9 @@ def _leave_process_group() -> None:
 
 
 def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
+    from .swift_seams import safetensors_keep_file_modes
+
+    safetensors_keep_file_modes()  # the weights a run writes are readable as its other files are
     cfg = load_and_validate(config_path, base_config)
     for warning in cfg.warnings:
         print(f'warning: {warning}', file=sys.stderr, flush=True)

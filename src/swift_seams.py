@@ -46,6 +46,10 @@ either costs speed, not correctness; ``tests/datasets/test_pixels.py`` then fail
 One seam is accelerate's: ``fsdp2_recompute_keeps_rng`` makes FSDP2's activation checkpointing recompute a layer
 with the dropout masks of its forward (accelerate wraps layers with ``preserve_rng_state=False``).
 
+One seam is safetensors': ``safetensors_keep_file_modes`` gives the files ``safetensors.torch.save_file`` writes
+the mode an ordinary file gets (safetensors 0.8 writes through a temporary file created 0600, so another user, a
+serving process or a container could not read a checkpoint's weights; upstream issue safetensors#782).
+
 One seam is the interpreter's own: ``leave_without_teardown`` ends a process of a multi-process run with
 ``os._exit`` after running Python's thread shutdown and exit handlers itself (``threading._shutdown``,
 ``atexit._run_exitfuncs``), so torch's C++ teardown, which aborted finished runs, never runs.
@@ -89,6 +93,8 @@ PATCHED['accelerate.state'] = ('AcceleratorState', )
 PATCHED['accelerate.utils'] = ('DistributedType', )
 PATCHED['accelerate.accelerator'] = ('fsdp2_apply_ac', )
 PATCHED['torch.distributed.algorithms._checkpoint.checkpoint_wrapper'] = ('checkpoint_wrapper', )
+# what save_file calls (looked up at each call, so every importer of save_file is covered)
+PATCHED['safetensors.torch'] = ('serialize_file', )
 # transformers' auto classes, each of which imports `resolve_trust_remote_code` under its own name.
 AUTO_MODULES = tuple(f'transformers.models.auto.{name}' for name in (
     'configuration_auto', 'tokenization_auto', 'processing_auto', 'image_processing_auto', 'video_processing_auto',
@@ -398,6 +404,38 @@ def fsdp2_recompute_keeps_rng() -> bool:
 
     keeping_rng.keeps_rng = True
     accelerator_module.fsdp2_apply_ac = keeping_rng
+    return True
+
+
+def safetensors_keep_file_modes() -> bool:
+    """Have every file ``safetensors.torch.save_file`` writes keep the mode a plain ``open()`` gives: an existing
+    file's own, else ``0o666`` less the umask; returns whether it changed anything (once per process).
+
+    safetensors 0.8 writes through a temporary file that the Rust ``tempfile`` crate creates with mode 0600 and renames
+    into place, so a checkpoint's ``model.safetensors`` / ``adapter_model.safetensors`` was readable by its writer
+    only, beside a ``config.json`` every user can read (vLLM run by another user: "No adapter found").
+    ``save_file`` calls the module's ``serialize_file`` by name, which transformers, peft and ms-swift reach however
+    they import ``save_file``. ``tests/test_swift_seams.py`` fails when safetensors writes plain modes itself, so this
+    can go."""
+    import safetensors.torch as st
+
+    serialize = st.serialize_file
+    if getattr(serialize, 'keeps_modes', False):
+        return False
+    umask = os.umask(0o022)  # read once, here, before the run starts threads: reading it means setting it
+    os.umask(umask)
+
+    def keeping_modes(tensors: Any, filename: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            mode = os.stat(filename).st_mode & 0o7777
+        except OSError:
+            mode = 0o666 & ~umask
+        result = serialize(tensors, filename, *args, **kwargs)
+        os.chmod(filename, mode)
+        return result
+
+    keeping_modes.keeps_modes = True
+    st.serialize_file = keeping_modes
     return True
 
 

@@ -43,6 +43,8 @@ def test_lora_run_saves_an_adapter_that_changes_the_logits(make_config, tiny_mod
     assert (ckpt / 'adapter_config.json').is_file() and (ckpt / 'adapter_model.safetensors').is_file()
     full_weights = [p for p in out.rglob('*') if p.name.startswith(('model.safetensors', 'pytorch_model'))]
     assert full_weights == [], 'a LoRA run must not save the full model'
+    modes = {p.name: p.stat().st_mode & 0o777 for p in ckpt.iterdir() if p.is_file()}
+    assert modes['adapter_model.safetensors'] == modes['adapter_config.json'], 'weights readable as the rest'
 
     adapter_keys = load_file(str(ckpt / 'adapter_model.safetensors')).keys()
     assert any('visual.merger' in k for k in adapter_keys), 'freeze_aligner: false puts LoRA on the aligner'

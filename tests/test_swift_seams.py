@@ -306,3 +306,34 @@ def test_fsdp2_activation_checkpointing_recomputes_with_the_forwards_dropout_mas
     fsdp2_recompute_keeps_rng()
     assert all(torch.allclose(a, b) for a, b in zip(plain, gradients(accelerator_module.fsdp2_apply_ac)))
     assert not fsdp2_recompute_keeps_rng(), 'once per process'
+
+
+def test_saved_safetensors_files_get_the_mode_of_any_other_file(tmp_path):
+    """safetensors 0.8 wrote every weights file 0600 (its temporary file's mode), so another user or a serving
+    process could not read a checkpoint. In a fresh process: without the seam save_file gives 0600 (when that fails,
+    safetensors writes plain modes itself and ``safetensors_keep_file_modes`` can go); with it, a new file gets
+    0666 less the umask, as ``open()`` gives, and an existing file keeps its own mode; transformers' ``save_pretrained``
+    and peft's adapter save are covered however they imported ``save_file``."""
+    probe = f'''
+import os, stat, torch
+from safetensors.torch import save_file
+from transformers.modeling_utils import safe_save_file
+os.umask(0o027)
+def mode(p): return oct(stat.S_IMODE(os.stat(p).st_mode))
+save_file({{"a": torch.zeros(2)}}, "{tmp_path}/before.safetensors")
+from src.swift_seams import safetensors_keep_file_modes
+assert safetensors_keep_file_modes() and not safetensors_keep_file_modes()
+save_file({{"a": torch.zeros(2)}}, "{tmp_path}/new.safetensors")
+safe_save_file({{"a": torch.zeros(2)}}, "{tmp_path}/transformers.safetensors", metadata={{"format": "pt"}})
+os.chmod("{tmp_path}/before.safetensors", 0o604)
+save_file({{"a": torch.ones(2)}}, "{tmp_path}/before.safetensors")
+print(mode("{tmp_path}/new.safetensors"), mode("{tmp_path}/transformers.safetensors"),
+      mode("{tmp_path}/before.safetensors"))
+'''
+    before = subprocess.run([sys.executable, '-c', 'import os, torch\nfrom safetensors.torch import save_file\n'
+                             f'save_file({{"a": torch.zeros(2)}}, "{tmp_path}/plain.safetensors")'], check=True)
+    assert before.returncode == 0
+    assert oct((tmp_path / 'plain.safetensors').stat().st_mode & 0o777) == '0o600', 'safetensors fixed its modes'
+    done = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parents[1], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ['0o640', '0o640', '0o604']

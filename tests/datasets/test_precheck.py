@@ -36,7 +36,8 @@ def test_a_dataset_prompt_keyed_by_a_name_no_record_has_is_refused_with_the_name
 def test_under_online_fusion_a_dataset_prompt_keyed_by_a_source_name_points_to_the_sources_own_prompts(tmp_path):
     """Online fusion's records carry no `_fusion_source`: a source's prompt belongs in the source."""
     fusion = {'sources': [{'name': 'roads', 'train_jsonl': str(GEOMETRY)}]}
-    [problem] = problems(tmp_path, {'train_jsonl': None, 'fusion_config': fusion, 'dataset_prompts': {'roads': {'dense': 'Roads.'}}})
+    custom = {'train_jsonl': None, 'fusion_config': fusion, 'dataset_prompts': {'roads': {'dense': 'Roads.'}}}
+    [problem] = problems(tmp_path, custom)
     assert '`roads` matches no training geometry record' in problem
     assert problem.endswith("Under online fusion a source's prompt goes in the source itself (`prompts:` in "
                             'custom.fusion_config).')
