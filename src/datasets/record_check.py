@@ -192,7 +192,9 @@ def _ends_complete(path: str) -> bool:
 
 
 def _media_entries(record: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    """(field, value, kind) of every image and video a record names."""
+    """(field, value, kind) of every image and video a record names: a path, URL or inline bytes. An item without
+    one (``{"type": "image", "url": ...}``, the playbook's common mistake) is left to the record's own schema check,
+    which names the key to write."""
     entries = [(f'images[{i}]', v, 'image') for i, v in enumerate(record.get('images') or [])]
     entries += [(f'videos[{i}]', v, 'video') for i, v in enumerate(record.get('videos') or [])]
     for m, message in enumerate(record.get('messages') or []):
@@ -201,7 +203,7 @@ def _media_entries(record: dict[str, Any]) -> list[tuple[str, Any, str]]:
             kind = item.get('type') if isinstance(item, dict) else None
             if kind in ('image', 'video'):
                 entries.append((f'messages[{m}].content[{c}].{kind}', item.get(kind), kind))
-    return entries
+    return [(name, value, kind) for name, value, kind in entries if isinstance(value, (str, dict))]
 
 
 def image_problems(record: dict[str, Any], base_dir: Path, deep: bool) -> tuple[list[str], list[str]]:

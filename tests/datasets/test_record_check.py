@@ -308,3 +308,24 @@ def test_ranks_share_the_records_and_stop_with_the_same_report(tmp_path: Path, m
     lines, text_only, videos, images, cached = reports[0]
     assert [line.split(':')[1] for line in lines] == ['10', '12']
     assert text_only == [4] and videos == [7] and images == [0, 1, 2, 3, 5, 6, 8, 10] and not cached
+
+
+def test_a_media_item_without_its_value_key_is_a_record_problem_not_a_crash(tmp_path: Path):
+    """The playbook's "common mistake", ``{"type": "image", "url": ...}``, and items whose value is missing or not a
+    path stopped the check with a TypeError; each is now that record's problem, with the key to write."""
+    Image.new('RGB', (8, 8)).save(tmp_path / 'a.png')
+    answer = {'role': 'assistant', 'content': 'x'}
+
+    def chat(item: dict) -> dict:
+        return {'messages': [{'role': 'user', 'content': [item, {'type': 'text', 'text': 'Describe.'}]}, answer]}
+
+    records = [chat({'type': 'image', 'url': 'a.png'}), chat({'type': 'image', 'image': None}),
+               chat({'type': 'image'}), chat({'type': 'video', 'video': 7}),
+               {'images': [None], 'messages': [{'role': 'user', 'content': '<image>Describe.'}, answer]}]
+    report = check_file(DenseCaptionDataset(write_jsonl(tmp_path / 'r.jsonl', records), None), workers=0)
+    assert [line.split(': ', 1)[1] for line in report.lines()] == [
+        'messages[0].content[0]: an "image" item: unknown key(s) `url`; valid: type, image',
+        'messages[0].content[0].image: an image must be a path string, got None',
+        'messages[0].content[0].image: an image must be a path string, got None',
+        'messages[0].content[0].video: a video must be a path string, got 7',
+        'images[0]: an image must be a path string, got None']

@@ -51,7 +51,7 @@ def _resolve_media(value: Any, base_dir: Path, where: str, kind: str) -> str:
     from . import image_header_problem
 
     if not isinstance(value, str) or not value:
-        raise RecordError(f'{where}: an {kind} must be a path string, got {value!r}')
+        raise RecordError(f'{where}: {"an" if kind == "image" else "a"} {kind} must be a path string, got {value!r}')
     if problem := remote_problem(value) or data_url_problem(value):
         raise RecordError(f'{where}: {problem}')
     if not value.startswith('data:'):
@@ -209,7 +209,7 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
             item_field = f'{field}.content[{c}]'
             kind = item.get('type') if isinstance(item, dict) else None
             if kind in ITEM_KEYS:
-                _check_keys(item, ITEM_KEYS[kind], {}, item_field, f'a "{kind}" item')
+                _check_keys(item, ITEM_KEYS[kind], {}, item_field, f'{"an" if kind[0] == "i" else "a"} "{kind}" item')
             if kind == 'image_url' and isinstance(item.get('image_url'), dict):
                 _check_keys(item['image_url'], IMAGE_URL_KEYS, {}, f'{item_field}.image_url', 'image_url')
             if kind == 'text':
