@@ -128,6 +128,7 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
     from .run.run_dir import claim_output_dir, failed_save
     from .run.start_weights import start_model
     from .swift_seams import set_tensorboard_dir, set_video_sampling
+    from .trainers.adapter_targets import adapter_targets
     from .trainers.engines import start_engine
     from .trainers.sft_pipeline import ProjectSft
     from .trainers.swift_args import to_sft_arguments
@@ -137,6 +138,8 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
         model = start_model(start, cfg.model['model'], int(os.environ.get('RANK', '0')))
         cfg = dataclasses.replace(cfg, model={**cfg.model, 'model': model})
     set_video_sampling(cfg.video.environment())
+    for notice in adapter_targets(cfg)[1] if master else ():
+        print(notice, file=sys.stderr, flush=True)
     args = to_sft_arguments(cfg)
     if args.resume_from_checkpoint and (differences := resume_mismatches(args, args.resume_from_checkpoint)):
         raise ConfigError([f'`training.resume_from_checkpoint`: {args.resume_from_checkpoint} was trained with other '

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import ProjectConfig
 from ..config.schema import TUNER_TYPE_KEY
 from ..swift_seams import cpu_process_group
+from .adapter_targets import adapter_targets
 from .callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS, RETURN_FREED_MEMORY  # importing registers them
 from .engines import deepspeed_config, fsdp_precision, precision_flags
 
@@ -25,6 +26,7 @@ DUMMY_TARGET_MODULES = 'dummy-target-modules'  # peft.utils.constants.DUMMY_TARG
 def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
     """The keyword arguments for ``SftArguments``: the ms-swift sections flattened, plus the project's mapping."""
     kwargs = cfg.swift_kwargs(('model', 'template', 'tuner', 'data', 'training', 'rlhf'))
+    kwargs.update(adapter_targets(cfg)[0])  # a list of module names, restricted to the unfrozen components
     if kwargs.get('target_regex') == EMPTY_TARGET_REGEX:
         kwargs['target_regex'] = DUMMY_TARGET_MODULES
     if TUNER_TYPE_KEY in kwargs:

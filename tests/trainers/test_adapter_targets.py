@@ -1,0 +1,89 @@
+"""The freeze flags hold for an adapter whatever `tuner.target_modules` lists: ms-swift applies them to `all-linear`
+only, so `[q_proj, v_proj, qkv]` with `freeze_vit: true` put LoRA on the ViT, and the playbook's lm_head recipe (an
+explicit list under the inherited `freeze_vit: true`) adapted the whole ViT."""
+from pathlib import Path
+
+import pytest
+
+from src.config import ConfigError, load_and_validate
+from src.config.module_names import weight_module_names
+from src.sft import main
+from src.trainers.adapter_targets import Layout, adapter_targets
+from src.trainers.swift_args import sft_argument_kwargs
+
+LM_HEAD_RECIPE = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'up_proj', 'gate_proj', 'down_proj', 'qkv', 'proj',
+                  'linear_fc1', 'linear_fc2', 'lm_head']
+
+
+def targeted(make_config, tiny_model: Path, **tuner) -> tuple[dict[str, set[str]], list[str]]:
+    """Per component, the module names of the tiny model the run's adapter goes on; and the notices."""
+    import re
+
+    cfg = load_and_validate(make_config('lora.yaml', tuner=tuner))
+    regex = sft_argument_kwargs(cfg)['target_regex']
+    layout = Layout.of('qwen3_vl')
+    hit: dict[str, set[str]] = {}
+    for name in weight_module_names(tiny_model):
+        if re.fullmatch(regex, name):
+            hit.setdefault(layout.component(name), set()).add(name)
+    return hit, adapter_targets(cfg)[1]
+
+
+def test_the_playbooks_lm_head_recipe_adapts_llm_aligner_and_lm_head_and_leaves_the_frozen_vit(make_config,
+                                                                                             tiny_model):
+    hit, notices = targeted(make_config, tiny_model, target_modules=LM_HEAD_RECIPE)  # freeze_vit: true inherited
+    assert set(hit) == {'llm', 'aligner'} and 'lm_head' in hit['llm']
+    assert {n.rsplit('.', 1)[1] for n in hit['aligner']} == {'linear_fc1', 'linear_fc2'}
+    assert any(n.endswith("'qkv' names modules of the ViT, which `tuner.freeze_vit: true` keeps frozen: no adapter "
+                          'goes there') for n in notices)
+    assert any(n.endswith("'linear_fc1' names modules of the ViT, which `tuner.freeze_vit: true` keeps frozen: the "
+                          'adapter goes on those of the aligner only') for n in notices)
+
+
+@pytest.mark.parametrize('flags, components', [
+    ({'freeze_vit': False, 'freeze_aligner': True, 'freeze_llm': True}, {'vit'}),
+    ({'freeze_vit': False, 'freeze_aligner': False, 'freeze_llm': True}, {'vit', 'aligner'}),
+    ({'freeze_vit': True, 'freeze_aligner': False, 'freeze_llm': True}, {'aligner'}),
+    ({'freeze_vit': True, 'freeze_aligner': True, 'freeze_llm': False}, {'llm'}),
+])
+def test_every_combination_of_flags_limits_the_list_to_the_unfrozen_components(make_config, tiny_model, flags,
+                                                                               components):
+    hit, _ = targeted(make_config, tiny_model, target_modules=LM_HEAD_RECIPE, **flags)
+    assert set(hit) == components
+
+
+def test_a_list_with_nothing_in_the_unfrozen_components_is_refused_before_the_model_loads(make_config, tiny_model):
+    config = make_config('lora.yaml', tuner={'target_modules': ['q_proj', 'qkv'], 'freeze_llm': True,
+                                             'freeze_vit': True, 'freeze_aligner': False})
+    with pytest.raises(ConfigError) as caught:
+        adapter_targets(load_and_validate(config))
+    message = str(caught.value)
+    assert ('`tuner.target_modules`: no entry names a module of the aligner, the only component(s) the freeze flags '
+            'leave to adapt, so the adapter would have no module:') in message
+    assert "'qkv' names modules of the ViT, which `tuner.freeze_vit: true` keeps frozen" in message
+
+
+@pytest.mark.parametrize('tuner, expected', [
+    ({'target_modules': ['all-linear', 'lm_head']}, "'lm_head' beside `all-linear`: for a multimodal model ms-swift "
+                                                    'expands `all-linear` alone and drops the other names'),
+    ({'target_modules': ['q_proj'], 'freeze_llm': True, 'freeze_vit': True, 'freeze_aligner': True},
+     '`tuner.freeze_llm`, `freeze_vit` and `freeze_aligner` are all true, so the adapter has no module to go on'),
+])
+def test_lists_ms_swift_would_not_apply_as_written_are_refused(make_config, tiny_model, tuner, expected):
+    with pytest.raises(ConfigError, match='`tuner.target_modules`') as caught:
+        adapter_targets(load_and_validate(make_config('lora.yaml', tuner=tuner)))
+    assert expected in str(caught.value)
+
+
+def test_all_linear_and_a_full_run_are_left_to_ms_swift(make_config, tiny_model):
+    for tuner in ({'target_modules': ['all-linear']}, {'train_type': 'full', 'target_modules': ['q_proj']}):
+        assert adapter_targets(load_and_validate(make_config('lora.yaml', tuner=tuner))) == ({}, [])
+
+
+@pytest.mark.slow
+def test_the_adapter_the_model_gets_leaves_the_frozen_vit_untouched(make_config, tiny_model):
+    """End to end (the model loaded, PEFT applied): the report's trainable parameters per component."""
+    report = main(make_config('lora.yaml', tuner={'target_modules': LM_HEAD_RECIPE}), debug=True)
+    rows = {line.split()[0]: int(line.split()[1].replace(',', '')) for line in report.splitlines()
+            if line.split()[:1] and line.split()[0] in ('vit', 'aligner', 'llm')}
+    assert rows['vit'] == 0 and rows['aligner'] > 0 and rows['llm'] > 0
