@@ -50,6 +50,11 @@ One seam is safetensors': ``safetensors_keep_file_modes`` gives the files ``safe
 the mode an ordinary file gets (safetensors 0.8 writes through a temporary file created 0600, so another user, a
 serving process or a container could not read a checkpoint's weights; upstream issue safetensors#782).
 
+One seam is transformers' checkpoint rotation: ``rotation_counts_checkpoints_only`` has ``save_total_limit`` count
+and delete only ``checkpoint-<N>`` folders. transformers 5.19 (``trainer_utils.sort_checkpoints``) takes every
+``checkpoint-*`` folder, so a resumed run deleted ``swift export``'s ``checkpoint-N-merged/`` and the project's
+stage-2 merge, which a stage-2 adapter names as its base.
+
 One seam is the interpreter's own: ``leave_without_teardown`` ends a process of a multi-process run with
 ``os._exit`` after running Python's thread shutdown and exit handlers itself (``threading._shutdown``,
 ``atexit._run_exitfuncs``), so torch's C++ teardown, which aborted finished runs, never runs.
@@ -95,6 +100,9 @@ PATCHED['accelerate.accelerator'] = ('fsdp2_apply_ac', )
 PATCHED['torch.distributed.algorithms._checkpoint.checkpoint_wrapper'] = ('checkpoint_wrapper', )
 # what save_file calls (looked up at each call, so every importer of save_file is covered)
 PATCHED['safetensors.torch'] = ('serialize_file', )
+# checkpoint rotation's listing, where transformers defines it and where transformers and ms-swift import it
+CHECKPOINT_LISTERS = ('transformers.trainer_utils', 'transformers.trainer', 'swift.trainers.mixin')
+PATCHED.update({module: PATCHED.get(module, ()) + ('sort_checkpoints', ) for module in CHECKPOINT_LISTERS})
 # transformers' auto classes, each of which imports `resolve_trust_remote_code` under its own name.
 AUTO_MODULES = tuple(f'transformers.models.auto.{name}' for name in (
     'configuration_auto', 'tokenization_auto', 'processing_auto', 'image_processing_auto', 'video_processing_auto',
@@ -436,6 +444,32 @@ def safetensors_keep_file_modes() -> bool:
 
     keeping_modes.keeps_modes = True
     st.serialize_file = keeping_modes
+    return True
+
+
+def rotation_counts_checkpoints_only() -> bool:
+    """Have transformers' checkpoint listing (what ``save_total_limit`` rotates, and the end of training's cleanup)
+    take ``checkpoint-<N>`` folders only; returns whether it changed anything (once per process).
+
+    ``sort_checkpoints`` lists every ``checkpoint-*`` folder and reads a step from its name's first number, so
+    ``checkpoint-2-merged/`` (``swift export --merge_lora``, the project's stage-2 merge) counted as step 2 and was
+    deleted as the oldest checkpoint once a resumed run saved past the limit. ``tests/test_swift_seams.py`` fails when
+    transformers lists checkpoint folders only, so this can go."""
+    import re
+    from pathlib import Path
+
+    modules = [importlib.import_module(name) for name in CHECKPOINT_LISTERS]
+    original = modules[0].sort_checkpoints
+    if getattr(original, 'checkpoints_only', False):
+        return False
+
+    def checkpoints_only(output_dir: str, checkpoint_prefix: str = 'checkpoint', *args: Any, **kwargs: Any) -> list:
+        listed = original(output_dir, checkpoint_prefix, *args, **kwargs)
+        return [p for p in listed if re.fullmatch(rf'{re.escape(checkpoint_prefix)}-\d+', Path(p).name)]
+
+    checkpoints_only.checkpoints_only = True
+    for module in modules:
+        module.sort_checkpoints = checkpoints_only
     return True
 
 

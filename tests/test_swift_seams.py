@@ -337,3 +337,34 @@ print(mode("{tmp_path}/new.safetensors"), mode("{tmp_path}/transformers.safetens
     done = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parents[1], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ['0o640', '0o640', '0o604']
+
+
+def test_checkpoint_rotation_counts_and_deletes_checkpoint_folders_only(tmp_path):
+    """transformers listed every ``checkpoint-*`` folder for ``save_total_limit``, so a resumed run deleted
+    ``checkpoint-2-merged/`` (swift export's, or a stage-2 run's base) as step 2. In a fresh process: without the seam
+    transformers' own rotation deletes it (when that fails, transformers lists checkpoints only and
+    ``rotation_counts_checkpoints_only`` can go); with it only the oldest ``checkpoint-<N>`` goes."""
+    probe = '''
+import sys
+from pathlib import Path
+from transformers.trainer_utils import rotate_checkpoints
+root = Path(sys.argv[1])
+for name in ('checkpoint-2', 'checkpoint-2-merged', 'checkpoint-4', 'checkpoint-6', 'incomplete-checkpoint-8'):
+    (root / name).mkdir(parents=True)
+if sys.argv[2] == 'seam':
+    from src.swift_seams import rotation_counts_checkpoints_only
+    assert rotation_counts_checkpoints_only() and not rotation_counts_checkpoints_only()
+    from swift.trainers import mixin
+    from transformers import trainer
+    assert mixin.sort_checkpoints is trainer.sort_checkpoints
+rotate_checkpoints(str(root), save_total_limit=2)
+print(' '.join(sorted(p.name for p in root.iterdir())))
+'''
+    kept = {}
+    for mode in ('plain', 'seam'):
+        done = subprocess.run([sys.executable, '-c', probe, str(tmp_path / mode), mode], cwd=Path(__file__).parents[1],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        kept[mode] = done.stdout.split()
+    assert 'checkpoint-2-merged' not in kept['plain'], 'transformers now lists checkpoint folders only'
+    assert kept['seam'] == ['checkpoint-2-merged', 'checkpoint-4', 'checkpoint-6', 'incomplete-checkpoint-8']
