@@ -9,8 +9,12 @@ ended with:
   `<checkpoint>-merged/` beside it (the folder `swift export --merge_lora true` writes), which becomes the new stage's
   model. The new stage's adapter then names that folder as its base, so `swift infer --adapters <stage 2 checkpoint>`
   loads both stages. The merge is reused while the adapter and the base model are the ones it was made of
-  (``merge_fingerprint``), made again when either changed, and a `<checkpoint>-merged/` the toolkit did not write is
-  refused, not replaced.
+  (``merge_fingerprint``). A merge is never replaced: a stage-2 adapter trained on it names it as its base. When the
+  adapter or the base changed (stage 1 trained again into the same checkpoint), or `<checkpoint>-merged/` is not the
+  toolkit's (`swift export`'s), the merge goes to `<checkpoint>-merged-<fingerprint>/` instead.
+
+The adapter must have been trained on `model.model`: an adapter whose `base_model_name_or_path` is another local
+model is refused (merged into another base, its weights would be neither stage's).
 
 With several processes, rank 0 merges and the others wait for the finished folder.
 """
@@ -42,20 +46,39 @@ def start_model(checkpoint: str | os.PathLike, base_model: str, rank: int) -> st
     if not (checkpoint / 'adapter_config.json').is_file():
         raise ConfigError([f'`tuner.resume_from_checkpoint`: {checkpoint} holds neither an adapter '
                            '(adapter_config.json) nor a full model (config.json)'])
-    target = merged_path(checkpoint)
+    base_problem(checkpoint, base_model)
     wanted = merge_fingerprint(checkpoint, base_model)
+    target = merge_target(checkpoint, wanted)
     if _marker(target) != wanted:
-        if target.exists() and not (target / DONE).is_file():
-            raise ConfigError([f'`tuner.resume_from_checkpoint`: {target} exists and is not a merge of this toolkit '
-                               '(`swift export --merge_lora`?), so it is not known to hold this adapter merged into '
-                               f'`model.model`, and it is not the toolkit\'s to replace: move it away (the toolkit '
-                               'then merges there), or set `model.model` to it and leave '
-                               '`tuner.resume_from_checkpoint` out'])
         if rank == 0:
             _merge(checkpoint, base_model, target, wanted)
         else:
             _wait_for(target, wanted)
     return str(target)
+
+
+def merge_target(checkpoint: Path, fingerprint: dict) -> Path:
+    """Where the merge of ``fingerprint`` is (or goes): `<checkpoint>-merged/` when it holds that merge or does not
+    exist, else `<checkpoint>-merged-<fingerprint hash>/`; never a folder holding another merge."""
+    plain = merged_path(checkpoint)
+    if _marker(plain) == fingerprint or not plain.exists():
+        return plain
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:10]
+    return plain.with_name(f'{plain.name}-{digest}')
+
+
+def base_problem(checkpoint: Path, base_model: str) -> None:
+    """Refuse an adapter trained on another local model than ``base_model``."""
+    try:
+        recorded = json.loads((checkpoint / 'adapter_config.json').read_text()).get('base_model_name_or_path')
+    except (OSError, ValueError, AttributeError):
+        return
+    if not recorded or not Path(recorded).is_dir() or not Path(base_model).is_dir():
+        return  # a hub id, or a base moved since: the names cannot be compared
+    if Path(recorded).resolve() != Path(base_model).resolve():
+        raise ConfigError([f'`tuner.resume_from_checkpoint`: the adapter {checkpoint} was trained on {recorded} '
+                           f'(its adapter_config.json), and `model.model` is {base_model}; merged into another base '
+                           f'its weights would be neither stage\'s. Set `model.model: {recorded}`'])
 
 
 def merge_fingerprint(checkpoint: Path, base_model: str) -> dict:
@@ -85,7 +108,8 @@ def _merge(checkpoint: Path, base_model: str, target: Path, fingerprint: dict) -
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    again = ' (again: the adapter or the base model changed since the last merge)' if target.exists() else ''
+    again = (f' (beside {merged_path(checkpoint).name}/, which holds another merge: the adapter or the base model '
+             'changed since)' if target != merged_path(checkpoint) else '')
     print(f'tuner.resume_from_checkpoint: merging the adapter {checkpoint} into {base_model} -> {target}{again}',
           flush=True)
     partial = target.with_name(target.name + '.partial')
@@ -95,7 +119,7 @@ def _merge(checkpoint: Path, base_model: str, target: Path, fingerprint: dict) -
     merged.save_pretrained(partial, safe_serialization=True)
     AutoProcessor.from_pretrained(base_model).save_pretrained(partial)
     (partial / DONE).write_text(json.dumps(fingerprint))
-    shutil.rmtree(target, ignore_errors=True)  # the toolkit's own earlier merge (its marker was checked)
+    shutil.rmtree(target, ignore_errors=True)  # an interrupted merge of this fingerprint (no marker): never a merge
     partial.rename(target)
 
 
