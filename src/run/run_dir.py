@@ -9,9 +9,13 @@ ran there, and what the user added between runs (``preexisting``: the user's, ne
 wrote (``written``: what appeared while a run held the folder, recorded when it ends). A run killed before it could
 record them still owns what it names like a run's output (checkpoints, ``logging.jsonl``, ``runs/``, ...) and was
 not there before. A file added to the folder while a run writes there counts as that run's.
-``training.overwrite_output_dir`` removes exactly what earlier runs own; a folder of the user's (``images/``,
-``runs/``, notes) is never deleted, and a folder with checkpoints or logs that no run of the toolkit recorded
-(``swift sft``, an older version) is refused rather than deleted.
+``training.overwrite_output_dir`` removes exactly what earlier runs own; what the user keeps there (notes, an
+evaluation folder) is never deleted, nor is what the user added inside a run's checkpoint folder (``src.eval``'s
+``eval/``, ``swift infer``'s ``infer_result/``): such an overwrite is refused, naming them. A folder with checkpoints
+or logs that no run of the toolkit recorded (``swift sft``, an older version) is refused rather than deleted, and so
+are files and folders of the user's that a run writes itself (``args.json``, ``README.md``, a non-empty ``images/`` or
+``runs/``, where ms-swift's plots and the TensorBoard events would mix with theirs). An earlier run that stopped
+before its first logged step (refused by a check once its model loaded) is replaced without asking.
 
 A folder that already holds a run is not reused silently: a new run there is refused with the ways forward (resume
 it, overwrite it, or write elsewhere). Resuming from one of its checkpoints continues that run: checkpoints left
@@ -61,14 +65,18 @@ class Manifest:
     """Names the folder held before the toolkit's first run there: the user's."""
     written: list[str] = field(default_factory=list)
     """Names the toolkit's runs wrote, recorded when each run ended."""
+    contents: dict[str, list[str]] = field(default_factory=dict)
+    """Per folder a run wrote (a checkpoint), the names it held when the run ended: anything else found in it later
+    is the user's."""
 
 
 def read_manifest(output_dir: Path) -> Manifest | None:
     """The folder's manifest, or None when no run of the toolkit has claimed it (or the file is unreadable)."""
     try:
         data = json.loads((output_dir / MANIFEST).read_text())
-        return Manifest([str(n) for n in data['preexisting']], [str(n) for n in data['written']])
-    except (OSError, ValueError, KeyError, TypeError):
+        contents = {str(k): [str(n) for n in v] for k, v in data.get('contents', {}).items()}
+        return Manifest([str(n) for n in data['preexisting']], [str(n) for n in data['written']], contents)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -100,20 +108,51 @@ def record_written(output_dir: Path, started_with: set[str]) -> None:
     manifest = read_manifest(output_dir)
     if manifest is not None and output_dir.is_dir():
         new = _entries(output_dir) - started_with - set(manifest.preexisting)
-        _write_manifest(output_dir, Manifest(manifest.preexisting, sorted(set(manifest.written) | new)))
+        contents = {**manifest.contents, **{n: sorted(p.name for p in (output_dir / n).iterdir()) for n in new
+                                            if (output_dir / n).is_dir() and not (output_dir / n).is_symlink()}}
+        _write_manifest(output_dir, Manifest(manifest.preexisting, sorted(set(manifest.written) | new), contents))
 
 
 def adopt_users_entries(output_dir: Path, manifest: Manifest) -> Manifest:
     """The manifest with what the user added since the last run ended counted as theirs: names no run recorded that
     are not named like a run's output (notes, an evaluation folder, ``swift export``'s ``checkpoint-N-merged/``).
     Names like a run's output that no run recorded are a killed run's, which could not record them."""
+    present = _entries(output_dir)
     known = set(manifest.preexisting) | set(manifest.written)
-    users = {n for n in _entries(output_dir) - known if not _named_like_run_output(n)}
-    if not users:
+    users = {n for n in present - known if not _named_like_run_output(n)}
+    preexisting = sorted((set(manifest.preexisting) & present) | users)  # what the user moved away is no clash
+    if preexisting == manifest.preexisting:
         return manifest
-    manifest = Manifest(sorted(set(manifest.preexisting) | users), manifest.written)
+    manifest = Manifest(preexisting, manifest.written, manifest.contents)
     _write_manifest(output_dir, manifest)
     return manifest
+
+
+def users_clash(output_dir: Path, manifest: Manifest) -> list[str]:
+    """The user's files a run would replace, and the user's non-empty folders a run writes into."""
+    clash = []
+    for name in manifest.preexisting:
+        path = output_dir / name
+        if name in (*RUN_FILES, *RUN_LINKS) or (name in RUN_DIRS and path.is_dir() and any(path.iterdir())):
+            clash.append(f'{name}/' if name in RUN_DIRS else name)
+    return clash
+
+
+def users_inside(output_dir: Path, manifest: Manifest, names: list[str]) -> list[str]:
+    """What was added inside the folders among ``names`` after the run that wrote them ended: the user's."""
+    return [f'{name}/{extra}' for name in names if name in manifest.contents and (output_dir / name).is_dir()
+            for extra in sorted({p.name for p in (output_dir / name).iterdir()} - set(manifest.contents[name]))]
+
+
+def trained_nothing(output_dir: Path, names: list[str]) -> bool:
+    """Whether the earlier run among ``names`` stopped before its first logged step: no checkpoint, no step row."""
+    if any(CHECKPOINT.match(n) or n.startswith(INCOMPLETE_PREFIX) for n in names):
+        return False
+    try:
+        rows = (output_dir / LOG_ROWS).read_text().splitlines() if LOG_ROWS in names else []
+    except OSError:
+        return False
+    return not any(STEP_KEY in row for row in rows)
 
 
 @dataclass
@@ -282,10 +321,10 @@ def _check_reuse(output_dir: Path, resume_from: Path | None, overwrite: bool) ->
         manifest = Manifest(sorted(preexisting), [])
         _write_manifest(output_dir, manifest)
     manifest = adopt_users_entries(output_dir, manifest)
-    clash = [n for n in manifest.preexisting if n in (*RUN_FILES, *RUN_LINKS)]
-    if clash:
+    if clash := users_clash(output_dir, manifest):
         raise ConfigError([f'{output_dir} holds your {", ".join(clash)}, which a run writes there itself and would '
-                           'replace: move them away, or give this run another `training.output_dir`'])
+                           'replace or mix with its own: move them away, or give this run another '
+                           '`training.output_dir`'])
     if resume_from is not None:
         if (problem := checkpoint_problem(resume_from)) is not None:
             usable = complete_checkpoints(resume_from.parent)
@@ -306,9 +345,16 @@ def _check_reuse(output_dir: Path, resume_from: Path | None, overwrite: bool) ->
     found = owned_entries(output_dir, manifest)
     if not found:
         return
-    if overwrite:
-        logger.warning(f'{output_dir}: removing the earlier run ({", ".join(found)}), as '
-                       '`training.overwrite_output_dir: true` asks; nothing else in the folder is touched')
+    stopped_early = trained_nothing(output_dir, found)
+    if overwrite or stopped_early:
+        if added := users_inside(output_dir, manifest, found):
+            raise ConfigError([f'{output_dir}: the earlier run\'s folders hold {", ".join(added)}, which that run did '
+                               'not write (an evaluation\'s or `swift infer`\'s results?), and overwriting the run '
+                               'would delete them: move them out, or give this run another `training.output_dir`'])
+        why = ('it stopped before its first step' if stopped_early else
+               'as `training.overwrite_output_dir: true` asks')
+        logger.warning(f'{output_dir}: removing the earlier run ({", ".join(found)}), {why}; nothing else in the '
+                       'folder is touched')
         clear_run(output_dir, found)
         _write_manifest(output_dir, Manifest(manifest.preexisting, []))
         return

@@ -2,6 +2,7 @@
 nothing of theirs, a run killed before it recorded its files still owns them, and another tool's run is refused, not
 deleted. Folder problems are one line naming `training.output_dir` and the operating system's reason."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,11 @@ from tests.run.test_checkpoints import _checkpoint
 
 
 def _user_folder(folder: Path) -> Path:
-    """What a user keeps in a project folder: images, their own TensorBoard runs, notes."""
-    (folder / 'images').mkdir(parents=True)
-    (folder / 'images' / 'cat.jpg').write_bytes(b'\xff\xd8 not really a jpeg')
-    (folder / 'runs').mkdir()
-    (folder / 'runs' / 'events.out.tfevents.1.host').write_bytes(b'old')
+    """What a user keeps in a project folder: data, their own TensorBoard logs, notes."""
+    (folder / 'data').mkdir(parents=True)
+    (folder / 'data' / 'cat.jpg').write_bytes(b'\xff\xd8 not really a jpeg')
+    (folder / 'tb_old').mkdir()
+    (folder / 'tb_old' / 'events.out.tfevents.1.host').write_bytes(b'old')
     (folder / 'notes.txt').write_text('keep me')
     return folder
 
@@ -33,20 +34,83 @@ def _run(folder: Path, overwrite: bool = False, steps: tuple[int, ...] = (2, )) 
     lock.release()
 
 
-def test_a_folder_with_images_and_runs_is_the_users_not_an_earlier_run(tmp_path: Path):
+def test_a_folder_the_user_filled_is_theirs_not_an_earlier_run(tmp_path: Path):
     folder = _user_folder(tmp_path / 'project')
     _run(folder)  # not refused: nothing there was written by a run
-    assert read_manifest(folder).preexisting == ['images', 'notes.txt', 'runs']
+    assert read_manifest(folder).preexisting == ['data', 'notes.txt', 'tb_old']
 
 
 def test_overwrite_on_a_folder_the_user_filled_removes_nothing_of_theirs(tmp_path: Path):
     folder = _user_folder(tmp_path / 'project')
     _run(folder)
     _run(folder, overwrite=True)
-    assert (folder / 'images' / 'cat.jpg').read_bytes() == b'\xff\xd8 not really a jpeg'
-    assert (folder / 'runs' / 'events.out.tfevents.1.host').read_bytes() == b'old'
+    assert (folder / 'data' / 'cat.jpg').read_bytes() == b'\xff\xd8 not really a jpeg'
+    assert (folder / 'tb_old' / 'events.out.tfevents.1.host').read_bytes() == b'old'
     assert (folder / 'notes.txt').read_text() == 'keep me'
     assert (folder / 'checkpoint-2').is_dir(), 'the new run wrote its own'
+
+
+@pytest.mark.parametrize('name', ['images', 'runs'])
+def test_a_users_folder_that_a_run_writes_into_is_refused_unless_empty(tmp_path: Path, name: str):
+    """ms-swift writes its plots into images/ (a user's train_loss.png was replaced) and TensorBoard its events into
+    runs/ (an overwrite could not tell the runs' events from the user's, and TensorBoard showed them mixed)."""
+    folder = _user_folder(tmp_path / 'project')
+    (folder / name).mkdir()
+    claim_output_dir(folder, None, False).release()  # empty: nothing to lose or mix
+    fresh = _user_folder(tmp_path / 'fresh')
+    (fresh / name).mkdir()
+    (fresh / name / 'train_loss.png').write_bytes(b'USER')
+    with pytest.raises(ConfigError) as err:
+        claim_output_dir(fresh, None, False)
+    assert err.value.problems == [f'{fresh} holds your {name}/, which a run writes there itself and would replace or '
+                                  'mix with its own: move them away, or give this run another `training.output_dir`']
+    assert (fresh / name / 'train_loss.png').read_bytes() == b'USER'
+
+
+def test_results_added_inside_a_runs_checkpoint_stop_an_overwrite(tmp_path: Path):
+    """`src.eval` writes into <checkpoint>/eval and `swift infer` into <checkpoint>/infer_result: an overwrite deleted
+    them with the checkpoint."""
+    folder = tmp_path / 'run'
+    _run(folder)
+    (folder / 'checkpoint-2' / 'eval').mkdir()
+    (folder / 'checkpoint-2' / 'eval' / 'eval_report.json').write_text('{}')
+    (folder / 'checkpoint-2' / 'infer_result').mkdir()
+    with pytest.raises(ConfigError) as err:
+        claim_output_dir(folder, None, True)
+    assert err.value.problems == [f'{folder}: the earlier run\'s folders hold checkpoint-2/eval, '
+                                  'checkpoint-2/infer_result, which that run did not write (an evaluation\'s or `swift '
+                                  'infer`\'s results?), and overwriting the run would delete them: move them out, or '
+                                  'give this run another `training.output_dir`']
+    assert (folder / 'checkpoint-2' / 'eval' / 'eval_report.json').is_file()
+    for extra in ('eval', 'infer_result'):
+        shutil.move(folder / 'checkpoint-2' / extra, tmp_path / extra)
+    _run(folder, overwrite=True, steps=(3, ))
+    assert not (folder / 'checkpoint-2').exists()
+
+
+def test_a_file_the_user_moved_away_no_longer_blocks_the_run(tmp_path: Path):
+    """The refused first attempt recorded README.md as the user's; once moved away, the run goes ahead."""
+    folder = _user_folder(tmp_path / 'project')
+    (folder / 'README.md').write_text('mine')
+    with pytest.raises(ConfigError, match='holds your README.md'):
+        claim_output_dir(folder, None, False)
+    (folder / 'README.md').unlink()
+    claim_output_dir(folder, None, False).release()
+    assert 'README.md' not in read_manifest(folder).preexisting
+
+
+def test_an_earlier_run_that_stopped_before_its_first_step_is_replaced_without_asking(tmp_path: Path, caplog):
+    """A run refused once its model loaded (an over-long record) left run.log and resolved_config.yaml; the rerun its
+    message asked for was refused as a folder that already held a run."""
+    folder = tmp_path / 'run'
+    lock = claim_output_dir(folder, None, False)
+    for name in ('run.log', 'resolved_config.yaml', 'args.json'):
+        (folder / name).write_text('x')
+    lock.release()
+    claim_output_dir(folder, None, False).release()
+    assert 'removing the earlier run (args.json, resolved_config.yaml, run.log), it stopped before its first step' \
+        in caplog.text
+    assert not (folder / 'run.log').exists()
 
 
 def test_overwrite_removes_what_the_earlier_run_wrote_even_unrecorded(tmp_path: Path):
@@ -95,7 +159,7 @@ def test_another_tools_checkpoint_can_still_be_resumed_in_place(tmp_path: Path):
 def test_a_run_without_a_complete_checkpoint_gets_a_whole_sentence(tmp_path: Path):
     folder = tmp_path / 'cut'
     claim_output_dir(folder, None, False).release()
-    (folder / 'logging.jsonl').write_text('{}\n')
+    (folder / 'logging.jsonl').write_text('{"train/global_step/max_steps": "1/4"}\n')
     with pytest.raises(ConfigError) as err:
         claim_output_dir(folder, None, False)
     assert (f'{folder} already holds a run (logging.jsonl): it has no complete checkpoint to continue from; to '
@@ -138,6 +202,6 @@ def test_a_file_of_yours_that_a_run_would_replace_is_refused_not_overwritten(tmp
     (folder / name).write_text('mine')
     with pytest.raises(ConfigError) as err:
         claim_output_dir(folder, None, False)
-    assert err.value.problems == [f'{folder} holds your {name}, which a run writes there itself and would replace: '
-                                  'move them away, or give this run another `training.output_dir`']
+    assert err.value.problems == [f'{folder} holds your {name}, which a run writes there itself and would replace or '
+                                  'mix with its own: move them away, or give this run another `training.output_dir`']
     assert (folder / name).read_text() == 'mine'
