@@ -124,7 +124,7 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
     import torch
 
     from .config.validate import world_size
-    from .run.checkpoints import resume_layout_problem, resume_mismatches
+    from .run.checkpoints import optimizer_state_problem, resume_layout_problem, resume_mismatches
     from .run.run_dir import claim_output_dir, failed_save
     from .run.start_weights import start_model
     from .swift_seams import rotation_counts_checkpoints_only, set_tensorboard_dir, set_video_sampling
@@ -148,8 +148,14 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
                            'into a different set of trainable parameters. Resume with the settings it was trained '
                            'with, or start a new run (`tuner.resume_from_checkpoint` starts a new stage from its '
                            'weights):\n    ' + '\n    '.join(differences)])
+    if args.resume_from_checkpoint and (differences := resume_mismatches(args, args.resume_from_checkpoint, True)):
+        raise ConfigError([f'`training.resume_from_checkpoint`: {args.resume_from_checkpoint} restores its optimizer '
+                           'and schedule with the values it was trained with, so these would be recorded and not '
+                           'used. Resume with the checkpoint\'s values, or start a new stage from its weights '
+                           '(`tuner.resume_from_checkpoint`):\n    ' + '\n    '.join(differences)])
     if args.resume_from_checkpoint and (problem := resume_layout_problem(
-            args.resume_from_checkpoint, world_size(), bool(args.deepspeed), bool(args.fsdp))):
+            args.resume_from_checkpoint, world_size(), bool(args.deepspeed), bool(args.fsdp))
+            or optimizer_state_problem(args.resume_from_checkpoint)):
         raise ConfigError([f'`training.resume_from_checkpoint`: {problem}'])
     set_tensorboard_dir(args.logging_dir)
     start_engine(args.deepspeed, torch.cuda.is_available())

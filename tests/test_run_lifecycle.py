@@ -85,20 +85,23 @@ def test_a_second_run_into_a_running_runs_folder_is_refused_and_the_first_finish
 def test_rerun_is_refused_until_told_to_overwrite_and_overwrite_keeps_the_users_files(make_config, tmp_path: Path):
     config = make_config('lora.yaml', name='again', custom={'val_jsonl': None},
                          training={'max_steps': 2, 'save_steps': 2, 'eval_strategy': 'no'})
-    (tmp_path / 'again' / 'images').mkdir(parents=True)  # the user's own folder, named like ms-swift's plots
-    (tmp_path / 'again' / 'images' / 'cat.jpg').write_bytes(b'mine')
+    (tmp_path / 'again' / 'photos').mkdir(parents=True)  # the user's own folder
+    (tmp_path / 'again' / 'photos' / 'cat.jpg').write_bytes(b'mine')
     main(config)
     (tmp_path / 'again' / 'checkpoint-2' / 'eval').mkdir()  # what `python -m src.eval` leaves in a checkpoint
+    (tmp_path / 'again' / 'checkpoint-2' / 'eval' / 'eval_report.json').write_text('{}')
     before = _rows(tmp_path / 'again')
     with pytest.raises(ConfigError, match='already holds a run .*`training.overwrite_output_dir: true`'):
         main(config)
     assert _rows(tmp_path / 'again') == before, 'the finished run is untouched'
-    main(make_config('lora.yaml', name='again', custom={'val_jsonl': None},
-                     training={'max_steps': 2, 'save_steps': 2, 'eval_strategy': 'no', 'overwrite_output_dir': True}))
+    overwrite = make_config('lora.yaml', name='again', custom={'val_jsonl': None}, training={
+        'max_steps': 2, 'save_steps': 2, 'eval_strategy': 'no', 'overwrite_output_dir': True})
+    with pytest.raises(ConfigError, match=r'hold checkpoint-2/eval, which that run did not write'):
+        main(overwrite)  # the evaluation's results would go with the checkpoint
+    (tmp_path / 'again' / 'checkpoint-2' / 'eval').rename(tmp_path / 'eval_of_run_1')
+    main(overwrite)
     assert len(_rows(tmp_path / 'again')) == len(before), 'a fresh logging.jsonl, not appended to the old one'
-    assert not (tmp_path / 'again' / 'checkpoint-2' / 'eval').exists()
-    assert (tmp_path / 'again' / 'images' / 'cat.jpg').read_bytes() == b'mine', 'overwrite never deletes the user\'s'
-
+    assert (tmp_path / 'again' / 'photos' / 'cat.jpg').read_bytes() == b'mine', 'overwrite never deletes the user\'s'
 
 
 def test_resume_after_an_interrupted_save_reproduces_the_loss_curve(make_config, tmp_path: Path, caplog):

@@ -149,15 +149,23 @@ LORA_ARGUMENTS = ('lora_rank', 'lora_alpha', 'lora_dropout', 'target_modules', '
                   'use_rslora', 'lora_bias')
 
 
-def resume_mismatches(args: object, checkpoint: str | Path) -> list[str]:
-    """How the tuner of ``args`` (ms-swift's arguments of the run about to resume) differs from the one
-    ``checkpoint`` was trained with (its ``args.json``), one line per argument; empty when they agree or the
-    checkpoint does not say."""
+# The optimizer and schedule values a resume restores from the checkpoint's optimizer.pt / scheduler.pt (each group's
+# lr and weight decay, Adam's betas and epsilon, the schedule's base learning rates): a new value in the config would
+# be recorded in resolved_config.yaml and then not used.
+OPTIMIZER_ARGUMENTS = ('learning_rate', 'vit_lr', 'aligner_lr', 'weight_decay', 'adam_beta1', 'adam_beta2',
+                       'adam_epsilon')
+
+
+def resume_mismatches(args: object, checkpoint: str | Path, optimizer: bool = False) -> list[str]:
+    """How the tuner of ``args`` (ms-swift's arguments of the run about to resume), or with ``optimizer`` its
+    optimizer values, differ from those ``checkpoint`` was trained with (its ``args.json``), one line per argument;
+    empty when they agree or the checkpoint does not say."""
     try:
         saved = json.loads((Path(checkpoint) / 'args.json').read_text(encoding='utf-8'))
     except (OSError, ValueError):
         return []
-    keys = TUNER_ARGUMENTS + (LORA_ARGUMENTS if getattr(args, 'tuner_type', None) == 'lora' else ())
+    keys = OPTIMIZER_ARGUMENTS if optimizer else TUNER_ARGUMENTS + (
+        LORA_ARGUMENTS if getattr(args, 'tuner_type', None) == 'lora' else ())
     lines = []
     for key in keys:
         if key not in saved or not hasattr(args, key):
@@ -166,6 +174,18 @@ def resume_mismatches(args: object, checkpoint: str | Path) -> list[str]:
         if _normalised(now) != _normalised(then):
             lines.append(f'`{yaml_name(key)}`: {then!r} in the checkpoint, {now!r} now')
     return lines
+
+
+def optimizer_state_problem(checkpoint: str | Path) -> str | None:
+    """Why resuming from ``checkpoint`` would not continue its optimizer and schedule (a `save_only_model` save holds
+    weights only, and the trainer then starts both afresh without a word), or None."""
+    path = Path(checkpoint)
+    if ((path / 'optimizer.pt').is_file() or (path / 'latest').is_file()
+            or any((path / name).is_dir() for name in FSDP_STATE)):
+        return None
+    return (f'{path} holds no optimizer state (saved with `training.save_only_model: true`): resuming would start the '
+            'optimizer and the learning-rate schedule over. Start a new stage from its weights instead '
+            f'(`tuner.resume_from_checkpoint: {path}`), or resume from a checkpoint saved with its optimizer')
 
 
 def resume_layout_problem(checkpoint: str | Path, world_size: int, deepspeed: bool, fsdp: bool) -> str | None:

@@ -84,6 +84,34 @@ def test_resuming_with_other_tuner_settings_is_named_setting_by_setting(tmp_path
         'LoRA settings are compared only for a LoRA run'
 
 
+def test_resuming_with_other_optimizer_values_is_named_value_by_value(tmp_path: Path):
+    """The optimizer.pt and scheduler.pt a resume loads restore each group's learning rate, its weight decay and
+    Adam's settings: a new learning_rate was recorded in resolved_config.yaml and the run went on at the old one."""
+    from types import SimpleNamespace
+
+    from src.run.checkpoints import resume_mismatches
+
+    checkpoint = _checkpoint(tmp_path, 4)
+    saved = {'tuner_type': 'lora', 'learning_rate': 1e-3, 'weight_decay': 0.1, 'max_steps': 4}
+    (checkpoint / 'args.json').write_text(json.dumps(saved))
+    now = SimpleNamespace(**{**saved, 'learning_rate': 5e-4, 'max_steps': 8})
+    assert resume_mismatches(now, checkpoint, optimizer=True) == [
+        '`training.learning_rate`: 0.001 in the checkpoint, 0.0005 now'], 'max_steps may change: it extends the run'
+    assert resume_mismatches(now, checkpoint) == [], 'the tuner agrees'
+
+
+def test_a_checkpoint_without_optimizer_state_is_not_resumed_as_if_it_had_one(tmp_path: Path):
+    from src.run.checkpoints import optimizer_state_problem
+
+    checkpoint = _checkpoint(tmp_path, 4)
+    assert optimizer_state_problem(checkpoint) is None
+    (checkpoint / 'optimizer.pt').unlink()  # what `save_only_model: true` writes
+    assert optimizer_state_problem(checkpoint) == (
+        f'{checkpoint} holds no optimizer state (saved with `training.save_only_model: true`): resuming would start '
+        'the optimizer and the learning-rate schedule over. Start a new stage from its weights instead '
+        f'(`tuner.resume_from_checkpoint: {checkpoint}`), or resume from a checkpoint saved with its optimizer')
+
+
 def test_engine_checkpoints_are_checked_in_their_own_layout(tmp_path: Path):
     ckpt = _checkpoint(tmp_path, 2)
     for rank in (0, 1):
