@@ -108,7 +108,9 @@ def validate(loaded: LoadedConfig) -> ProjectConfig:
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
             close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
-            hint = f'; did you mean `{close[0]}`?' if close else f'; valid sections: {", ".join(TOP_LEVEL_KEYS)}'
+            home = next((section for section in SECTIONS if str(key) in section_fields(section)), None)
+            hint = (f'; it belongs in a section: write it as `{home}.{key}` (`{home}: {{{key}: ...}}`)' if home else
+                    f'; did you mean `{close[0]}`?' if close else f'; valid sections: {", ".join(TOP_LEVEL_KEYS)}')
             errors.append(f'{_where(loaded, (str(key), ))}: unknown top-level key{hint}')
 
     cfg = ProjectConfig(source=loaded.files[-1], world_size=world_size())

@@ -52,6 +52,14 @@ def test_unknown_top_level_key(tmp_path: Path):
         _config(tmp_path, trainning={'seed': 1}))
 
 
+def test_a_bare_section_key_at_the_top_says_which_section(tmp_path: Path):
+    """The playbook's FAQ writes `learning_rate: 5.0e-5` and `warmup_ratio: 0.1` on their own."""
+    message = _problems(_config(tmp_path, learning_rate=5.0e-5, lora_rank=8))
+    assert ('`learning_rate`: unknown top-level key; it belongs in a section: write it as `training.learning_rate` '
+            '(`training: {learning_rate: ...}`)') in message
+    assert 'write it as `tuner.lora_rank`' in message
+
+
 def test_wrong_type(tmp_path: Path):
     message = _problems(_config(tmp_path, tuner={'lora_rank': 'eight'}))
     assert '`tuner.lora_rank`: expected int, got \'eight\'' in message
