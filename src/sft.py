@@ -82,9 +82,6 @@ def _leave_process_group() -> None:
 
 
 def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
-    from .swift_seams import safetensors_keep_file_modes
-
-    safetensors_keep_file_modes()  # the weights a run writes are readable as its other files are
     cfg = load_and_validate(config_path, base_config)
     for warning in cfg.warnings:
         print(f'warning: {warning}', file=sys.stderr, flush=True)
@@ -127,13 +124,19 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
     from .run.checkpoints import optimizer_state_problem, resume_layout_problem, resume_mismatches
     from .run.run_dir import claim_output_dir, failed_save
     from .run.start_weights import start_model
-    from .swift_seams import rotation_counts_checkpoints_only, set_tensorboard_dir, set_video_sampling
+    from .swift_seams import (
+        rotation_counts_checkpoints_only,
+        safetensors_keep_file_modes,
+        set_tensorboard_dir,
+        set_video_sampling,
+    )
     from .trainers.adapter_targets import adapter_targets
     from .trainers.engines import start_engine
     from .trainers.sft_pipeline import ProjectSft
     from .trainers.swift_args import to_sft_arguments
 
     rotation_counts_checkpoints_only()  # save_total_limit never deletes a `checkpoint-N-merged/`
+    safetensors_keep_file_modes()  # the weights a run writes are readable as its other files are
     resolved = cfg
     if start := cfg.settings.start_from_checkpoint:  # a new stage from an earlier stage's weights
         model = start_model(start, cfg.model['model'], int(os.environ.get('RANK', '0')))

@@ -38,6 +38,7 @@ from .schema import (
     REMOVED_KEYS,
     SECTIONS,
     TOP_LEVEL_KEYS,
+    TUNER_TYPE_KEY,
     section_fields,
 )
 from .types import Spec, describe, fits
@@ -298,11 +299,68 @@ def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[
         errors.append(f'{loaded.files[-1]}: set `global_max_length` (the longest sample in tokens: prompt, image '
                       'tokens and answer); without it ms-swift takes the model\'s own limit (262144 for Qwen3-VL), so '
                       'an over-long record is never caught and memory is sized for the worst case')
-    freeze_vit = cfg.tuner.get('freeze_vit', swift_fields.default('tuner', 'freeze_vit'))
-    if 'vit' in cfg.visual_kd and freeze_vit and not cfg.tuner.get('target_regex'):
-        errors.append(f'{_where(loaded, ("custom", "visual_kd"))}: `vit` distils features of a ViT that does not '
-                      'train (`tuner.freeze_vit: true`, no adapter on it): student and teacher features are identical '
-                      'and the term is always 0; set `tuner.freeze_vit: false` or disable `vit`')
+    frozen = {name: bool(cfg.tuner.get(f'freeze_{name}', swift_fields.default('tuner', f'freeze_{name}')))
+              for name in ('llm', 'vit', 'aligner')}
+    regex = cfg.tuner.get('target_regex')
+    # each visual KD component's features come out of the ViT and, past it, the aligner's mergers: with all of those
+    # frozen (no adapter on them either) the student's features never move and the term is a constant
+    upstream = {'vit': ('vit', ), 'aligner': ('vit', 'aligner'), 'deepstack': ('vit', 'aligner')}
+    for component in cfg.visual_kd if not regex else ():
+        if all(frozen[part] for part in upstream.get(component, ())):
+            flags = ', '.join(f'`tuner.freeze_{part}: true`' for part in upstream[component])
+            unfreeze = ' or '.join(f'`tuner.freeze_{part}: false`' for part in upstream[component])
+            errors.append(f'{_where(loaded, ("custom", "visual_kd"))}: `{component}` distils features that nothing '
+                          f'before them trains ({flags}, no adapter there): the student\'s features never move, so '
+                          f'the term is a constant that teaches nothing; set {unfreeze}, or disable `{component}`')
+    _check_something_trains(loaded, cfg, frozen, errors)
+    _check_best_model(loaded, cfg, errors)
+
+
+def _check_something_trains(loaded: LoadedConfig, cfg: ProjectConfig, frozen: dict[str, bool],
+                            errors: list[str]) -> None:
+    """A run with nothing to train stops after its model loads (an empty optimizer, an adapter with no module)."""
+    tuner = cfg.tuner
+    train_type = tuner.get(TUNER_TYPE_KEY) or swift_fields.default('tuner', 'tuner_type') or 'lora'
+    extra = tuner.get('modules_to_save') or tuner.get('trainable_parameters') or tuner.get('trainable_parameters_regex')
+    regex = tuner.get('target_regex')
+    where = _where(loaded, ('tuner', ))
+    if all(frozen.values()) and not extra and not regex and (
+            train_type == 'full' or tuner.get('target_modules') in (None, ['all-linear'])):
+        errors.append(f'{where}: `freeze_llm`, `freeze_vit` and `freeze_aligner` are all true and nothing else is '
+                      'named to train (`modules_to_save`, `trainable_parameters`), so the run would have no trainable '
+                      'parameter; unfreeze the component to train')
+    if regex == '^$':
+        if not tuner.get('modules_to_save'):
+            errors.append(f'{where}: `target_regex: \'^$\'` puts the adapter on no module, and no `modules_to_save` '
+                          'names what trains instead, so nothing would train; name the modules in `modules_to_save` '
+                          '(the aligner-only recipe: [model.visual.merger, model.visual.deepstack_merger_list])')
+        if train_type != 'lora' or tuner.get('use_dora'):
+            what = '`use_dora: true`' if tuner.get('use_dora') else f'`{TUNER_TYPE_KEY}: {train_type}`'
+            errors.append(f'{where}: {what} with `target_regex: \'^$\'` has no module to act on (only '
+                          '`modules_to_save` train); to adapt the aligner with it, give it modules: `target_modules: '
+                          '[all-linear]` with `freeze_aligner: false` (and the other components frozen)')
+
+
+def _check_best_model(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
+    """`load_best_model_at_end` needs a checkpoint at every evaluation (transformers refuses otherwise, in a
+    traceback that names neither key)."""
+    training = cfg.training
+    if not training.get('load_best_model_at_end'):
+        return
+
+    def value(key: str, fallback: str | None = None) -> Any:  # ms-swift: evaluation follows saving when unset
+        if training.get(key) is not None:
+            return training[key]
+        return swift_fields.default('training', key) if fallback is None else value(fallback)
+
+    save, evaluate = str(value('save_strategy')), str(value('eval_strategy', 'save_strategy'))
+    where = _where(loaded, ('training', 'load_best_model_at_end'))
+    if save != evaluate:
+        errors.append(f'{where}: needs a checkpoint at every evaluation: `save_strategy` ({save}) and '
+                      f'`eval_strategy` ({evaluate}) must be the same')
+    elif save == 'steps' and value('save_steps') % value('eval_steps', 'save_steps'):
+        errors.append(f'{where}: needs a checkpoint at every evaluation: `save_steps` ({value("save_steps")}) must be '
+                      f'a multiple of `eval_steps` ({value("eval_steps", "save_steps")})')
 
 
 def _check_data_sources(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:

@@ -104,10 +104,57 @@ def test_names_that_match_no_module_of_the_checkpoint_are_refused_before_it_load
 
 def test_vit_kd_with_a_frozen_vit_is_refused(tmp_path: Path):
     snippet = {'custom': {'visual_kd': {'enabled': True, 'vit': {'enabled': True, 'weight': 0.1, 'distance': 'mse'}}}}
-    with pytest.raises(ConfigError, match=r'`custom.visual_kd`: `vit` distils features of a ViT that does not train '
-                                          r'\(`tuner.freeze_vit: true`, no adapter on it\)'):
+    with pytest.raises(ConfigError, match=r'`custom.visual_kd`: `vit` distils features that nothing before them trains '
+                                          r'\(`tuner.freeze_vit: true`, no adapter there\)'):
         load_and_validate(_overlay(tmp_path, 'gkd.yaml', snippet))
     load_and_validate(_overlay(tmp_path, 'gkd.yaml', snippet, tuner={'freeze_vit': False}))
+
+
+@pytest.mark.parametrize('component', ['aligner', 'deepstack'])
+def test_aligner_or_deepstack_kd_with_everything_before_them_frozen_is_refused(tmp_path: Path, component: str):
+    """Visual KD on the mergers' features while the ViT and the mergers are frozen logged vision_kd_loss 0.0."""
+    snippet = {'custom': {'visual_kd': {component: {'enabled': True, 'weight': 0.1, 'distance': 'mse'}}},
+               'tuner': {'freeze_aligner': True, 'freeze_vit': True}}
+    with pytest.raises(ConfigError) as err:
+        load_and_validate(_overlay(tmp_path, 'gkd.yaml', snippet))
+    assert (f'`custom.visual_kd`: `{component}` distils features that nothing before them trains '
+            '(`tuner.freeze_vit: true`, `tuner.freeze_aligner: true`, no adapter there): the student\'s features never '
+            f'move, so the term is a constant that teaches nothing; set `tuner.freeze_vit: false` or '
+            f'`tuner.freeze_aligner: false`, or disable `{component}`') in str(err.value)
+    load_and_validate(_overlay(tmp_path, 'gkd.yaml', {**snippet, 'tuner': {'freeze_aligner': False}}))
+
+
+@pytest.mark.parametrize('tuner, expected', [
+    ({'train_type': 'lora', 'freeze_llm': True, 'freeze_vit': True, 'freeze_aligner': True},
+     'are all true and nothing else is named to train'),
+    ({'train_type': 'full', 'freeze_llm': True, 'freeze_vit': True, 'freeze_aligner': True},
+     'are all true and nothing else is named to train'),
+    ({'target_regex': '^$', 'modules_to_save': []}, "`target_regex: '^$'` puts the adapter on no module, and no "
+                                                    '`modules_to_save` names what trains instead'),
+    ({'target_regex': '^$', 'modules_to_save': ['model.visual.merger'], 'use_dora': True},
+     "`use_dora: true` with `target_regex: '^$'` has no module to act on"),
+    ({'target_regex': '^$', 'modules_to_save': ['model.visual.merger'], 'train_type': 'adalora'},
+     "`train_type: adalora` with `target_regex: '^$'` has no module to act on"),
+])
+def test_a_run_with_nothing_to_train_is_refused_before_the_model_loads(tmp_path: Path, tuner: dict, expected: str):
+    """Each stopped after the model had loaded (an AssertionError, an IndexError, peft's empty torch.cat) or trained
+    nothing of what it named (DoRA, BOFT on no module)."""
+    with pytest.raises(ConfigError) as err:
+        load_and_validate(_overlay(tmp_path, 'lora.yaml', {'tuner': tuner}))
+    assert expected in str(err.value)
+
+
+@pytest.mark.parametrize('training, expected', [
+    ({'save_steps': 3, 'eval_steps': 2}, '`save_steps` (3) must be a multiple of `eval_steps` (2)'),
+    ({'save_strategy': 'epoch', 'eval_strategy': 'steps'}, '`save_strategy` (epoch) and `eval_strategy` (steps) must '
+                                                           'be the same'),
+])
+def test_load_best_model_at_end_without_a_checkpoint_at_each_evaluation_names_the_keys(tmp_path, training, expected):
+    with pytest.raises(ConfigError) as err:
+        load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'load_best_model_at_end': True, **training}}))
+    assert '`training.load_best_model_at_end`: needs a checkpoint at every evaluation: ' + expected in str(err.value)
+    load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {
+        'load_best_model_at_end': True, 'save_steps': 4, 'eval_steps': 2}}))
 
 
 def test_a_config_without_a_sequence_length_is_refused(tmp_path: Path):
