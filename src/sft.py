@@ -122,7 +122,7 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
 
     from .config.validate import world_size
     from .run.checkpoints import optimizer_state_problem, resume_layout_problem, resume_mismatches
-    from .run.run_dir import claim_output_dir, failed_save
+    from .run.run_dir import claim_output_dir, failed_save, make_output_dir
     from .run.start_weights import start_model
     from .swift_seams import (
         rotation_counts_checkpoints_only,
@@ -144,6 +144,8 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
     set_video_sampling(cfg.video.environment())
     for notice in adapter_targets(cfg)[1] if master else ():
         print(notice, file=sys.stderr, flush=True)
+    if cfg.training.get('output_dir'):  # a file in the way is one line, before ms-swift's own makedirs
+        make_output_dir(Path(cfg.training['output_dir']))
     args = to_sft_arguments(cfg)
     if args.resume_from_checkpoint and (differences := resume_mismatches(args, args.resume_from_checkpoint)):
         raise ConfigError([f'`training.resume_from_checkpoint`: {args.resume_from_checkpoint} was trained with other '

@@ -314,6 +314,9 @@ def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[
                           f'the term is a constant that teaches nothing; set {unfreeze}, or disable `{component}`')
     _check_something_trains(loaded, cfg, frozen, errors)
     _check_best_model(loaded, cfg, errors)
+    if str(cfg.training.get('save_strategy')) == 'no':
+        cfg.warnings.append(f'{_where(loaded, ("training", "save_strategy"))}: \'no\': this run saves no weights, so '
+                            'what it trains is gone when it ends (only the logs stay)')
 
 
 def _check_something_trains(loaded: LoadedConfig, cfg: ProjectConfig, frozen: dict[str, bool],

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..config import ProjectConfig
+from ..config import ConfigError, ProjectConfig
 from ..config.schema import TUNER_TYPE_KEY
 from ..swift_seams import cpu_process_group
 from .adapter_targets import adapter_targets
 from .callbacks import DATASET_EPOCH, PREFIXED_LOG_KEYS, RETURN_FREED_MEMORY  # importing registers them
-from .engines import deepspeed_config, fsdp_precision, precision_flags
+from .engines import deepspeed_config, fsdp_precision, precision_flags, run_dtype
 
 if TYPE_CHECKING:
     from swift.arguments import SftArguments
@@ -59,9 +59,25 @@ def sft_argument_kwargs(cfg: ProjectConfig) -> dict[str, Any]:
     return kwargs
 
 
+def cpu_precision_problem(cfg: ProjectConfig, kwargs: dict[str, Any], cuda: bool) -> str | None:
+    """Why transformers would refuse the run's precision on this machine (bf16 without CUDA, unless `use_cpu`), in
+    the words of the config; None when it would not."""
+    bf16 = kwargs.get('bf16')
+    if cuda or kwargs.get('use_cpu') or not (bf16 or (bf16 is None and run_dtype(cfg) == 'bfloat16')):
+        return None
+    where = '`training.bf16: true`' if bf16 else '`model.torch_dtype` (bfloat16)'
+    return (f'{cfg.source}: {where}: this machine has no CUDA, and transformers trains in bf16 there only when told to '
+            'run on the CPU: set `training.use_cpu: true` (bf16 on a CPU is slow), or train in float32 here '
+            '(`model.torch_dtype: float32`)')
+
+
 def to_sft_arguments(cfg: ProjectConfig) -> 'SftArguments':
     """Build ms-swift's ``SftArguments``, or its ``RLHFArguments`` when `rlhf.rlhf_type` is set; their
     ``__post_init__`` reads the model config, so the model must exist."""
+    import torch
     from swift.arguments import RLHFArguments, SftArguments
 
-    return (RLHFArguments if cfg.rlhf.get('rlhf_type') else SftArguments)(**sft_argument_kwargs(cfg))
+    kwargs = sft_argument_kwargs(cfg)
+    if problem := cpu_precision_problem(cfg, kwargs, torch.cuda.is_available()):
+        raise ConfigError([problem])
+    return (RLHFArguments if cfg.rlhf.get('rlhf_type') else SftArguments)(**kwargs)

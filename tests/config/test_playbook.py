@@ -246,3 +246,9 @@ def test_a_data_loader_setting_under_data_is_overridden_by_the_overlay_and_clash
     with pytest.raises(ConfigError, match=r'`data.dataloader_num_workers` = 4 and .*`training.dataloader_num_workers` '
                                           r'= 2 are the same setting'):
         load_and_validate(clash)
+
+
+def test_a_run_that_saves_no_weights_says_so(tmp_path: Path):
+    cfg = load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'save_strategy': 'no'}}))
+    assert cfg.warnings == [f"{tmp_path / 'snippet.yaml'}: `training.save_strategy`: 'no': this run saves no weights, "
+                            'so what it trains is gone when it ends (only the logs stay)']

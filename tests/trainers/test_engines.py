@@ -7,7 +7,7 @@ import pytest
 
 from src.config import ConfigError, load_and_validate
 from src.trainers.engines import deepspeed_config, fsdp_precision, swift_presets_dir
-from src.trainers.swift_args import sft_argument_kwargs
+from src.trainers.swift_args import cpu_precision_problem, sft_argument_kwargs
 from tests.config.test_validate import _config
 
 PRESETS = ['zero0', 'zero1', 'zero2', 'zero2_offload', 'zero3', 'zero3_offload']
@@ -64,6 +64,22 @@ def test_ms_swift_gets_the_resolved_config_and_matching_precision_flags(tmp_path
     assert kwargs['deepspeed']['zero_optimization']['stage'] == 3
     assert (kwargs['bf16'], kwargs['fp16']) == (True, False) == (kwargs['deepspeed']['bf16']['enabled'],
                                                                   kwargs['deepspeed']['fp16']['enabled'])
+
+
+@pytest.mark.parametrize('training, where', [({}, '`model.torch_dtype` (bfloat16)'),
+                                             ({'bf16': True}, '`training.bf16: true`')])
+def test_bf16_without_cuda_is_refused_unless_told_to_run_on_the_cpu(tmp_path: Path, training: dict, where: str):
+    """The playbook's bf16 snippet on a CPU machine ended in transformers' traceback ("Your setup doesn't support
+    bf16/gpu") while ms-swift's arguments were built."""
+    cfg = _cfg(tmp_path, None, 'bfloat16', training=training)
+    kwargs = sft_argument_kwargs(cfg)
+    assert cpu_precision_problem(cfg, kwargs, cuda=False) == (
+        f'{cfg.source}: {where}: this machine has no CUDA, and transformers trains in bf16 there only when told to run '
+        'on the CPU: set `training.use_cpu: true` (bf16 on a CPU is slow), or train in float32 here '
+        '(`model.torch_dtype: float32`)')
+    assert cpu_precision_problem(cfg, kwargs, cuda=True) is None
+    on_cpu = _cfg(tmp_path, None, 'bfloat16', training={**training, 'use_cpu': True})
+    assert cpu_precision_problem(on_cpu, sft_argument_kwargs(on_cpu), cuda=False) is None
 
 
 def test_fsdp_follows_the_dtype_too(tmp_path: Path, monkeypatch):
