@@ -14,7 +14,8 @@
             params: {brightness: [0.85, 1.15], prob: 0.3}
 
 An op's settings (`prob` and its parameters) go next to `name` or inside `params:`; colour factors take a number x
-(a factor in [1 - x, 1 + x]) or a range [low, high].
+(a factor in [1 - x, 1 + x]) or a range [low, high]. A bare `color_jitter` jitters brightness, contrast and saturation
+by 0.2 each; naming some of them jitters those only (the playbook's `brightness: [0.85, 1.15]`: brightness alone).
 
 Parsed once, with the config, into an ``AugmentationSpec``; the image code (``src/datasets/augmentation``) builds its
 ``Augmenter`` from that. ``OP_PARAMS`` lists every op with its parameters, their defaults (the only place they are
@@ -70,6 +71,8 @@ PROB = PROBABILITY
 FILL = Bound(0, 255, integer=True)
 # Parameters that also take a range [low, high] (of the factor itself).
 RANGE_PARAMS = {('color_jitter', 'brightness'), ('color_jitter', 'contrast'), ('color_jitter', 'saturation')}
+# color_jitter's three amounts: a bare op jitters each by its default; naming some leaves the others still (0).
+JITTER = ('brightness', 'contrast', 'saturation')
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class AugmentationSpec:
     def to_dict(self) -> dict[str, Any]:
         """The mapping as it is written in YAML (what `resolved_config.yaml` records)."""
         return {'rotate_box_to': self.rotate_box_to, 'fill': self.fill,
-                'ops': [{'name': op.name, 'prob': op.prob, **op.params} for op in self.ops]}
+                'ops': [{'name': op.name, 'prob': op.prob, **op.arguments()} for op in self.ops]}  # defaults too
 
 
 def parse_augmentation(spec: Any) -> tuple[AugmentationSpec | None, list[Problem]]:
@@ -156,6 +159,9 @@ def _parse_op(i: int, entry: Any, problems: list[Problem]) -> OpSpec | None:
         elif (problem := valid[key].bound.problem(value)) is not None:
             kind = ' (or a range [low, high])' if (name, key) in RANGE_PARAMS else ''
             problems.append((here + (key, ), f'({name}) {problem}{kind}'))
+    jittered = [key for key in JITTER if key in settings]
+    if name == 'color_jitter' and jittered:  # the ones left out stay still: `brightness` alone jitters brightness only
+        settings.update({key: 0.0 for key in JITTER if key not in settings})
     if name in PAIRS:
         low, high = PAIRS[name]
         values = {k: settings.get(k, valid[k].default) for k in (low, high)}

@@ -21,8 +21,12 @@ def test_augmentation_faq_snippet(tmp_path: Path):
         {'name': 'pad_to_multiple', 'params': {'multiple': 32}}]}}}
     cfg = load_and_validate(_overlay(tmp_path, 'dense_augment.yaml', snippet))
     ops = {op.name: op for op in cfg.augmentation.ops}
-    assert (ops['hflip'].prob, ops['rotate'].params, ops['color_jitter'].params) == (
-        0.3, {'max_deg': 15.0}, {'brightness': [0.85, 1.15]})
+    assert (ops['hflip'].prob, ops['rotate'].params) == (0.3, {'max_deg': 15.0})
+    assert ops['color_jitter'].arguments() == {'brightness': [0.85, 1.15], 'contrast': 0.0, 'saturation': 0.0}, \
+        'brightness alone: contrast and saturation stay still (they jittered by 0.2 each, unseen)'
+    resolved = cfg.augmentation.to_dict()['ops']
+    assert {'name': 'color_jitter', 'prob': 0.3, 'brightness': [0.85, 1.15], 'contrast': 0.0, 'saturation': 0.0} \
+        in resolved, 'resolved_config.yaml records every parameter, defaults included'
     assert ops['pad_to_multiple'].prob == 1.0
     off = _overlay(tmp_path, 'dense_augment.yaml', {'custom': {'augmentation': {**snippet['custom']['augmentation'],
                                                                                 'enabled': False}}})
