@@ -87,6 +87,16 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
         errors.append(f'{where(("rlhf", "seq_kd"))}: teacher-generated targets are not implemented in ms-swift '
                       f'{swift_fields.snapshot()["ms_swift"]} (it stops with NotImplementedError once the models have '
                       'loaded); set `seq_kd: false` (forward-only KD), or `lmbda` > 0 to train on student samples')
+    lmbda = rlhf.get('lmbda') if rlhf.get('lmbda') is not None else swift_fields.default('rlhf', 'lmbda')
+    if lmbda == 0 and not rlhf.get('seq_kd'):  # forward-only: the playbook says these two are ignored there
+        if cfg.training.get('temperature') is not None:
+            cfg.warnings.append(f'{where(("training", "temperature"))}: forward-only GKD samples nothing, but ms-swift '
+                                'still divides the student\'s and the teacher\'s logits by this temperature before '
+                                'the KL, so it scales the KD term (a red-team run logged a 9x larger llm_kd_loss at 0.3 '
+                                'than at 0.9); the playbook\'s note that it is ignored holds for sampling only')
+        if rlhf.get('max_completion_length') is not None:
+            cfg.warnings.append(f'{where(("rlhf", "max_completion_length"))}: has no effect in forward-only GKD '
+                                '(`lmbda: 0`, `seq_kd: false`): nothing is generated')
     accumulation = cfg.gradient_accumulation_steps
     generation = rlhf.get('generation_batch_size')
     steps = rlhf.get('steps_per_generation') or (generation // (cfg.micro_batch * cfg.world_size) if generation

@@ -256,3 +256,16 @@ def test_a_run_that_saves_no_weights_says_so(tmp_path: Path):
     cfg = load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'save_strategy': 'no'}}))
     assert cfg.warnings == [f"{tmp_path / 'snippet.yaml'}: `training.save_strategy`: 'no': this run saves no weights, "
                             'so what it trains is gone when it ends (only the logs stay)']
+
+
+def test_forward_only_gkd_says_what_temperature_and_completion_length_do_there(tmp_path: Path):
+    """The playbook's forward-only snippet notes "temperature/max_completion_length are ignored in forward-only mode":
+    a completion length is, but the temperature divides the logits of the KL (a 9x larger llm_kd_loss at 0.3)."""
+    snippet = {'rlhf': {'lmbda': 0.0, 'seq_kd': False, 'temperature': 0.3, 'max_completion_length': 64}}
+    warnings = load_and_validate(_overlay(tmp_path, 'gkd.yaml', snippet)).warnings
+    assert any('forward-only GKD samples nothing, but ms-swift still divides the student\'s and the teacher\'s logits '
+               'by this temperature before the KL, so it scales the KD term' in w for w in warnings)
+    assert any(w.endswith('`rlhf.max_completion_length`: has no effect in forward-only GKD (`lmbda: 0`, `seq_kd: '
+                          'false`): nothing is generated') for w in warnings)
+    on_policy = load_and_validate(_overlay(tmp_path, 'gkd.yaml', {'rlhf': {**snippet['rlhf'], 'lmbda': 0.5}}))
+    assert not any('forward-only' in w for w in on_policy.warnings)
