@@ -108,6 +108,7 @@ def test_aligner_only_run_changes_only_the_mergers(make_config, tiny_model: Path
 def test_stage2_starts_from_the_stage1_checkpoint(make_config, tiny_model: Path, tmp_path: Path):
     main(make_config('stage1_aligner.yaml', name='stage1'))
     stage1 = (tmp_path / 'stage1' / 'last').resolve()
+    assert os.readlink(tmp_path / 'stage1' / 'last') == 'checkpoint-4', 'relative: it survives moving the folder'
     main(make_config('stage2_llm_lora.yaml', name='stage2', model={'model': str(tmp_path / 'stage1' / 'last')}))
     adapter = tmp_path / 'stage2' / 'checkpoint-4' / 'adapter_config.json'
     assert Path(json.loads(adapter.read_text())['base_model_name_or_path']).resolve() == stage1

@@ -135,16 +135,23 @@ class ProjectSft(SwiftSft):
     def _handle_trainer_state(self, trainer, is_write_rank: bool):
         """ms-swift links `best` beside `last` (`training.create_checkpoint_symlink`), and a run that never evaluated
         has no best checkpoint: its `os.symlink(None, ...)` fails after the whole run trained. Such a run gets `last`
-        only; every other run goes through ms-swift's own code."""
+        only; every other run goes through ms-swift's own code. Either way the links are made relative, so they
+        still point into the folder once it is moved or copied (ms-swift's absolute ones pointed at the original)."""
         state = trainer.state
         if (not self.args.create_checkpoint_symlink or not hasattr(state, 'last_model_checkpoint')
                 or state.best_model_checkpoint is not None):
-            return super()._handle_trainer_state(trainer, is_write_rank)
-        last = os.path.join(self.args.output_dir, 'last')
-        if is_write_rank:
-            os.symlink(state.last_model_checkpoint, last)
-            logger.info(f'last_model_checkpoint: {last} (no evaluation ran, so there is no `best` link)')
-        state.last_model_checkpoint = last
+            super()._handle_trainer_state(trainer, is_write_rank)
+        else:
+            last = os.path.join(self.args.output_dir, 'last')
+            if is_write_rank:
+                os.symlink(state.last_model_checkpoint, last)
+                logger.info(f'last_model_checkpoint: {last} (no evaluation ran, so there is no `best` link)')
+            state.last_model_checkpoint = last
+        for name in ('last', 'best') if is_write_rank and self.args.create_checkpoint_symlink else ():
+            link = Path(self.args.output_dir) / name
+            if link.is_symlink() and os.path.isabs(target := os.readlink(link)):
+                link.unlink()
+                link.symlink_to(os.path.relpath(target, link.parent))
 
     def _debug_samples(self, train, size: int) -> tuple[list[dict], list[str]]:
         """The encoded samples of the first batch the trainer sees, and lines that say how it uses them."""
