@@ -94,7 +94,7 @@ def _run(config_path, base_config, debug: bool, run_log: RunLog) -> Any:
 
         splits = check_run_records(cfg)
         problems = [p for counts in splits if (p := mixed_modalities_problem(cfg, counts))]
-        if problems := problems + [p for counts in splits for p in ignored_settings_problems(cfg, counts)]:
+        if problems := problems + ignored_settings_problems(cfg, splits):
             raise ConfigError(problems)
 
     # Heavy imports only once the config is known to be good.
@@ -148,6 +148,10 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
         make_output_dir(Path(cfg.training['output_dir']))
     args = to_sft_arguments(cfg)
     if args.resume_from_checkpoint and (differences := resume_mismatches(args, args.resume_from_checkpoint)):
+        if any(d.startswith('`tuner.target_regex`: None in the checkpoint') for d in differences):
+            differences.append('(a `target_modules` list now leaves the components the freeze flags keep frozen '
+                               'without an adapter; a checkpoint trained before that has adapters there too, and no '
+                               'config gives them back: start a new stage from it)')
         raise ConfigError([f'`training.resume_from_checkpoint`: {args.resume_from_checkpoint} was trained with other '
                            'tuner settings than this config gives; resuming would load its weights and optimizer '
                            'into a different set of trainable parameters. Resume with the settings it was trained '

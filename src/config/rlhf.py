@@ -92,8 +92,8 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
         if cfg.training.get('temperature') is not None:
             cfg.warnings.append(f'{where(("training", "temperature"))}: forward-only GKD samples nothing, but ms-swift '
                                 'still divides the student\'s and the teacher\'s logits by this temperature before '
-                                'the KL, so it scales the KD term (a red-team run logged a 9x larger llm_kd_loss at 0.3 '
-                                'than at 0.9); the playbook\'s note that it is ignored holds for sampling only')
+                                'the KL, so it scales the KD term (a red-team run logged a 9x larger llm_kd_loss at '
+                                '0.3 than at 0.9); the playbook\'s note that it is ignored holds for sampling only')
         if rlhf.get('max_completion_length') is not None:
             cfg.warnings.append(f'{where(("rlhf", "max_completion_length"))}: has no effect in forward-only GKD '
                                 '(`lmbda: 0`, `seq_kd: false`): nothing is generated')

@@ -305,7 +305,8 @@ def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[
     # each visual KD component's features come out of the ViT and, past it, the aligner's mergers: with all of those
     # frozen (no adapter on them either) the student's features never move and the term is a constant
     upstream = {'vit': ('vit', ), 'aligner': ('vit', 'aligner'), 'deepstack': ('vit', 'aligner')}
-    for component in cfg.visual_kd if not regex else ():
+    named = any(cfg.tuner.get(key) for key in ('modules_to_save', 'trainable_parameters', 'trainable_parameters_regex'))
+    for component in cfg.visual_kd if not regex and not named else ():  # named modules may be upstream: trained
         if all(frozen[part] for part in upstream.get(component, ())):
             flags = ', '.join(f'`tuner.freeze_{part}: true`' for part in upstream[component])
             unfreeze = ' or '.join(f'`tuner.freeze_{part}: false`' for part in upstream[component])
@@ -358,12 +359,23 @@ def _check_best_model(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str
 
     save, evaluate = str(value('save_strategy')), str(value('eval_strategy', 'save_strategy'))
     where = _where(loaded, ('training', 'load_best_model_at_end'))
+    if save == 'best':  # a checkpoint whenever the metric improves: any evaluation schedule
+        return
     if save != evaluate:
         errors.append(f'{where}: needs a checkpoint at every evaluation: `save_strategy` ({save}) and '
-                      f'`eval_strategy` ({evaluate}) must be the same')
-    elif save == 'steps' and value('save_steps') % value('eval_steps', 'save_steps'):
-        errors.append(f'{where}: needs a checkpoint at every evaluation: `save_steps` ({value("save_steps")}) must be '
-                      f'a multiple of `eval_steps` ({value("eval_steps", "save_steps")})')
+                      f'`eval_strategy` ({evaluate}) must be the same (or `save_strategy: best`)')
+        return
+    saving, evaluating = value('save_steps'), value('eval_steps', 'save_steps')
+    if save != 'steps' or not saving % evaluating:
+        return
+    # transformers' own test (TrainingArguments): fractions of the run compare in millionths, never mixed with steps
+    if (saving < 1) != (evaluating < 1):
+        errors.append(f'{where}: needs a checkpoint at every evaluation: `save_steps` ({saving}) and `eval_steps` '
+                      f'({evaluating}) cannot promise one, a fraction of the run beside a step count; give both as '
+                      'steps or both as fractions')
+    elif saving >= 1 or (saving * 1_000_000) % (evaluating * 1_000_000):
+        errors.append(f'{where}: needs a checkpoint at every evaluation: `save_steps` ({saving}) must be a multiple of '
+                      f'`eval_steps` ({evaluating})')
 
 
 def _check_data_sources(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:

@@ -110,14 +110,16 @@ GEOMETRY_SETTINGS = (
 )
 
 
-def ignored_settings_problems(cfg: Any, counts: RecordCounts) -> list[str]:
+def ignored_settings_problems(cfg: Any, splits: list[RecordCounts]) -> list[str]:
     """The geometry-record settings of ``cfg`` that the training records would ignore, one problem each; none when
     every setting given applies to some record. Checked: the run's settings when every training record is a chat
     record, a fusion source's own `prompts` / `augmentation` when all of its records are, and each
     `custom.dataset_prompts` key that no geometry record is looked up by (a typo, or a source name under online
     fusion, where records carry no `_fusion_source`)."""
-    if counts.split != SPLITS[0]:
+    counts = next((c for c in splits if c.split == SPLITS[0]), None)
+    if counts is None:
         return []
+    used = {key for c in splits for key in c.prompt_keys}  # validation records are prompted the same way
     problems = []
     all_chat = 0 < counts.chat == counts.records
     if all_chat and (given := [key for key, is_set in GEOMETRY_SETTINGS if is_set(cfg)]):
@@ -134,12 +136,12 @@ def ignored_settings_problems(cfg: Any, counts: RecordCounts) -> list[str]:
             problems.append(f'fusion source `{source.name}`: {", ".join(f"`{key}`" for key in own)} shape(s) '
                             f'geometry records, and all records of {source.train_jsonl} are chat records, which '
                             'train as written. Remove them from the source')
-    unmatched = [key for key in cfg.custom.dataset_prompts or {} if key not in counts.prompt_keys]
+    unmatched = [key for key in cfg.custom.dataset_prompts or {} if key not in used]
     if unmatched and not all_chat:
-        known = ', '.join(sorted(counts.prompt_keys)) or 'none: no geometry record has a `dataset` field'
+        known = ', '.join(sorted(used)) or 'none: no geometry record has a `dataset` field'
         online = (' Under online fusion a source\'s prompt goes in the source itself (`prompts:` in '
                   'custom.fusion_config).' if cfg.fusion is not None else '')
-        problems.append(f'`custom.dataset_prompts`: {", ".join(f"`{key}`" for key in unmatched)} matches no training '
+        problems.append(f'`custom.dataset_prompts`: {", ".join(f"`{key}`" for key in unmatched)} matches no '
                         'geometry record (a prompt is looked up by a record\'s `_fusion_source`, then its `dataset`; '
                         f'the names the records have: {known}), so it would never be used.{online}')
     return [f'{cfg.source}: {problem}' for problem in problems]

@@ -108,7 +108,9 @@ def record_written(output_dir: Path, started_with: set[str]) -> None:
     manifest = read_manifest(output_dir)
     if manifest is not None and output_dir.is_dir():
         new = _entries(output_dir) - started_with - set(manifest.preexisting)
-        contents = {**manifest.contents, **{n: sorted(p.name for p in (output_dir / n).iterdir()) for n in new
+        # the folders this run made, and those every run writes into (a resumed run's events go into runs/)
+        into = new | ({*RUN_DIRS} & (set(manifest.written) | started_with) - set(manifest.preexisting))
+        contents = {**manifest.contents, **{n: sorted(p.name for p in (output_dir / n).iterdir()) for n in into
                                             if (output_dir / n).is_dir() and not (output_dir / n).is_symlink()}}
         _write_manifest(output_dir, Manifest(manifest.preexisting, sorted(set(manifest.written) | new), contents))
 
@@ -145,9 +147,12 @@ def users_inside(output_dir: Path, manifest: Manifest, names: list[str]) -> list
 
 
 def trained_nothing(output_dir: Path, names: list[str]) -> bool:
-    """Whether the earlier run among ``names`` stopped before its first logged step: no checkpoint, no step row."""
+    """Whether the earlier run among ``names`` stopped before training began: no checkpoint, no logged step, no
+    TensorBoard events (a run refused by a check once its model loaded leaves its run.log and config only)."""
     if any(CHECKPOINT.match(n) or n.startswith(INCOMPLETE_PREFIX) for n in names):
         return False
+    if 'runs' in names and any(p.is_file() for p in (output_dir / 'runs').rglob('events.out.tfevents.*')):
+        return False  # TensorBoard starts with the training: it began, even if it never logged a step
     try:
         rows = (output_dir / LOG_ROWS).read_text().splitlines() if LOG_ROWS in names else []
     except OSError:

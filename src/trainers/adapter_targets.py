@@ -20,6 +20,11 @@ from ..config.module_names import KEYWORDS, matches, weight_module_names
 from ..config.schema import TUNER_TYPE_KEY
 
 COMPONENTS = ('llm', 'vit', 'aligner')
+# How transformers renames the weights of a Qwen2-VL / Qwen2.5-VL checkpoint saved in the older layout (`visual.*`,
+# `model.layers.*`) when it loads them (conversion_mapping.py, "Qwen2VLForConditionalGeneration"): the module names
+# the adapter is matched against are the loaded ones.
+LEGACY_RENAMES = ((re.compile(r'^visual(?=\.|$)'), 'model.visual'),
+                  (re.compile(r'^model(?!\.(?:language_model|visual))(?=\.|$)'), 'model.language_model'))
 FLAGS = {component: f'freeze_{component}' for component in COMPONENTS}
 NAMES = {'llm': 'LLM', 'vit': 'ViT', 'aligner': 'aligner'}
 
@@ -101,7 +106,7 @@ def adapter_targets(cfg: ProjectConfig) -> tuple[dict[str, Any], list[str]]:
         raise ConfigError([f'{cfg.source}: `tuner.target_modules`: `tuner.freeze_llm`, `freeze_vit` and '
                            '`freeze_aligner` are all true, so the adapter has no module to go on; unfreeze the '
                            'component to adapt'])
-    modules = weight_module_names(cfg.model['model']) or set()
+    modules = loaded_names(weight_module_names(cfg.model['model']) or set())
     regex = re.compile(layout.regex(others, frozen))
     notices = _frozen_entry_notices(cfg, layout, modules, others, frozen)
     if modules and not any(regex.fullmatch(name) for name in modules):
@@ -110,6 +115,16 @@ def adapter_targets(cfg: ProjectConfig) -> tuple[dict[str, Any], list[str]]:
                            'only component(s) the freeze flags leave to adapt, so the adapter would have no module:'
                            + ''.join(f'\n    {n.removeprefix("notice: ")}' for n in notices)])
     return {'target_regex': regex.pattern}, notices
+
+
+def loaded_names(stored: set[str]) -> set[str]:
+    """The module names a checkpoint's stored weight names get once transformers has loaded it."""
+    names = set()
+    for name in stored:
+        for pattern, replacement in LEGACY_RENAMES:
+            name = pattern.sub(replacement, name)
+        names.add(name)
+    return names
 
 
 def _frozen_entry_notices(cfg: ProjectConfig, layout: Layout, modules: set[str], entries: list[str],

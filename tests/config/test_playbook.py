@@ -126,6 +126,9 @@ def test_aligner_or_deepstack_kd_with_everything_before_them_frozen_is_refused(t
             f'move, so the term is a constant that teaches nothing; set `tuner.freeze_vit: false` or '
             f'`tuner.freeze_aligner: false`, or disable `{component}`') in str(err.value)
     load_and_validate(_overlay(tmp_path, 'gkd.yaml', {**snippet, 'tuner': {'freeze_aligner': False}}))
+    # the playbook's `freeze_aligner: true  # aligner trained via modules_to_save`: the mergers train
+    load_and_validate(_overlay(tmp_path, 'gkd.yaml', {**snippet, 'tuner': {
+        'freeze_aligner': True, 'freeze_vit': True, 'modules_to_save': ['model.visual.merger']}}))
 
 
 @pytest.mark.parametrize('tuner, expected', [
@@ -151,14 +154,16 @@ def test_a_run_with_nothing_to_train_is_refused_before_the_model_loads(tmp_path:
 @pytest.mark.parametrize('training, expected', [
     ({'save_steps': 3, 'eval_steps': 2}, '`save_steps` (3) must be a multiple of `eval_steps` (2)'),
     ({'save_strategy': 'epoch', 'eval_strategy': 'steps'}, '`save_strategy` (epoch) and `eval_strategy` (steps) must '
-                                                           'be the same'),
+                                                           'be the same (or `save_strategy: best`)'),
+    ({'save_steps': 0.5, 'eval_steps': 2}, '`save_steps` (0.5) and `eval_steps` (2) cannot promise one'),
 ])
 def test_load_best_model_at_end_without_a_checkpoint_at_each_evaluation_names_the_keys(tmp_path, training, expected):
     with pytest.raises(ConfigError) as err:
         load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'load_best_model_at_end': True, **training}}))
     assert '`training.load_best_model_at_end`: needs a checkpoint at every evaluation: ' + expected in str(err.value)
-    load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {
-        'load_best_model_at_end': True, 'save_steps': 4, 'eval_steps': 2}}))
+    for accepted in ({'save_steps': 4, 'eval_steps': 2}, {'save_steps': 0.3, 'eval_steps': 0.1},
+                     {'save_strategy': 'best', 'eval_strategy': 'steps', 'eval_steps': 2}):
+        load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'load_best_model_at_end': True, **accepted}}))
 
 
 def test_a_config_without_a_sequence_length_is_refused(tmp_path: Path):

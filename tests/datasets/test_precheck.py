@@ -19,7 +19,7 @@ def problems(tmp_path: Path, custom: dict) -> list[str]:
     config.write_text(yaml.safe_dump({'extends': str(REPO / 'configs' / 'smoke' / 'lora.yaml'),
                                       'custom': {'val_jsonl': None, **custom}}))
     cfg = load_and_validate(config)
-    return [p for counts in check_run_records(cfg) for p in ignored_settings_problems(cfg, counts)]
+    return ignored_settings_problems(cfg, check_run_records(cfg))
 
 
 def test_a_dataset_prompt_that_matches_a_records_dataset_is_used(tmp_path):
@@ -28,8 +28,8 @@ def test_a_dataset_prompt_that_matches_a_records_dataset_is_used(tmp_path):
 
 def test_a_dataset_prompt_keyed_by_a_name_no_record_has_is_refused_with_the_names_there_are(tmp_path):
     [problem] = problems(tmp_path, {'train_jsonl': str(GEOMETRY), 'dataset_prompts': {'cocoo': {'dense': 'Find.'}}})
-    assert problem.endswith('`custom.dataset_prompts`: `cocoo` matches no training geometry record (a prompt is '
-                            'looked up by a record\'s `_fusion_source`, then its `dataset`; the names the records '
+    assert problem.endswith('`custom.dataset_prompts`: `cocoo` matches no geometry record (a prompt is looked up '
+                            'by a record\'s `_fusion_source`, then its `dataset`; the names the records '
                             'have: coco), so it would never be used.')
 
 
@@ -38,7 +38,7 @@ def test_under_online_fusion_a_dataset_prompt_keyed_by_a_source_name_points_to_t
     fusion = {'sources': [{'name': 'roads', 'train_jsonl': str(GEOMETRY)}]}
     custom = {'train_jsonl': None, 'fusion_config': fusion, 'dataset_prompts': {'roads': {'dense': 'Roads.'}}}
     [problem] = problems(tmp_path, custom)
-    assert '`roads` matches no training geometry record' in problem
+    assert '`roads` matches no geometry record' in problem
     assert problem.endswith("Under online fusion a source's prompt goes in the source itself (`prompts:` in "
                             'custom.fusion_config).')
 
@@ -64,3 +64,14 @@ def test_an_offline_mixture_is_matched_by_its_fusion_source_names(tmp_path):
     assert done.returncode == 0, done.stderr
     assert problems(tmp_path, {'train_jsonl': str(mixed), 'dataset_prompts': {'roads': {'dense': 'Roads.'},
                                                                                 'coco': {'dense': 'Coco.'}}}) == []
+
+
+def test_a_dataset_prompt_used_by_the_validation_records_only_is_used(tmp_path):
+    """Validation records are prompted as training records are: a key only they carry is not unused."""
+    val = tmp_path / 'val.jsonl'
+    val.write_text(''.join(line.replace('"dataset": "coco"', '"dataset": "coco_val"') + '\n'
+                           for line in GEOMETRY.read_text().splitlines()[:3]))
+    val_images = tmp_path / 'images'
+    val_images.symlink_to(GEOMETRY.parent / 'images')
+    custom = {'train_jsonl': str(GEOMETRY), 'val_jsonl': str(val), 'dataset_prompts': {'coco_val': {'dense': 'V.'}}}
+    assert problems(tmp_path, custom) == []

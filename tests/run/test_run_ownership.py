@@ -205,3 +205,33 @@ def test_a_file_of_yours_that_a_run_would_replace_is_refused_not_overwritten(tmp
     assert err.value.problems == [f'{folder} holds your {name}, which a run writes there itself and would replace or '
                                   'mix with its own: move them away, or give this run another `training.output_dir`']
     assert (folder / name).read_text() == 'mine'
+
+
+def test_a_resumed_runs_new_events_are_its_own_for_a_later_overwrite(tmp_path: Path):
+    """A resumed run writes a second events file into runs/; a later overwrite took it for the user's and refused."""
+    folder = tmp_path / 'run'
+    lock = claim_output_dir(folder, None, False)
+    (folder / 'runs').mkdir()
+    (folder / 'runs' / 'events.out.tfevents.1.host').write_bytes(b'a')
+    first = _checkpoint(folder, 2)
+    (folder / 'logging.jsonl').write_text('{"train/global_step/max_steps": "2/4"}\n')
+    lock.release()
+    lock = claim_output_dir(folder, str(first), False)
+    (folder / 'runs' / 'events.out.tfevents.2.host').write_bytes(b'b')
+    _checkpoint(folder, 4)
+    lock.release()
+    claim_output_dir(folder, None, True).release()
+    assert sorted(p.name for p in folder.iterdir()) == [MANIFEST]
+
+
+def test_a_run_that_began_training_without_logging_a_step_is_not_replaced_silently(tmp_path: Path):
+    """Its TensorBoard events show it trained (logging_steps past the step it crashed at): its run.log holds the
+    reason, so a rerun must ask, as for any run."""
+    folder = tmp_path / 'run'
+    lock = claim_output_dir(folder, None, False)
+    (folder / 'run.log').write_text('Traceback ...')
+    (folder / 'runs').mkdir()
+    (folder / 'runs' / 'events.out.tfevents.1.host').write_bytes(b'a')
+    lock.release()
+    with pytest.raises(ConfigError, match='already holds a run'):
+        claim_output_dir(folder, None, False)

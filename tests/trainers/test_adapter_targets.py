@@ -8,7 +8,7 @@ import pytest
 from src.config import ConfigError, load_and_validate
 from src.config.module_names import weight_module_names
 from src.sft import main
-from src.trainers.adapter_targets import Layout, adapter_targets
+from src.trainers.adapter_targets import Layout, adapter_targets, loaded_names
 from src.trainers.swift_args import sft_argument_kwargs
 
 LM_HEAD_RECIPE = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'up_proj', 'gate_proj', 'down_proj', 'qkv', 'proj',
@@ -80,6 +80,37 @@ def test_all_linear_and_a_full_run_are_left_to_ms_swift(make_config, tiny_model)
         assert adapter_targets(load_and_validate(make_config('lora.yaml', tuner=tuner))) == ({}, [])
 
 
+@pytest.fixture(scope='module')
+def tiny_qwen25(tmp_path_factory) -> Path:
+    from src.testing.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp('models') / 'tiny-qwen2.5-vl', arch='qwen2_5_vl')
+
+
+def test_a_qwen25_checkpoint_in_the_older_weight_layout_is_matched_by_its_loaded_names(tmp_path, tiny_qwen25):
+    """Qwen2.5-VL checkpoints store `visual.*` and `model.layers.*`, which transformers loads as `model.visual.*` and
+    `model.language_model.*`: a list of LLM projections was refused as naming nothing, with no notice."""
+    import re
+
+    import yaml
+
+    from tests.conftest import SMOKE_CONFIGS
+
+    config = tmp_path / 'q25.yaml'
+    config.write_text(yaml.safe_dump({'extends': str(SMOKE_CONFIGS / 'qwen2_5_vl_lora.yaml'),
+                                      'model': {'model': str(tiny_qwen25)},
+                                      'tuner': {'target_modules': ['q_proj', 'v_proj', 'qkv']}}))
+    cfg = load_and_validate(config)
+    kwargs, notices = adapter_targets(cfg)
+    layout = Layout.of('qwen2_5_vl')
+    hit = {layout.component(n) for n in loaded_names(weight_module_names(tiny_qwen25))
+           if re.fullmatch(kwargs['target_regex'], n)}
+    assert hit == {'llm'}
+    assert [n.split(': ', 2)[-1] for n in notices] == [
+        "`tuner.target_modules`: 'qkv' names modules of the ViT, which `tuner.freeze_vit: true` keeps frozen: no "
+        'adapter goes there']
+
+
 @pytest.mark.slow
 def test_the_adapter_the_model_gets_leaves_the_frozen_vit_untouched(make_config, tiny_model):
     """End to end (the model loaded, PEFT applied): the report's trainable parameters per component."""
@@ -87,3 +118,25 @@ def test_the_adapter_the_model_gets_leaves_the_frozen_vit_untouched(make_config,
     rows = {line.split()[0]: int(line.split()[1].replace(',', '')) for line in report.splitlines()
             if line.split()[:1] and line.split()[0] in ('vit', 'aligner', 'llm')}
     assert rows['vit'] == 0 and rows['aligner'] > 0 and rows['llm'] > 0
+
+
+@pytest.mark.slow
+def test_resuming_a_checkpoint_whose_list_also_adapted_frozen_components_says_why_no_config_fits(make_config,
+                                                                                                tiny_model, tmp_path):
+    """Before, a `target_modules` list put adapters on frozen components too; such a checkpoint cannot be resumed
+    under the new placement, and "resume with the settings it was trained with" alone had no config to point to."""
+    import json
+
+    checkpoint = tmp_path / 'old' / 'checkpoint-2'
+    checkpoint.mkdir(parents=True)
+    (checkpoint / 'args.json').write_text(json.dumps({'tuner_type': 'lora', 'target_modules': ['q_proj', 'qkv'],
+                                                      'target_regex': None}))
+    config = make_config('lora.yaml', tuner={'target_modules': ['q_proj', 'qkv']},
+                         training={'resume_from_checkpoint': str(checkpoint)})
+    with pytest.raises(ConfigError) as err:
+        main(config)
+    message = str(err.value)
+    assert "`tuner.target_regex`: None in the checkpoint" in message
+    assert ('(a `target_modules` list now leaves the components the freeze flags keep frozen without an adapter; a '
+            'checkpoint trained before that has adapters there too, and no config gives them back: start a new stage '
+            'from it)') in message
