@@ -349,6 +349,14 @@ def _check_best_model(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str
     """`load_best_model_at_end` needs a checkpoint at every evaluation (transformers refuses otherwise, in a
     traceback that names neither key)."""
     training = cfg.training
+    metric = str(training.get('metric_for_best_model') or '')
+    plain_sft = not cfg.rlhf.get('rlhf_type') and not training.get('eval_metric') and not training.get(
+        'predict_with_generate')
+    name = metric.removeprefix('eval_')
+    if metric and plain_sft and name not in ('loss', 'token_acc') and not name.endswith(('_loss', '_token_acc')):
+        errors.append(f'{_where(loaded, ("training", "metric_for_best_model"))}: {metric!r} is not a metric an SFT '
+                      'evaluation logs (`loss`, `token_acc`, and per dataset `<name>_loss`, `<name>_token_acc`); '
+                      'transformers would stop with a KeyError at the first evaluation, after the steps before it')
     if not training.get('load_best_model_at_end'):
         return
 

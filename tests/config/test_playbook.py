@@ -274,3 +274,15 @@ def test_forward_only_gkd_says_what_temperature_and_completion_length_do_there(t
                           'false`): nothing is generated') for w in warnings)
     on_policy = load_and_validate(_overlay(tmp_path, 'gkd.yaml', {'rlhf': {**snippet['rlhf'], 'lmbda': 0.5}}))
     assert not any('forward-only' in w for w in on_policy.warnings)
+
+
+def test_a_metric_an_sft_evaluation_does_not_log_is_refused_before_the_steps_before_it(tmp_path: Path):
+    """`metric_for_best_model: acc` trained until the first evaluation, then stopped with transformers' KeyError."""
+    with pytest.raises(ConfigError) as err:
+        load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'metric_for_best_model': 'acc'}}))
+    assert ("`training.metric_for_best_model`: 'acc' is not a metric an SFT evaluation logs (`loss`, `token_acc`, and "
+            'per dataset `<name>_loss`, `<name>_token_acc`)') in str(err.value)
+    for metric in ('loss', 'eval_token_acc', 'coco_loss', 'eval_data_eval_token_acc'):
+        load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'metric_for_best_model': metric}}))
+    load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'metric_for_best_model': 'rouge-l',
+                                                                    'predict_with_generate': True}}))
