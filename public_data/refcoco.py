@@ -6,9 +6,11 @@
 `--refs` is the usual refs pickle or a JSON list of the same dicts (`ref_id`, `ann_id`, `image_id`, `split`,
 `sentences: [{"sent": ...}]`); only open a pickle you trust. Boxes come from the instances file. Each expression
 becomes one record: the user asks for it (`--prompt`, with `{expression}`), the assistant answers
-`[{"desc": expression, "bbox_2d": [x1, y1, x2, y2]}]` in 0-1000 coordinates (Qwen3-VL's convention). Refs of other
-splits are left out; refs whose annotation or image is missing, whose image does not open, has samples wider than 8
-bits, an EXIF rotation or another size than the instances file says, or whose box has no area are skipped and
+`[{"desc": expression, "bbox_2d": [x1, y1, x2, y2]}]` in 0-1000 coordinates (Qwen3-VL's convention), or in the
+convention of the training config given with `--config` (Qwen2.5-VL: pixels of the image the model receives at that
+config's `template.max_pixels`): a chat record trains as written, so its numbers must already be the model's. Refs
+of other splits are left out; refs whose annotation or image is missing, whose image does not open, has samples wider
+than 8 bits, an EXIF rotation or another size than the instances file says, or whose box has no area are skipped and
 reported; boxes that cross the image edge are clamped and empty sentences left out, both counted.
 """
 from __future__ import annotations
@@ -53,7 +55,7 @@ def load_refs(path: Path) -> list[dict[str, Any]]:
 
 
 def convert_ref(ref: dict[str, Any], boxes: dict, images: dict, images_dir: Path, out: Path,
-                prompt: str, report: Report) -> list[dict[str, Any]]:
+                prompt: str, report: Report, coords: Coords = Coords('norm1000')) -> list[dict[str, Any]]:
     ann = boxes.get(ref.get('ann_id'))
     image = images.get(ref.get('image_id'))
     if ann is None or image is None:
@@ -64,7 +66,7 @@ def convert_ref(ref: dict[str, Any], boxes: dict, images: dict, images_dir: Path
     width, height = annotated_size(path, image['width'], image['height'], 'the instances file says')
     x, y, w, h = coordinates(ann, 'bbox', 4)
     corners = box_object('', [x, y, x + w, y + h], width, height, report)['bbox_2d']
-    box = Coords('norm1000').to_model(corners, width, height)
+    box = coords.to_model(corners, width, height)
     records = []
     for sentence in ref.get('sentences') or []:
         text = (sentence.get('sent') or '').strip()
@@ -89,7 +91,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--images', type=Path, required=True, help='COCO train2014 image folder')
     p.add_argument('--split', help='keep only refs of this split (train, val, testA, ...)')
     p.add_argument('--prompt', default=DEFAULT_PROMPT, help='user prompt with an {expression} field')
+    p.add_argument('--config', type=Path, help='the training config the records are for: answers in its model\'s '
+                                               'coordinates (default: 0-1000, Qwen3-VL\'s)')
     args = p.parse_args(argv)
+    coords = Coords('norm1000')
+    if args.config is not None:
+        from src.config import ConfigError, load_and_validate
+        from src.datasets.builders import coords_of
+
+        try:
+            coords = coords_of(load_and_validate(args.config))
+        except ConfigError as exc:
+            raise ConversionError(f'--config {args.config}: {exc}') from None
     boxes = {a['id']: a['bbox'] for a in stream_json_array(args.instances, 'annotations.item')}
     images = {i['id']: i for i in stream_json_array(args.instances, 'images.item')}
     if not args.images.is_dir():
@@ -102,8 +115,8 @@ def main(argv: list[str] | None = None) -> None:
                               f'{", ".join(splits) or "none"}')
     items = ((f'ref {r.get("ref_id")}', r) for r in refs)
     report = Report()
-    convert(items, lambda r: convert_ref(r, boxes, images, args.images, args.out, args.prompt, report), args.out,
-            desc='refcoco', inputs=[args.refs, args.instances], total=len(refs), report=report)
+    convert(items, lambda r: convert_ref(r, boxes, images, args.images, args.out, args.prompt, report, coords),
+            args.out, desc='refcoco', inputs=[args.refs, args.instances], total=len(refs), report=report)
 
 
 if __name__ == '__main__':

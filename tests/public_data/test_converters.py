@@ -187,6 +187,30 @@ def test_refcoco(image_dir: Path, tmp_path: Path, as_pickle: bool):
                                                                   'bbox_2d': [500, 250, 750, 750]}]
 
 
+def test_refcoco_answers_in_the_coordinates_of_the_config_it_is_for(image_dir: Path, tmp_path: Path):
+    """A chat record trains as written: for Qwen2.5-VL (pixels of the image the model receives) the 0-1000 numbers
+    trained every box at the wrong place. `--config` writes the training config's convention, the one the project's
+    geometry records get (and ms-swift's grounding path, tests/datasets/builders/test_coords.py)."""
+    from src.config import load_and_validate
+    from src.datasets.builders import coords_of
+
+    refs = tmp_path / 'refs.json'
+    refs.write_text(json.dumps([{'ref_id': 1, 'ann_id': 10, 'image_id': 1, 'split': 'val',
+                                 'sentences': [{'sent': 'the red car'}]}]))
+    instances = tmp_path / 'instances.json'
+    instances.write_text(json.dumps({'images': [{'id': 1, 'file_name': 'b.png', 'width': 96, 'height': 64}],
+                                     'annotations': [{'id': 10, 'bbox': [48, 16, 24, 32]}]}))
+    config = REPO / 'configs' / 'smoke' / 'qwen2_5_vl_lora.yaml'
+    out = tmp_path / 'refcoco_qwen25.jsonl'
+    refcoco.main(['--refs', str(refs), '--instances', str(instances), '--images', str(image_dir), '--config',
+                  str(config), '--out', str(out)])
+    [record] = _read(out)
+    box = json.loads(record['messages'][1]['content'])[0]['bbox_2d']
+    coords = coords_of(load_and_validate(config))
+    assert coords.format == 'model_pixel' and box == coords.to_model([48, 16, 72, 48], 96, 64)
+    assert box != [500, 250, 750, 750], 'not the 0-1000 numbers of Qwen3-VL'
+
+
 CONVERTERS = sorted(p.stem for p in (REPO / 'public_data').glob('*.py') if p.stem not in ('__init__', 'common'))
 
 
