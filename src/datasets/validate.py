@@ -25,18 +25,18 @@ from .dense_caption import DenseCaptionDataset
 from .record_check import check_file
 
 
-def _template_for(config_path: str):
-    """The config's build settings and an ms-swift template set up as training sets it up (length limit,
-    `truncation_strategy: raise`, video sampling), so that encoding a record here fails exactly when it would there."""
+def template_for(cfg: Any) -> tuple[BuildSettings, Any]:
+    """The build settings of a validated config and an ms-swift template set up as training sets it up (length
+    limit, `truncation_strategy: raise`, video sampling), so that encoding a record here fails exactly when it would
+    there. Only the processor loads, not the model."""
     from swift.model import get_processor
     from swift.template import get_template
 
-    from ..config import ConfigError, load_and_validate
+    from ..config import ConfigError
     from ..config.remote_code import remote_code_problems
     from ..swift_seams import remote_code_only_for, set_video_sampling
     from ..testing.tiny_model import ensure_tiny_model
 
-    cfg = load_and_validate(config_path)
     ensure_tiny_model(cfg.model['model'], cfg.custom.build_tiny_model, cfg.model.get('model_type'))
     settings = BuildSettings.from_config(cfg)
     trusted = cfg.settings.trust_remote_code
@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         from ..config import ConfigError
 
         try:
-            settings, template = _template_for(args.config)
+            from ..config import load_and_validate
+
+            settings, template = template_for(load_and_validate(args.config))
         except ConfigError as exc:
             print(f'error: {exc}', file=sys.stderr)
             return 2

@@ -60,16 +60,8 @@ def parse_dense(text: Any, width: int, height: int, coords: Coords = Coords()) -
     >>> parse_dense('[{"desc": "car", "bbox_2d": [0, 0, 500, 500]}]', 200, 100).objects
     (Obj(desc='car', kind='bbox_2d', coords=(0.0, 0.0, 100.0, 50.0)),)
     """
-    if not isinstance(text, str):
-        return DenseAnswer()
-    start = text.find('[')
-    if start < 0:
-        return DenseAnswer()
-    try:
-        value, _ = json.JSONDecoder().raw_decode(text[start:])
-    except json.JSONDecodeError:
-        return DenseAnswer()
-    if not isinstance(value, list):
+    value = _object_list(text) if isinstance(text, str) else None
+    if value is None:
         return DenseAnswer()
     objects, invalid = [], 0
     for entry in value:
@@ -80,6 +72,22 @@ def parse_dense(text: Any, width: int, height: int, coords: Coords = Coords()) -
             obj = Obj(desc if isinstance(desc, str) and desc.strip() else INVALID_DESC)
         objects.append(obj)
     return DenseAnswer(tuple(objects), True, invalid)
+
+
+def _object_list(text: str) -> list | None:
+    """The answer's list of objects: the first JSON list in ``text`` that is empty or holds an object. A `[2]` in
+    prose before it, or the coordinates inside a bare object (not in a list), are not the answer: reading from the
+    first `[` took them for it, which hid parse failures and counted invalid objects as false positives."""
+    decoder, start = json.JSONDecoder(), text.find('[')
+    while start >= 0:
+        try:
+            value, _ = decoder.raw_decode(text[start:])
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, list) and (not value or any(isinstance(entry, dict) for entry in value)):
+            return value
+        start = text.find('[', start + 1)
+    return None
 
 
 def record_objects(record: dict[str, Any]) -> tuple[Obj, ...]:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, load_and_validate
+from ..config import ConfigError, ProjectConfig, load_and_validate
 from ..config.stage_outputs import resolve_stage_outputs
 from ..datasets.builders import coords_of
 from ..datasets.contract import RecordError
@@ -26,7 +26,7 @@ from .generate import checkpoint_kind, generate, load_engine
 from .metrics import score_dense, score_summary
 from .parse import parse_dense
 from .report import build_report, report_tables
-from .samples import EvalSample, load_samples
+from .samples import EvalSample, eval_datasets, load_samples
 
 PREDICTIONS = 'predictions.jsonl'
 REPORT = 'eval_report.json'
@@ -67,11 +67,39 @@ def check_writable(folder: Path, what: str) -> None:
         raise EvalError(f'{what}: cannot write the results into {folder}: {exc.strerror or exc}') from None
 
 
+def check_lengths(cfg: ProjectConfig, limit: int | None) -> None:
+    """The record check with training's template (the processor only, before the model loads): a record whose
+    encoded length or image sizing training would refuse (over `max_length`, an aspect ratio past 200) stopped the
+    generation midway with the template's traceback, and the answers so far were lost."""
+    from ..datasets.record_check import check_datasets
+    from ..datasets.validate import template_for
+
+    _, template = template_for(cfg)
+    check_datasets(eval_datasets(cfg, limit, template))
+
+
 def read_predictions(path: Path, samples: list[EvalSample]) -> tuple[list[str], list[str | None]]:
     """Answers saved by an earlier evaluation, checked to be for the same records in the same order."""
     if not path.is_file():
         raise EvalError(f'--predictions {path}: file not found')
-    rows = [json.loads(line) for line in path.read_text(encoding='utf-8').splitlines() if line.strip()]
+    rows = []
+    try:
+        lines = path.read_text(encoding='utf-8').splitlines()
+    except UnicodeDecodeError as exc:
+        raise EvalError(f'--predictions {path}: not UTF-8 text ({exc.reason}); give the {PREDICTIONS} an earlier '
+                        'evaluation wrote') from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvalError(f'{path}:{number}: not a JSON line ({exc.msg}); give the {PREDICTIONS} an earlier '
+                            'evaluation wrote') from None
+        if not isinstance(row, dict):
+            raise EvalError(f'{path}:{number}: expected an object with `where` and `prediction`, got '
+                            f'{type(row).__name__}; give the {PREDICTIONS} an earlier evaluation wrote')
+        rows.append(row)
     if len(rows) != len(samples):
         raise EvalError(f'--predictions {path}: {len(rows)} answers for {len(samples)} records; evaluate with the '
                           'same --limit as the run that wrote it')
@@ -104,6 +132,7 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
     if predictions:
         texts, reasons = read_predictions(Path(predictions), samples)
     else:
+        check_lengths(cfg, limit)
         generations = generate(load_engine(cfg, checkpoint, batch_size), samples, max_new_tokens)
         texts, reasons = [g.text for g in generations], [g.finish_reason for g in generations]
     out.mkdir(parents=True, exist_ok=True)

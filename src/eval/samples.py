@@ -36,15 +36,16 @@ class EvalSample:
     """Ground-truth objects in pixels: a geometry record's, or a chat record's dense answer read back."""
 
 
-def eval_datasets(cfg: ProjectConfig, limit: int | None = None) -> list[DenseCaptionDataset]:
-    """The datasets training validates on; their records are only read, never encoded, so no template is needed."""
+def eval_datasets(cfg: ProjectConfig, limit: int | None = None, template: Any = None) -> list[DenseCaptionDataset]:
+    """The datasets training validates on. Their records are read, not encoded; with ``template`` (training's) the
+    record check also measures each one's encoded length and image sizing, as training does."""
     settings = BuildSettings.from_config(cfg)
     if cfg.fusion is not None and cfg.fusion.eval_sources:
-        return list(FusionEvalDataset(cfg.fusion, None, settings, limit).datasets)
+        return list(FusionEvalDataset(cfg.fusion, template, settings, limit).datasets)
     if not cfg.custom.val_jsonl:
         raise RecordError(f'{cfg.source}: evaluation reads `custom.val_jsonl` (or the fusion config\'s '
                           '`eval_sources`); the config sets neither')
-    return [DenseCaptionDataset(cfg.custom.val_jsonl, None, limit, settings)]
+    return [DenseCaptionDataset(cfg.custom.val_jsonl, template, limit, settings)]
 
 
 def load_samples(cfg: ProjectConfig, limit: int | None = None) -> list[EvalSample]:
@@ -86,4 +87,10 @@ def _sample(dataset: DenseCaptionDataset, idx: int, mode: str, coords: Coords) -
             raise RecordError(f'{where}: the assistant answer is not a dense answer (a JSON list of {{"desc", '
                               f'<geometry>}} in {coords.format} coordinates): {answer["content"]!r:.120}')
         objects = parsed.objects
+        flat = [o for o in objects
+                if o.kind == 'bbox_2d' and (o.coords[2] <= o.coords[0] or o.coords[3] <= o.coords[1])]
+        if flat:  # a geometry record's box is refused for this; read back from a chat answer it was scored as missed
+            raise RecordError(f'{where}: the reference box of {flat[0].desc!r} has no area in the answer '
+                              f'({answer["content"]!r:.120}): no prediction could match it, so a perfect answer would '
+                              'score below 1; fix the box or leave the record out of the validation set')
     return EvalSample(where, label, {**inputs, 'messages': request}, answer['content'], image, width, height, objects)

@@ -54,3 +54,15 @@ def test_model_coords_round_trip():
     assert back == pytest.approx(pixels, abs=640 / 1000)
     with pytest.raises(ValueError, match='unknown coord_format'):
         Coords('xyxy')
+
+
+def test_the_answer_is_the_first_list_of_objects_not_the_first_bracket():
+    """Read from the first `[`, a bare object's coordinates counted as four invalid objects (false positives, and no
+    parse failure) and a `[2]` in prose hid the list that followed it."""
+    bare = parse_dense('{"desc": "car", "bbox_2d": [100, 100, 500, 500]}', 100, 100)
+    assert (bare.parsed, bare.objects, bare.invalid) == (False, (), 0)
+    prose = parse_dense('Found [2] objects: [{"desc": "car", "bbox_2d": [100, 100, 500, 500]}]', 100, 100)
+    assert prose.parsed and prose.invalid == 0 and [o.desc for o in prose.objects] == ['car']
+    mixed = parse_dense('[{"desc": "car", "bbox_2d": [100, 100, 500, 500]}, "junk"]', 100, 100)
+    assert mixed.parsed and mixed.invalid == 1, 'a list holding an object is the answer, its junk counted'
+    assert parse_dense('[]', 100, 100).parsed and not parse_dense('[1, 2]', 100, 100).parsed

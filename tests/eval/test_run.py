@@ -199,12 +199,23 @@ def test_errors_name_what_to_fix(val_config, make_config, tiny_model: Path, tmp_
     with pytest.raises(EvalError, match=r'shuffled.jsonl:1: expected the answer to .*val.jsonl:1'):
         main(config, tmp_path, predictions=shuffled)
 
+    for name, text, expected in (('hello.jsonl', 'hello\n', r'hello.jsonl:1: not a JSON line'),
+                                 ('list.jsonl', '[1, 2]\n', r'list.jsonl:1: expected an object with `where` and '
+                                                           r'`prediction`, got list')):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(EvalError, match=expected):
+            main(config, tmp_path, predictions=tmp_path / name)
+
     no_val = make_config('summary.yaml', name='no_val')
     with pytest.raises(RecordError, match='evaluation reads `custom.val_jsonl`'):
         main(no_val, tiny_model)
     chat = write_jsonl(tmp_path / 'chat.jsonl', [image_record(str(IMAGES / '000.png'), answer='a red car')])
     with pytest.raises(RecordError, match=r'chat.jsonl:1: the assistant answer is not a dense answer'):
         main(make_config('lora.yaml', name='chat', custom={'val_jsonl': str(chat)}), tiny_model)
+    flat = write_jsonl(tmp_path / 'flat.jsonl', [image_record(str(IMAGES / '000.png'),
+                                                          answer='[{"desc": "car", "bbox_2d": [100, 100, 100, 500]}]')])
+    with pytest.raises(RecordError, match=r"flat.jsonl:1: the reference box of 'car' has no area in the answer"):
+        main(make_config('lora.yaml', name='flat', custom={'val_jsonl': str(flat)}), tiny_model)
     bad_summary = write_jsonl(tmp_path / 'summary.jsonl', [
         {'images': [str(IMAGES / '000.png')], 'width': 96, 'height': 64, 'summary': 'two cars'}])
     with pytest.raises(RecordError, match=r'summary.jsonl:1: the reference summary does not follow'):
@@ -235,3 +246,26 @@ def test_summary_answers_are_scored_with_every_summary_reward(make_config, tmp_p
     assert overall['summary_format'] == pytest.approx((n - 1) / n)
     assert report['samples'][0]['score'] == 0.0
     assert len(list((tmp_path / 'out' / 'pictures').glob('*.png'))) == 2
+
+
+def test_a_record_training_would_refuse_for_its_length_or_shape_stops_before_the_model_loads(make_config, adapter,
+                                                                                            tmp_path: Path):
+    """A 1x300 image (aspect ratio past qwen-vl-utils' 200) and an image whose prompt outgrows `max_length` passed
+    the eval check, then stopped the generation midway with the template's traceback, losing the answers so far."""
+    from PIL import Image
+
+    Image.new('RGB', (1, 300)).save(tmp_path / 'thin.png')
+    Image.new('RGB', (800, 800)).save(tmp_path / 'big.png')
+    good = {'images': [str(IMAGES / '000.png')], 'width': 96, 'height': 64,
+            'objects': [{'desc': 'car', 'bbox_2d': [0, 0, 48, 32]}]}
+    val = write_jsonl(tmp_path / 'val.jsonl', [
+        good, {'images': [str(tmp_path / 'thin.png')], 'width': 1, 'height': 300,
+               'objects': [{'desc': 'pole', 'bbox_2d': [0, 0, 1, 300]}]},
+        {'images': [str(tmp_path / 'big.png')], 'width': 800, 'height': 800,
+         'objects': [{'desc': 'car', 'bbox_2d': [0, 0, 48, 32]}]}])
+    config = make_config('lora.yaml', custom={'val_jsonl': str(val)}, template={'max_pixels': 1003520})
+    with pytest.raises(RecordError) as err:
+        main(config, adapter, output=tmp_path / 'out')
+    message = str(err.value)
+    assert f'{val}:2: ' in message and f'{val}:3: ' in message and f'{val}:1: ' not in message
+    assert not (tmp_path / 'out' / 'predictions.jsonl').exists()
