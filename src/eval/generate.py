@@ -12,7 +12,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..config import ConfigError, ProjectConfig
 from ..config.remote_code import remote_code_problems
@@ -82,11 +82,27 @@ def load_engine(cfg: ProjectConfig, checkpoint: Path, batch_size: int) -> 'Trans
                                   adapters=[str(checkpoint)] if adapter else None, max_batch_size=batch_size)
 
 
-def generate(engine: 'TransformersEngine', samples: list['EvalSample'],
-             max_new_tokens: int | None = None) -> list[Generation]:
-    """One greedy answer per sample, in order; ``max_new_tokens`` None: up to the template's ``max_length``."""
-    from swift.infer_engine import InferRequest, RequestConfig
+CHUNK_BATCHES = 8
+"""Batches generated between two writes of the answers: a run stopped midway keeps all but the last few."""
 
-    requests = [InferRequest(**s.request) for s in samples]
-    responses = engine.infer(requests, RequestConfig(max_tokens=max_new_tokens, temperature=0.0), use_tqdm=True)
-    return [Generation(r.choices[0].message.content or '', r.choices[0].finish_reason) for r in responses]
+
+def generate(engine: 'TransformersEngine', samples: list['EvalSample'], max_new_tokens: int | None = None,
+             keep: Callable[[list['EvalSample'], list[Generation]], None] | None = None) -> list[Generation]:
+    """One greedy answer per sample, in order; ``max_new_tokens`` None: up to the template's ``max_length``. The
+    samples go to the engine a few batches at a time, and ``keep`` receives each chunk's answers as they come."""
+    from swift.infer_engine import InferRequest, RequestConfig
+    from tqdm import tqdm
+
+    config = RequestConfig(max_tokens=max_new_tokens, temperature=0.0)
+    size = max(1, getattr(engine, 'max_batch_size', None) or 1) * CHUNK_BATCHES
+    generations: list[Generation] = []
+    with tqdm(total=len(samples), desc='generating', unit='answer', file=sys.stderr) as bar:
+        for start in range(0, len(samples), size):
+            chunk = samples[start:start + size]
+            responses = engine.infer([InferRequest(**s.request) for s in chunk], config, use_tqdm=False)
+            done = [Generation(r.choices[0].message.content or '', r.choices[0].finish_reason) for r in responses]
+            if keep is not None:
+                keep(chunk, done)
+            generations += done
+            bar.update(len(chunk))
+    return generations

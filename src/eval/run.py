@@ -22,7 +22,7 @@ from ..datasets.builders import coords_of
 from ..datasets.contract import RecordError
 from ..run.allocator import tune_allocator
 from .errors import EvalError
-from .generate import checkpoint_kind, generate, load_engine
+from .generate import Generation, checkpoint_kind, generate, load_engine
 from .metrics import score_dense, score_summary
 from .parse import parse_dense
 from .report import build_report, report_tables
@@ -133,14 +133,17 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
         texts, reasons = read_predictions(Path(predictions), samples)
     else:
         check_lengths(cfg, limit)
-        generations = generate(load_engine(cfg, checkpoint, batch_size), samples, max_new_tokens)
+        engine = load_engine(cfg, checkpoint, batch_size)
+        with open(out / PREDICTIONS, 'w', encoding='utf-8') as f:  # written as they come: a stop keeps them
+
+            def keep(chunk: list[EvalSample], answers: list[Generation]) -> None:
+                for sample, answer in zip(chunk, answers):
+                    f.write(json.dumps({'where': sample.where, 'prediction': answer.text,
+                                        'finish_reason': answer.finish_reason}, ensure_ascii=False) + '\n')
+                f.flush()
+
+            generations = generate(engine, samples, max_new_tokens, keep)
         texts, reasons = [g.text for g in generations], [g.finish_reason for g in generations]
-    out.mkdir(parents=True, exist_ok=True)
-    if not predictions:
-        with open(out / PREDICTIONS, 'w', encoding='utf-8') as f:
-            for sample, text, reason in zip(samples, texts, reasons):
-                f.write(json.dumps({'where': sample.where, 'prediction': text, 'finish_reason': reason},
-                                   ensure_ascii=False) + '\n')
 
     if mode == 'summary':
         scores = [score_summary(text, s.reference) for s, text in zip(samples, texts)]

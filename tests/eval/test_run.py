@@ -269,3 +269,20 @@ def test_a_record_training_would_refuse_for_its_length_or_shape_stops_before_the
     message = str(err.value)
     assert f'{val}:2: ' in message and f'{val}:3: ' in message and f'{val}:1: ' not in message
     assert not (tmp_path / 'out' / 'predictions.jsonl').exists()
+
+
+@pytest.mark.slow
+def test_answers_are_handed_over_a_few_batches_at_a_time_in_order(val_config, adapter: Path, monkeypatch):
+    """The answers reach predictions.jsonl as they come, so a run stopped midway keeps all but the last chunk."""
+    from src.config import load_and_validate
+    from src.eval import generate as generation
+    from src.eval.samples import load_samples
+
+    config, val = val_config
+    cfg = load_and_validate(config)
+    samples = load_samples(cfg)
+    monkeypatch.setattr(generation, 'CHUNK_BATCHES', 1)
+    chunks = []
+    answers = generation.generate(generation.load_engine(cfg, adapter, batch_size=3), samples, 4,
+                                  keep=lambda chunk, done: chunks.append(([s.where for s in chunk], len(done))))
+    assert chunks == [([f'{val}:{i}' for i in (1, 2, 3)], 3), ([f'{val}:4'], 1)] and len(answers) == 4
