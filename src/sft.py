@@ -121,7 +121,7 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
     import torch
 
     from .config.validate import world_size
-    from .run.checkpoints import optimizer_state_problem, resume_layout_problem, resume_mismatches
+    from .run.checkpoints import resume_problems
     from .run.run_dir import claim_output_dir, failed_save, make_output_dir
     from .run.start_weights import start_model
     from .swift_seams import (
@@ -147,25 +147,8 @@ def _train(cfg: ProjectConfig, debug: bool, run_log: RunLog, master: bool) -> An
     if cfg.training.get('output_dir'):  # a file in the way is one line, before ms-swift's own makedirs
         make_output_dir(Path(cfg.training['output_dir']))
     args = to_sft_arguments(cfg)
-    if args.resume_from_checkpoint and (differences := resume_mismatches(args, args.resume_from_checkpoint)):
-        if any(d.startswith('`tuner.target_regex`: None in the checkpoint') for d in differences):
-            differences.append('(a `target_modules` list now leaves the components the freeze flags keep frozen '
-                               'without an adapter; a checkpoint trained before that has adapters there too, and no '
-                               'config gives them back: start a new stage from it)')
-        raise ConfigError([f'`training.resume_from_checkpoint`: {args.resume_from_checkpoint} was trained with other '
-                           'tuner settings than this config gives; resuming would load its weights and optimizer '
-                           'into a different set of trainable parameters. Resume with the settings it was trained '
-                           'with, or start a new run (`tuner.resume_from_checkpoint` starts a new stage from its '
-                           'weights):\n    ' + '\n    '.join(differences)])
-    if args.resume_from_checkpoint and (differences := resume_mismatches(args, args.resume_from_checkpoint, True)):
-        raise ConfigError([f'`training.resume_from_checkpoint`: {args.resume_from_checkpoint} restores its optimizer '
-                           'and schedule with the values it was trained with, so these would be recorded and not '
-                           'used. Resume with the checkpoint\'s values, or start a new stage from its weights '
-                           '(`tuner.resume_from_checkpoint`):\n    ' + '\n    '.join(differences)])
-    if args.resume_from_checkpoint and (problem := resume_layout_problem(
-            args.resume_from_checkpoint, world_size(), bool(args.deepspeed), bool(args.fsdp))
-            or optimizer_state_problem(args.resume_from_checkpoint)):
-        raise ConfigError([f'`training.resume_from_checkpoint`: {problem}'])
+    if problems := resume_problems(args, world_size()):
+        raise ConfigError(problems)
     set_tensorboard_dir(args.logging_dir)
     start_engine(args.deepspeed, torch.cuda.is_available())
     if cfg.rlhf.get('rlhf_type'):

@@ -80,6 +80,13 @@ class ProjectConfig:
         return self.custom.coord_format or self.family_coord_format
 
     @property
+    def frozen(self) -> dict[str, bool]:
+        """Per component (`llm`, `vit`, `aligner`): whether `tuner.freeze_<component>` (or ms-swift's default)
+        keeps it frozen."""
+        return {name: bool(self.tuner.get(f'freeze_{name}', swift_fields.default('tuner', f'freeze_{name}')))
+                for name in ('llm', 'vit', 'aligner')}
+
+    @property
     def seed(self) -> int:
         """`training.seed`, or ms-swift's default: the seed of initialisation, data order and augmentation draws."""
         return self.training.get('seed', swift_fields.default('training', 'seed'))

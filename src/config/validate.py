@@ -299,12 +299,12 @@ def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[
         errors.append(f'{loaded.files[-1]}: set `global_max_length` (the longest sample in tokens: prompt, image '
                       'tokens and answer); without it ms-swift takes the model\'s own limit (262144 for Qwen3-VL), so '
                       'an over-long record is never caught and memory is sized for the worst case')
-    frozen = {name: bool(cfg.tuner.get(f'freeze_{name}', swift_fields.default('tuner', f'freeze_{name}')))
-              for name in ('llm', 'vit', 'aligner')}
+    frozen = cfg.frozen
     regex = cfg.tuner.get('target_regex')
     # each visual KD component's features come out of the ViT and, past it, the aligner's mergers: with all of those
     # frozen (no adapter on them either) the student's features never move and the term is a constant
     upstream = {'vit': ('vit', ), 'aligner': ('vit', 'aligner'), 'deepstack': ('vit', 'aligner')}
+    # modules named to train beside the freeze flags (they may be upstream of a KD component, or all that trains)
     named = any(cfg.tuner.get(key) for key in ('modules_to_save', 'trainable_parameters', 'trainable_parameters_regex'))
     for component in cfg.visual_kd if not regex and not named else ():  # named modules may be upstream: trained
         if all(frozen[part] for part in upstream.get(component, ())):
@@ -313,22 +313,21 @@ def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[
             errors.append(f'{_where(loaded, ("custom", "visual_kd"))}: `{component}` distils features that nothing '
                           f'before them trains ({flags}, no adapter there): the student\'s features never move, so '
                           f'the term is a constant that teaches nothing; set {unfreeze}, or disable `{component}`')
-    _check_something_trains(loaded, cfg, frozen, errors)
+    _check_something_trains(loaded, cfg, frozen, named, errors)
     _check_best_model(loaded, cfg, errors)
     if str(cfg.training.get('save_strategy')) == 'no':
         cfg.warnings.append(f'{_where(loaded, ("training", "save_strategy"))}: \'no\': this run saves no weights, so '
                             'what it trains is gone when it ends (only the logs stay)')
 
 
-def _check_something_trains(loaded: LoadedConfig, cfg: ProjectConfig, frozen: dict[str, bool],
+def _check_something_trains(loaded: LoadedConfig, cfg: ProjectConfig, frozen: dict[str, bool], named: bool,
                             errors: list[str]) -> None:
     """A run with nothing to train stops after its model loads (an empty optimizer, an adapter with no module)."""
     tuner = cfg.tuner
     train_type = tuner.get(TUNER_TYPE_KEY) or swift_fields.default('tuner', 'tuner_type') or 'lora'
-    extra = tuner.get('modules_to_save') or tuner.get('trainable_parameters') or tuner.get('trainable_parameters_regex')
     regex = tuner.get('target_regex')
     where = _where(loaded, ('tuner', ))
-    if all(frozen.values()) and not extra and not regex and (
+    if all(frozen.values()) and not named and not regex and (
             train_type == 'full' or tuner.get('target_modules') in (None, ['all-linear'])):
         errors.append(f'{where}: `freeze_llm`, `freeze_vit` and `freeze_aligner` are all true and nothing else is '
                       'named to train (`modules_to_save`, `trainable_parameters`), so the run would have no trainable '

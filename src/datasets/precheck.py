@@ -9,6 +9,7 @@ needs the template (the encoded length) is checked after it loads, by ``custom.e
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,8 +73,7 @@ class RecordCounts:
         self.first_video = first(report.videos, self.first_video)
         self.first_image = first(report.images, self.first_image)
         self.first_chat = first(report.chat, self.first_chat)
-        for key, count in report.prompt_keys.items():
-            self.prompt_keys[key] = self.prompt_keys.get(key, 0) + count
+        self.prompt_keys = dict(Counter(self.prompt_keys) + Counter(report.prompt_keys))
         if report.dataset.label and 0 < len(report.chat) == len(report.dataset):
             self.chat_only_sources.append(report.dataset.label)
 

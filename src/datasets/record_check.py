@@ -30,6 +30,7 @@ import contextlib
 import math
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -356,10 +357,7 @@ class FileReport:
     def merged(cls, dataset: DenseCaptionDataset, verdicts: list[dict[str, Any]]) -> 'FileReport':
         """One report from the verdicts on disjoint sets of the file's records (each rank's share)."""
         found = [v['longest'] for v in verdicts if v['longest'] is not None]
-        keys: dict[str, int] = {}
-        for verdict in verdicts:
-            for key, count in verdict['prompt_keys'].items():
-                keys[key] = keys.get(key, 0) + count
+        keys = sum((Counter(v['prompt_keys']) for v in verdicts), Counter())
         indices = {name: sorted(i for v in verdicts for i in v[name]) for name in INDEX_LISTS}
         return cls(dataset, sorted(p for v in verdicts for p in map(tuple, v['problems'])),
                    max(found) if found else None, **indices, prompt_keys=dict(sorted(keys.items())))
@@ -405,10 +403,7 @@ def _report(dataset: DenseCaptionDataset, indices: range, deep: bool, workers: i
     """The report on the records at ``indices``, and the media files they name."""
     verdicts = _check_indices(dataset, indices, deep, workers)
     lengths = [v.length for _, v in verdicts if v.length is not None]
-    keys: dict[str, int] = {}
-    for _, verdict in verdicts:
-        for key in verdict.prompt_keys:
-            keys[key] = keys.get(key, 0) + 1
+    keys = Counter(key for _, verdict in verdicts for key in verdict.prompt_keys)
     report = FileReport(dataset, [(idx, p) for idx, v in verdicts for p in v.problems],
                         max(lengths) if lengths else None, [idx for idx, v in verdicts if v.text_only],
                         [idx for idx, v in verdicts if v.video], [idx for idx, v in verdicts if v.image],

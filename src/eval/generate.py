@@ -94,7 +94,7 @@ def generate(engine: 'TransformersEngine', samples: list['EvalSample'], max_new_
     from tqdm import tqdm
 
     config = RequestConfig(max_tokens=max_new_tokens, temperature=0.0)
-    size = max(1, getattr(engine, 'max_batch_size', None) or 1) * CHUNK_BATCHES
+    size = max(1, engine.max_batch_size) * CHUNK_BATCHES  # ms-swift's 0: no limit
     generations: list[Generation] = []
     with tqdm(total=len(samples), desc='generating', unit='answer', file=sys.stderr) as bar:
         for start in range(0, len(samples), size):

@@ -188,6 +188,31 @@ def optimizer_state_problem(checkpoint: str | Path) -> str | None:
             f'(`tuner.resume_from_checkpoint: {path}`), or resume from a checkpoint saved with its optimizer')
 
 
+def resume_problems(args: object, world_size: int) -> list[str]:
+    """Why the run of ``args`` (ms-swift's arguments) cannot continue `training.resume_from_checkpoint` as it is
+    configured, each in the words of the config; checked before the model loads."""
+    checkpoint = getattr(args, 'resume_from_checkpoint', None)
+    if not checkpoint:
+        return []
+    where = '`training.resume_from_checkpoint`'
+    if differences := resume_mismatches(args, checkpoint):
+        if any(d.startswith('`tuner.target_regex`: None in the checkpoint') for d in differences):
+            differences.append('(a `target_modules` list now leaves the components the freeze flags keep frozen '
+                               'without an adapter; a checkpoint trained before that has adapters there too, and no '
+                               'config gives them back: start a new stage from it)')
+        return [f'{where}: {checkpoint} was trained with other tuner settings than this config gives; resuming would '
+                'load its weights and optimizer into a different set of trainable parameters. Resume with the '
+                'settings it was trained with, or start a new run (`tuner.resume_from_checkpoint` starts a new stage '
+                'from its weights):\n    ' + '\n    '.join(differences)]
+    if differences := resume_mismatches(args, checkpoint, optimizer=True):
+        return [f'{where}: {checkpoint} restores its optimizer and schedule with the values it was trained with, so '
+                'these would be recorded and not used. Resume with the checkpoint\'s values, or start a new stage '
+                'from its weights (`tuner.resume_from_checkpoint`):\n    ' + '\n    '.join(differences)]
+    problem = (resume_layout_problem(checkpoint, world_size, bool(getattr(args, 'deepspeed', None)),
+                                     bool(getattr(args, 'fsdp', None))) or optimizer_state_problem(checkpoint))
+    return [f'{where}: {problem}'] if problem else []
+
+
 def resume_layout_problem(checkpoint: str | Path, world_size: int, deepspeed: bool, fsdp: bool) -> str | None:
     """Why this run cannot load ``checkpoint``'s sharded engine state, or None: DeepSpeed's ``global_stepN/`` and
     FSDP's sharded folders hold one optimizer partition per process, so they load only under the same engine with the

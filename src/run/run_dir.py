@@ -15,7 +15,7 @@ evaluation folder) is never deleted, nor is what the user added inside a run's c
 or logs that no run of the toolkit recorded (``swift sft``, an older version) is refused rather than deleted, and so
 are files and folders of the user's that a run writes itself (``args.json``, ``README.md``, a non-empty ``images/`` or
 ``runs/``, where ms-swift's plots and the TensorBoard events would mix with theirs). An earlier run that stopped
-before its first logged step (refused by a check once its model loaded) is replaced without asking.
+before training began (refused by a check once its model loaded) is replaced without asking.
 
 A folder that already holds a run is not reused silently: a new run there is refused with the ways forward (resume
 it, overwrite it, or write elsewhere). Resuming from one of its checkpoints continues that run: checkpoints left

@@ -46,7 +46,7 @@ def start_model(checkpoint: str | os.PathLike, base_model: str, rank: int) -> st
     if not (checkpoint / 'adapter_config.json').is_file():
         raise ConfigError([f'`tuner.resume_from_checkpoint`: {checkpoint} holds neither an adapter '
                            '(adapter_config.json) nor a full model (config.json)'])
-    base_problem(checkpoint, base_model)
+    refuse_another_base(checkpoint, base_model)
     wanted = merge_fingerprint(checkpoint, base_model)
     target = merge_target(checkpoint, wanted)
     if _marker(target) != wanted:
@@ -67,7 +67,7 @@ def merge_target(checkpoint: Path, fingerprint: dict) -> Path:
     return plain.with_name(f'{plain.name}-{digest}')
 
 
-def base_problem(checkpoint: Path, base_model: str) -> None:
+def refuse_another_base(checkpoint: Path, base_model: str) -> None:
     """Refuse an adapter trained on another local model than ``base_model``."""
     try:
         recorded = json.loads((checkpoint / 'adapter_config.json').read_text()).get('base_model_name_or_path')

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ConfigError, ProjectConfig, swift_fields
+from ..config import ConfigError, ProjectConfig
 from ..config.model_type import model_type_of
 from ..config.module_names import KEYWORDS, matches, weight_module_names
 from ..config.schema import TUNER_TYPE_KEY
@@ -74,11 +74,6 @@ class Layout:
         return f'^{negative}(?=(?:{alternatives(allowed)})(?:\\.|$))(?:.*\\.)?(?:{alternatives(entries)})$'
 
 
-def freeze_flags(cfg: ProjectConfig) -> dict[str, bool]:
-    """The run's freeze flags: the config's, else ms-swift's defaults."""
-    return {c: bool(cfg.tuner.get(flag, swift_fields.default('tuner', flag))) for c, flag in FLAGS.items()}
-
-
 def adapter_targets(cfg: ProjectConfig) -> tuple[dict[str, Any], list[str]]:
     """(ms-swift keyword arguments to set, notices) for the run's adapter targets; raises ``ConfigError`` for a
     combination ms-swift would not apply as written."""
@@ -99,7 +94,7 @@ def adapter_targets(cfg: ProjectConfig) -> tuple[dict[str, Any], list[str]]:
     if len(others) != len(names):  # other keywords (all-embedding, ...) are ms-swift's to expand
         return {}, []
     layout = Layout.of(model_type_of(cfg.model))
-    frozen = freeze_flags(cfg)
+    frozen = cfg.frozen
     if layout is None or not any(frozen.values()):
         return {}, []
     if all(frozen.values()):
