@@ -13,8 +13,9 @@ the logits JSD (over the full 152k vocabulary) from the teacher forward and the 
 ``rlhf.gkd_logits_topk: 64`` keeps only the teacher's top 64 logits per token (ms-swift's cheap JSD). The figure
 compared is the trainer's own ``train_runtime`` (model loading excluded); with ``--repeats N`` the runs are
 repeated in turn and each figure is the median of its N; ``--runs`` times only some of the four (the GPU suite: sft
-and gkd). Each run's time is printed as it ends, so a stopped benchmark keeps what it measured. Target: GKD / SFT
-<= 1.5x.
+and gkd). All runs share one process, after a warm-up that trains the recipe for the same steps on the same data,
+so that every timed run finds the same batch shapes already seen. Each run's time is printed as it ends, so a stopped
+benchmark keeps what it measured. Target: GKD / SFT <= 1.5x.
 
 - ``--arch smoke`` (default): the tiny random Qwen3-VL of the smoke configs (hidden size 32) on the smoke recipe
   and data (``configs/smoke/lora.yaml``), float32. Its step is almost only the 152k-vocabulary projection, so the
@@ -180,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         recipe, model, setup = real_size_recipe(flags, root)
     overlay = gkd_overlay(root, model)
     runs = {name: RUNS[name](recipe, overlay) for name in flags.runs}
-    run('warmup', [recipe], 1, root)  # first-use costs (smoke model build, imports) stay out of the figures
+    # First-use costs stay out of the figures: the smoke model build and imports, and on a GPU each new batch shape's
+    # kernels (an H200's first timed SFT run after a 1-step warm-up took 1.7x its second), so every step's batch.
+    run('warmup', [recipe], flags.steps, root)
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(flags.repeats):  # alternating, so a slow spell of the machine hits every run alike
         for name, (parents, rlhf) in runs.items():
