@@ -154,13 +154,17 @@ def reason_kind(reason: str) -> str:
 
 
 @contextmanager
-def atomic_jsonl(path: Path) -> Iterator[Callable[[dict], None]]:
-    """A JSONL writer to a temporary file next to ``path``, renamed to ``path`` only when the block succeeds."""
+def atomic_jsonl(path: Path) -> Iterator[tuple[Callable[[dict], None], Path]]:
+    """(a JSONL writer, its file): a temporary file next to ``path``, renamed to ``path`` only when the block succeeds;
+    the block may rewrite the temporary file once the writer is closed (``close`` it first)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
     try:
         with open(temporary, 'w', encoding='utf-8') as f:
-            yield lambda record: f.write(json.dumps(record, ensure_ascii=False) + '\n')
+            def write(record: dict) -> None:
+                f.write(json.dumps(record, ensure_ascii=False) + '\n')
+            write.close = f.close  # type: ignore[attr-defined]
+            yield write, temporary
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -182,13 +186,28 @@ def convert(items: Iterable[tuple[str, Any]], convert_one, out: Path, desc: str,
     ``out`` (checked against ``inputs`` first: ``check_output``).
 
     A ``Skip`` (or an item that is itself a ``Skip``) is reported with its location and reason, never fatal. Any
-    other exception is an input shape the converter does not know: it stops the run with the record's location and
-    the exception, never a bare traceback. The output appears only if the run succeeds and wrote at least one
-    record."""
+    other exception, in ``convert_one`` or in reading the next item, is an input shape the converter does not know:
+    it stops the run with the record's location and the exception, never a bare traceback. What is written then goes
+    through the record check training runs first (``refuse_what_training_would``), so a converter never writes a
+    record that training refuses. The output appears only if the run succeeds and kept at least one record."""
     check_output(out, inputs)
     report = report or Report()
-    with atomic_jsonl(out) as write:
-        for where, item in tqdm(items, desc=desc, unit='rec', total=total, file=sys.stderr):
+    origins: list[str] = []
+    """Where each written record came from, by output line."""
+    with atomic_jsonl(out) as (write, temporary):
+        where = None
+        records = iter(tqdm(items, desc=desc, unit='rec', total=total, file=sys.stderr))
+        while True:
+            try:
+                where, item = next(records)
+            except StopIteration:
+                break
+            except ConversionError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the input around the last record read is named
+                after = f'after {where}' if where is not None else 'at the first record'
+                raise ConversionError(f'{after}: cannot read the next record ({type(exc).__name__}: {exc}); nothing '
+                                      'was written') from exc
             try:
                 if isinstance(item, Skip):
                     raise item
@@ -203,13 +222,50 @@ def convert(items: Iterable[tuple[str, Any]], convert_one, out: Path, desc: str,
                                       'was written') from exc
             for record in result if isinstance(result, list) else [result]:
                 write(record)
-                report.written += 1
+                origins.append(where)
+        write.close()
+        if origins:
+            refuse_what_training_would(temporary, origins, report)
+        report.written = len(origins)
         print(report.summary(), file=sys.stderr)
         if not report.written:
             reasons = ', '.join(f'{reason} ({n})' for reason, n in report.skipped.most_common(3))
             reasons = reasons or 'the input has no records'
             raise ConversionError(f'no record could be converted ({reasons}); {out} was not written')
     return report
+
+
+REFUSED = 'the record check refuses it'
+"""What a converted record that the record check refuses is counted under."""
+
+
+def refuse_what_training_would(path: Path, origins: list[str], report: Report) -> None:
+    """Check the converted records in ``path`` as training checks them before step 1 (``src.datasets.record_check``:
+    the contract, the images' headers and end markers, what the chat builder needs), and take out of the file each
+    one it refuses, reported as a skip of its input record (``origins``: where each line came from) with the
+    problem. A converter's own checks can miss what the contract refuses (a float width, an image cut short, a
+    chat answer left empty); this pass is what makes "every written record trains" hold for all of them."""
+    from src.datasets.dense_caption import DenseCaptionDataset
+    from src.datasets.record_check import check_uncached
+
+    checked = check_uncached(DenseCaptionDataset(path, None))
+    if not checked.problems:
+        return
+    refused: dict[int, str] = {}
+    for idx, problem in checked.problems:
+        refused.setdefault(idx, problem)
+    for idx, problem in sorted(refused.items()):
+        report.skip(origins[idx], f'{REFUSED}: {problem}')
+    kept = path.with_name(path.name + '.kept')
+    try:
+        with open(path, 'rb') as source, open(kept, 'wb') as target:
+            for idx, line in enumerate(source):
+                if idx not in refused:
+                    target.write(line)
+        os.replace(kept, path)
+    finally:
+        kept.unlink(missing_ok=True)
+    origins[:] = [where for idx, where in enumerate(origins) if idx not in refused]
 
 
 def parser(description: str) -> argparse.ArgumentParser:

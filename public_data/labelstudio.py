@@ -14,13 +14,16 @@ polygon (brush masks, ellipses, keypoints) makes its image lose an object, so th
 The image is `data.image` (`--data-key` for another name; without `image`, the one value naming an image file),
 matched to a file under `--images` (default: the export's folder), searched recursively: an upload
 (`/data/upload/<project>/<8 hex>-<name>`) by its stored name, then by the name without Label Studio's prefix (also
-as Label Studio stores it: `my photo (1).jpg` as `my_photo_1.jpg`); a local-storage path (`/data/local-files/?d=`)
-by that path, under `--images` or a folder in it; a URL by its last part. A task whose image is not found, has no
+as Label Studio stores it: `my photo (1).jpg` as `my_photo_1.jpg`) unless two uploads share it; a local-storage path
+(`/data/local-files/?d=`) and a cloud or web URL (`s3://bucket/cam1/0001.jpg`) by their path. A file matches only
+where the paths agree (its path under `--images` ends the reference's, or the reference's ends the file's), so a task
+of `cam1/0001.jpg` is never given `cam2/0001.jpg`. A task whose image is not found, has no
 annotation (or only cancelled ones; legacy `completions` count) or was rotated in the editor (`image_rotation`) is
 skipped and counted. Of several annotations, the one marked `ground_truth` is used, else the first (counted).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import sys
@@ -56,38 +59,79 @@ NOT_REGIONS = {None, 'choices', 'textarea', 'rating', 'number', 'datetime', 'tax
 
 
 class ImageIndex:
-    """The files under ``--images`` by name and by path relative to it, for matching ``data.image``."""
+    """The files under ``--images`` by name, for matching a task's image reference.
+
+    A file matches a reference only where their paths agree: the file's path under ``--images`` is the end of the
+    reference's path (``--images`` holds the referenced tree, or a folder of it), or the reference's path is the end
+    of the file's (``--images`` lies inside the referenced tree). Names alone never match across folders: a task of
+    ``cam1/0001.jpg`` is never given ``cam2/0001.jpg``. An upload (``<8 hex>-<name>``) may also match a file of its
+    original name anywhere under --images, unless two uploads in the export share that name (``claim``): then which
+    photo is which is unknown."""
 
     def __init__(self, folder: Path):
-        self.folder = folder
+        self.folder = folder.resolve()
         self.by_name: dict[str, list[Path]] = defaultdict(list)
-        for path in folder.rglob('*'):
+        for path in self.folder.rglob('*'):
             if path.is_file():
                 self.by_name[path.name].append(path)
                 if stored_name(path.name) != path.name:
                     self.by_name[stored_name(path.name)].append(path)
+        self._uploads: dict[Path, set[str]] = defaultdict(set)
+        """Files reached by an upload's original name -> the uploads (stored names) that reach them."""
+
+    def _matching(self, folders: tuple[str, ...], name: str) -> list[Path]:
+        """Files found by ``name`` whose folders agree with the reference's ``folders``: the file's folders under
+        --images end the reference's, or the reference's end the file's."""
+        found = []
+        for path in self.by_name.get(name, []):
+            under = path.parent.relative_to(self.folder).parts
+            if not under or folders[-len(under):] == under or (folders and path.parent.parts[-len(folders):] == folders):
+                found.append(path)
+        return sorted(set(found))
+
+    def _resolve(self, reference: str) -> tuple[Path, str | None]:
+        """(the file, the upload's stored name when it was reached by its original name) or ``Skip``."""
+        url = urlparse(reference)
+        uploaded = not url.scheme and url.path.startswith('/data/upload/')
+        if url.path.startswith('/data/local-files/') and 'd' in parse_qs(url.query):
+            parts = tuple(p for p in parse_qs(url.query)['d'][0].replace('\\', '/').split('/') if p)
+        else:  # an upload's URL /data/upload/<project>/... is <data dir>/media/upload/<project>/... on disk
+            path = url.path.removeprefix('/data') if uploaded else url.path
+            parts = tuple(unquote(p) for p in path.split('/') if p)
+        if not parts:
+            raise Skip(f'image reference without a file name: {reference:.80}')
+        name = parts[-1]
+        candidates = [(name, None)]
+        if uploaded:
+            original = UPLOAD_PREFIX.sub('', name)
+            candidates += [(original, name), (stored_name(original), name)] if original != name else []
+        for candidate, upload in candidates:  # an upload's original lives anywhere: its name is all there is
+            found = self._matching(parts[:-1], candidate) if upload is None else sorted(set(self.by_name.get(candidate, [])))
+            if len(found) > 1:
+                raise Skip(f'image {"/".join(parts)} matches {len(found)} files under --images ({found[0]}, '
+                           f'{found[1]}); point --images at the folder that holds this one')
+            if found:
+                return found[0], upload
+        raise Skip(f'image not found under --images: {"/".join(parts)} (a file matches where its path under '
+                   '--images ends the reference\'s path)')
+
+    def claim(self, reference: str) -> None:
+        """Note a task's reference before any is converted, so that two uploads sharing an original name are
+        found out whatever their order."""
+        try:
+            path, upload = self._resolve(reference)
+        except Skip:
+            return
+        if upload is not None:
+            self._uploads[path].add(upload)
 
     def find(self, reference: str) -> Path:
-        """The file a task's image reference names (``Skip`` when there is none, or more than one)."""
-        url = urlparse(reference)
-        if url.path.startswith('/data/local-files/') and 'd' in parse_qs(url.query):
-            relative = parse_qs(url.query)['d'][0].replace('\\', '/')
-            # The path under --images itself or under a folder in it: a file of that name whose path ends with it
-            # (from the index, not a walk of the folder per task).
-            within = [p for p in self.by_name.get(Path(relative).name, []) if p.as_posix().endswith(f'/{relative}')]
-            if len(set(within)) == 1:
-                return within[0]
-            names = [Path(relative).name]
-        else:
-            name = unquote(Path(url.path).name)
-            names = [name, UPLOAD_PREFIX.sub('', name)]
-        for candidate in names:
-            found = sorted(set(self.by_name.get(candidate, [])))
-            if len(found) > 1:
-                raise Skip(f'image name {candidate} is ambiguous under --images: {found[0]}, {found[1]}')
-            if found:
-                return found[0]
-        raise Skip(f'image not found under --images: {names[-1]}')
+        """The file a task's image reference names (``Skip`` when there is none, or it is not known which)."""
+        path, upload = self._resolve(reference)
+        if upload is not None and len(uploads := sorted(self._uploads[path])) > 1:
+            raise Skip(f'uploads {uploads[0]} and {uploads[1]} have the same original name {path.name}, so which '
+                       'photo it is is unknown; point --images at the uploaded files (with their prefixes)')
+        return path
 
 
 def stored_name(name: str) -> str:
@@ -204,6 +248,9 @@ def convert_file(export: Path, out: Path, images_dir: Path | None = None, datase
                                 report)
         return geometry_record(image, out, width, height, objects, dataset or 'labelstudio')
 
+    for task in stream_json_array(export):  # first the references alone: see ImageIndex.claim
+        with contextlib.suppress(Skip, AttributeError, KeyError, TypeError):  # the task's own error comes later
+            index.claim(image_reference(task['data'], data_key))
     items = ((f'task {task.get("id", i) if isinstance(task, dict) else i}', task)
              for i, task in enumerate(stream_json_array(export)))
     return convert(items, convert_one, out, desc='label studio tasks', inputs=[export], report=report)

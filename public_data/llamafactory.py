@@ -9,7 +9,10 @@ JSON array (or JSONL) of `{"messages": [{"role": "user", "content": "<image>Who 
 With --dataset-info, the named entry's `file_name`, `formatting` (sharegpt or alpaca), `columns` and `tags` decide
 how the file is read, exactly as LLaMA-Factory reads it; relative `file_name`s are relative to dataset_info.json.
 
-Media paths are relative to the data file's folder unless --images says otherwise. `<image>` / `<video>`
+Media paths are relative to the folder of dataset_info.json with --dataset-info (LLaMA-Factory's `media_dir`
+defaults to its `dataset_dir`), else to the data file's folder, unless --images says otherwise. A sharegpt item
+whose first turn is a system turn takes its system prompt from it, not from the `system` column (LLaMA-Factory's
+rule). `<image>` / `<video>`
 placeholders must match the listed files (LLaMA-Factory's own rule). Note that LLaMA-Factory learns every assistant
 turn of a multi-turn conversation; this toolkit learns the last one unless `template.loss_scale: default` is set.
 Tool calls (`function_call` / `observation` turns, a `tools` column) and preference data (`ranking`) are refused; a
@@ -93,7 +96,8 @@ def _messages_sharegpt(item: dict[str, Any], spec: Spec) -> list[dict[str, str]]
     roles = {tags['user_tag']: 'user', tags['assistant_tag']: 'assistant', tags['system_tag']: 'system'}
     messages = []
     system = item.get(spec.columns['system']) if spec.columns.get('system') else None
-    if system:
+    first_is_system = isinstance(turns[0], dict) and turns[0].get(tags['role_tag']) == tags['system_tag']
+    if system and not first_is_system:  # LLaMA-Factory: a system turn first wins over the system column
         messages.append({'role': 'system', 'content': str(system)})
     for turn in turns:
         if not isinstance(turn, dict):
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         p.error('give --input FILE, or --dataset-info data/dataset_info.json --dataset NAME')
     if not path.is_file():
         raise ConversionError(f'data file {path} does not exist')
-    media_dir = images_folder(args.images, path)
+    media_dir = images_folder(args.images, args.dataset_info or path)
     items = _items(path)
     if spec is None:
         first = next(items, None)

@@ -35,6 +35,7 @@ from .common import (
     parser,
     relative_image,
     run,
+    stored_size,
     stream_jsonl,
 )
 
@@ -54,6 +55,7 @@ def _decoded(url: str, out: Path) -> Path:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise Skip(f'data URL does not decode as base64: {exc}') from None
+    stored_size(data, 'the data URL')  # bytes that are not an image (or one training refuses) are not written
     folder = out.resolve().parent / f'{out.stem}_images'
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (hashlib.sha256(data).hexdigest()[:20] + EXTENSIONS[mime])

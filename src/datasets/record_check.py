@@ -399,6 +399,12 @@ def check_file(dataset: DenseCaptionDataset, deep: bool = False, workers: int | 
     return report
 
 
+def check_uncached(dataset: DenseCaptionDataset, workers: int | None = None) -> FileReport:
+    """Check every record of one file in this process (and its workers), without the cache: what a converter runs on
+    the file it is about to write, which no later run reads as it is."""
+    return _report(dataset, range(len(dataset)), False, workers if workers is not None else default_workers())[0]
+
+
 def _report(dataset: DenseCaptionDataset, indices: range, deep: bool, workers: int) -> tuple[FileReport, list[str]]:
     """The report on the records at ``indices``, and the media files they name."""
     verdicts = _check_indices(dataset, indices, deep, workers)

@@ -1,5 +1,6 @@
 """Short runs of benchmarks/learn_grounding.py (generate, train through the entrypoint, evaluate before and after):
-the training loss must fall by at least half and F1@0.5 rise above the random model's. The short version draws
+the training loss must fall by at least half and F1@0.5 rise above the random model's; the control's plumbing runs
+on its own, in a few steps. The short version draws
 larger shapes (50-90% of the side) and learns at 3e-3, so that 150 steps place boxes well enough (F1@0.5 0.00 ->
 0.75 measured); the full benchmark's figures are in docs/evaluation.md ("Does it learn?"). A timed assertion does
 not belong in a test."""
@@ -13,24 +14,36 @@ from tests.conftest import REPO
 
 
 @pytest.mark.slow
-def test_a_short_run_learns_to_place_the_boxes_and_the_control_runs_beside_it(tmp_path, repo_copy):
+def test_a_short_run_learns_to_place_the_boxes(tmp_path, repo_copy):
     done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--dir', str(tmp_path), '--train', '400',
                            '--val', '16', '--steps', '150', '--lr', '3e-3', '--shape-size', '0.5', '0.9',
-                           '--runs', '1', '--control'],
+                           '--runs', '1'],
                           cwd=repo_copy,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert 'before training: F1@0.5' in done.stdout and 'control: clean F1' in done.stdout
+    assert 'before training: F1@0.5' in done.stdout
     assert 'clean: after 150 steps, median of 1 runs: F1@0.5' in done.stdout and 'spread: f1@0.5 ' in done.stdout
     results = json.loads((tmp_path / 'results.json').read_text())
-    assert set(results) == {'before', 'clean', 'flip-boxes'}
+    assert set(results) == {'before', 'clean'}
     curve = [loss for _, loss in results['clean']['curve']]
     assert curve[-1] <= curve[0] / 2, curve
     assert results['clean']['after']['f1@0.5'] > results['before']['f1@0.5'], results
-    control = [loss for _, loss in results['flip-boxes']['curve']]
-    assert control[-1] < control[0], control
     records = [json.loads(line) for line in (tmp_path / 'data_dense' / 'train.jsonl').read_text().splitlines()]
     assert len({tuple(r['objects'][0]['bbox_2d']) for r in records}) == 400  # continuous positions: all distinct
+
+
+@pytest.mark.slow
+def test_the_control_trains_the_injected_bug_beside_the_clean_run(tmp_path, repo_copy):
+    """The plumbing of --control only: 75 steps are too few to place a box (every answer fails to parse), so what it
+    scores is the full benchmark's figure (docs/evaluation.md)."""
+    done = subprocess.run([sys.executable, 'benchmarks/learn_grounding.py', '--dir', str(tmp_path), '--train', '8',
+                           '--val', '2', '--steps', '2', '--runs', '1', '--control'],
+                          cwd=repo_copy, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'control: clean F1' in done.stdout and 'flip-boxes: after 2 steps' in done.stdout
+    results = json.loads((tmp_path / 'results.json').read_text())
+    assert set(results) == {'before', 'clean', 'flip-boxes'}
+    assert [step for step, _ in results['flip-boxes']['curve']][-1] == '2/2'
 
 
 def test_every_figure_is_the_median_of_the_runs_with_its_spread():

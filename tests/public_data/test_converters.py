@@ -1,4 +1,6 @@
 """Each converter on a small input it builds: exact output records, bad records skipped with their reason."""
+import base64
+import io
 import json
 import pickle
 import subprocess
@@ -6,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from public_data import coco, csv_qa, llava, openai_messages, refcoco
 from public_data.common import run
@@ -127,11 +130,16 @@ def test_llava(image_dir: Path, tmp_path: Path):
     ]
 
 
-def test_openai_messages(image_dir: Path, tmp_path: Path):
+def test_openai_messages(image_dir: Path, tmp_path: Path, capsys):
+    png = io.BytesIO()
+    Image.new('RGB', (8, 6), 'blue').save(png, format='PNG')
+    url = 'data:image/png;base64,' + base64.b64encode(png.getvalue()).decode()
     source = write_jsonl(tmp_path / 'chats.jsonl', [
         {'messages': [{'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'url': 'file://a.png'}},
                                                    {'type': 'text', 'text': 'Describe.'}]},
                       {'role': 'assistant', 'content': 'Red.'}]},
+        {'messages': [{'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'url': url}}]},
+                      {'role': 'assistant', 'content': 'x'}]},
         {'messages': [{'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'url': 'data:image/png;'
                                                                                               'base64,AAAA'}}]},
                       {'role': 'assistant', 'content': 'x'}]},
@@ -147,8 +155,11 @@ def test_openai_messages(image_dir: Path, tmp_path: Path):
                                                                     {'type': 'text', 'text': 'Describe.'}]},
                                        {'role': 'assistant', 'content': 'Red.'}]}
     decoded = records[1]['messages'][0]['content'][0]['image']
-    assert decoded.startswith('converted_images/') and (tmp_path / decoded).read_bytes() == b'\x00\x00\x00'
+    assert decoded.startswith('converted_images/') and (tmp_path / decoded).read_bytes() == png.getvalue()
     assert len(records) == 2
+    err = capsys.readouterr().err
+    assert 'chats.jsonl:3: not an image: the data URL (UnidentifiedImageError' in err, err
+    assert len(list((tmp_path / 'converted_images').iterdir())) == 1, 'bytes that are not an image are not written'
 
 
 def test_csv_qa(image_dir: Path, tmp_path: Path, capsys):

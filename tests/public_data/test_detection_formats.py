@@ -384,6 +384,53 @@ def test_labelstudio_image_matched_without_the_upload_prefix(tmp_path: Path):
     assert _read(out)[0]['images'] == ['media/street.png']
 
 
+def _ls_task(task_id: int, reference: str) -> dict:
+    x1, y1, x2, y2 = BOX
+    value = {'x': x1 / W * 100, 'y': y1 / H * 100, 'width': (x2 - x1) / W * 100, 'height': (y2 - y1) / H * 100,
+             'rectanglelabels': ['Car']}
+    return {'id': task_id, 'data': {'image': reference}, 'annotations': [{'id': task_id, 'result': [
+        {'id': f'r{task_id}', 'type': 'rectanglelabels', 'original_width': W, 'original_height': H, 'value': value}]}]}
+
+
+def test_labelstudio_matches_a_file_only_where_its_path_agrees(tmp_path: Path, capsys):
+    """Two cameras' folders hold files of the same name: a task is given the file of its own folder, never the
+    other's, whether its reference is a local-storage path or a cloud URL; a task whose folder is missing is
+    skipped, not given a file of the same name from elsewhere."""
+    _image(tmp_path / 'media' / 'cam2' / '0001.jpg')
+    export = tmp_path / 'export.json'
+    export.write_text(json.dumps([_ls_task(1, '/data/local-files/?d=cam1/0001.jpg'),
+                                  _ls_task(2, 's3://bucket/cam1/0001.jpg'),
+                                  _ls_task(3, 'gs://bucket/cam2/0001.jpg')]))
+    out = tmp_path / 'ls.jsonl'
+    report = labelstudio.convert_file(export, out, tmp_path / 'media')
+    assert [r['images'] for r in _read(out)] == [['media/cam2/0001.jpg']]
+    assert report.skipped == {'image not found under --images': 2}
+    assert 'skipped task 1: image not found under --images: cam1/0001.jpg' in capsys.readouterr().err
+    _image(tmp_path / 'media' / 'cam1' / '0001.jpg')
+    labelstudio.convert_file(export, out, tmp_path / 'media')
+    assert [r['images'] for r in _read(out)] == [['media/cam1/0001.jpg'], ['media/cam1/0001.jpg'],
+                                                 ['media/cam2/0001.jpg']]
+
+
+def test_labelstudio_two_uploads_of_one_original_name_are_not_guessed(tmp_path: Path, capsys):
+    """Uploads keep their original name after an 8-hex prefix; with only the originals under --images, two uploads
+    of the same name (two cameras' IMG_0001.JPG) could be either photo, so both are skipped, whatever their order;
+    an upload whose name is its own is matched by it."""
+    _image(tmp_path / 'originals' / 'IMG_0001.JPG')
+    _image(tmp_path / 'originals' / 'IMG_0002.JPG')
+    export = tmp_path / 'export.json'
+    export.write_text(json.dumps([_ls_task(1, '/data/upload/3/aaaa1111-IMG_0001.JPG'),
+                                  _ls_task(2, '/data/upload/3/cccc3333-IMG_0002.JPG'),
+                                  _ls_task(3, '/data/upload/3/bbbb2222-IMG_0001.JPG')]))
+    out = tmp_path / 'ls.jsonl'
+    report = labelstudio.convert_file(export, out, tmp_path / 'originals')
+    assert [r['images'] for r in _read(out)] == [['originals/IMG_0002.JPG']]
+    assert sum(report.skipped.values()) == 2
+    assert ('skipped task 1: uploads aaaa1111-IMG_0001.JPG and bbbb2222-IMG_0001.JPG have the same original name '
+            'IMG_0001.JPG, so which photo it is is unknown; point --images at the uploaded files (with their '
+            'prefixes)') in capsys.readouterr().err
+
+
 def test_labelstudio_broken_exports(tmp_path: Path, capsys):
     export = _labelstudio(tmp_path)
     out = tmp_path / 'o.jsonl'

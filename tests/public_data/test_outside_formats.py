@@ -127,6 +127,30 @@ def test_llamafactory_json_lines_in_a_json_file_and_a_tools_column(factory_data:
         capsys.readouterr().err)
 
 
+def test_llamafactory_media_paths_are_relative_to_the_registry_folder_and_a_system_turn_wins(factory_data: Path,
+                                                                                                 tmp_path: Path):
+    """LLaMA-Factory joins media paths to `media_dir`, which defaults to `dataset_dir` (dataset_info.json's folder),
+    also for a data file in a subfolder; and a sharegpt item whose first turn is a system turn takes its system
+    prompt from that turn, not from the `system` column (two system messages train nowhere)."""
+    (factory_data / 'sub').mkdir()
+    (factory_data / 'sub' / 'demo.json').write_text(json.dumps([
+        {'conversations': [{'from': 'system', 'value': 'Turn system.'}, {'from': 'human', 'value': '<image>Hi'},
+                           {'from': 'gpt', 'value': 'A square.'}],
+         'system': 'Column system.', 'imgs': ['mllm_demo_data/1.jpg']}]))
+    info = json.loads((factory_data / 'dataset_info.json').read_text())
+    info['sub'] = {'file_name': 'sub/demo.json', 'formatting': 'sharegpt',
+                   'columns': {'messages': 'conversations', 'system': 'system', 'images': 'imgs'}}
+    (factory_data / 'dataset_info.json').write_text(json.dumps(info))
+    out = tmp_path / 'sub.jsonl'
+    assert run(llamafactory.main, ['--dataset-info', str(factory_data / 'dataset_info.json'), '--dataset', 'sub',
+                                   '--out', str(out)]) == 0
+    [record] = _read(out)
+    assert record['images'] == ['data/mllm_demo_data/1.jpg']
+    assert record['messages'][:2] == [{'role': 'system', 'content': 'Turn system.'},
+                                      {'role': 'user', 'content': '<image>Hi'}]
+    _trains(out)
+
+
 def test_llamafactory_registry_errors(factory_data: Path, tmp_path: Path, capsys):
     info = str(factory_data / 'dataset_info.json')
     out = tmp_path / 'x.jsonl'

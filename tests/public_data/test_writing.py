@@ -75,7 +75,8 @@ def test_skips_are_still_counted_and_the_run_goes_on(tmp_path: Path):
             raise Skip('empty')
         return item
 
-    report = convert(iter([('a', None), ('b', {'k': 1})]), one, tmp_path / 'o.jsonl', desc='x', inputs=[])
+    chat = {'messages': [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello'}]}
+    report = convert(iter([('a', None), ('b', chat)]), one, tmp_path / 'o.jsonl', desc='x', inputs=[])
     assert report.written == 1 and report.skipped == {'empty': 1}
 
 

@@ -197,6 +197,10 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
         if not isinstance(message, dict) or message.get('role') not in ROLES:
             raise RecordError(f'{field}: needs a `role` in {ROLES}, got {message!r:.80}')
         _check_keys(message, MESSAGE_KEYS, MESSAGE_NOT_READ, field, 'the message')
+        if message['role'] == 'system' and m > 0:
+            raise RecordError(f'{field}: a system message can only be the first message (the template takes one '
+                              'system prompt, before the conversation); merge its text into the first, or leave it '
+                              'out')
         content = message.get('content')
         if isinstance(content, str):
             _count_placeholders(content, f'{field}.content', placeholders)
@@ -246,6 +250,10 @@ def to_template_inputs(record: Any, base_dir: Path, where: str) -> dict[str, Any
         if listed and items_found[kind]:
             raise RecordError(f'{where}: give {list_field} either as content items or as `{list_field}` + '
                               f'{placeholder}, not both')
+        if placeholders[kind] and items_found[kind] and not listed:
+            raise RecordError(f'{where}: the text holds {placeholders[kind]} literal {placeholder}, which training '
+                              f'reads as a placeholder for `{list_field}`, while the {kind}s are content items '
+                              f'(which stand where they are); remove {placeholder} from the text')
         if placeholders[kind] != len(listed):
             raise RecordError(f'{where}: the text has {placeholders[kind]} {placeholder} placeholder(s) but the '
                               f'record lists {len(listed)} {kind}(s) in `{list_field}`; they must match one to one')

@@ -40,10 +40,21 @@ def test_placeholder_form_with_matching_images_is_accepted(image_dir: Path):
     assert to_template_inputs(record, image_dir.parent, WHERE)['images'] == [str(image_dir / 'a.png')]
 
 
-def test_placeholder_without_any_image_is_a_mismatch(image_dir: Path):
+def test_a_literal_placeholder_beside_image_items_says_to_remove_it(image_dir: Path):
     record = image_record('images/a.png')
     record['messages'][0]['content'][1]['text'] = '<image> Describe.'
-    with pytest.raises(RecordError, match=r'has 1 <image> placeholder\(s\) but the record lists 0 image'):
+    with pytest.raises(RecordError, match=r'train.jsonl:7: the text holds 1 literal <image>, which training reads as '
+                                          r'a placeholder for `images`, while the images are content items \(which '
+                                          r'stand where they are\); remove <image> from the text'):
+        to_template_inputs(record, image_dir.parent, WHERE)
+
+
+def test_a_system_message_after_the_first_is_refused(image_dir: Path):
+    record = {'messages': [{'role': 'system', 'content': 'Be brief.'}, {'role': 'system', 'content': 'Be exact.'},
+                           {'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello'}]}
+    with pytest.raises(RecordError, match=r'train.jsonl:7: messages\[1\]: a system message can only be the first '
+                                          r'message \(the template takes one system prompt, before the conversation\); '
+                                          r'merge its text into the first, or leave it out'):
         to_template_inputs(record, image_dir.parent, WHERE)
 
 
