@@ -23,13 +23,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from public_data.common import Skip, convert, parser, relative_image, run, stored_size, stream_json_array
+from public_data.common import (
+    ConversionError,
+    Skip,
+    convert,
+    opening_byte,
+    parser,
+    relative_image,
+    run,
+    stored_size,
+    stream_json_array,
+)
 from src.datasets.contract import geometry_problems
 
 SHAPES = {'box': 'bbox_2d', 'polygon': 'poly', 'polyline': 'line'}
 
 
-def convert_image(entry: dict[str, Any], images_dir: Path, out: Path, dataset: str) -> dict[str, Any]:
+def convert_image(entry: Any, images_dir: Path, out: Path, dataset: str) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise Skip(f'an `images` entry must be an object with `file` and `objects`, got {entry!r:.60}')
     path = images_dir / str(entry.get('file', ''))
     if not entry.get('file') or not path.is_file():
         raise Skip(f'image file not found: {path}')
@@ -48,9 +60,12 @@ def convert_image(entry: dict[str, Any], images_dir: Path, out: Path, dataset: s
         if kind == 'bbox_2d' and len(coords) == 4:
             xs, ys = coords[0::2], coords[1::2]
             coords = [min(xs), min(ys), max(xs), max(ys)]
-        converted = {'desc': str(obj.get('label', '')).strip(), kind: coords}
+        label = obj.get('label')
+        converted = {'desc': label.strip() if isinstance(label, str) else '', kind: coords}
         problems = geometry_problems(converted, width, height)
-        if not converted['desc']:
+        if not isinstance(label, str):  # str() would write null as "None" and a list as "['car', 'red']"
+            problems.append(f'`label` must be a text, got {label!r:.40}')
+        elif not converted['desc']:
             problems.append('empty label')
         if problems:
             raise Skip(f'objects[{i}]: ' + '; '.join(problems))
@@ -67,7 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--images', type=Path, required=True, help='the export image folder')
     p.add_argument('--dataset', default='raw', help='the `dataset` name written into each record')
     args = p.parse_args(argv)
-    items = ((f'image {e.get("file")}', e) for e in stream_json_array(args.annotations, 'images.item'))
+    with open(args.annotations, 'rb') as f:
+        if opening_byte(f.read(1 << 16)) == b'[':
+            raise ConversionError(f'{args.annotations}: the top level is a list; the export is an object '
+                                  '{"images": [{"file": ..., "objects": [...]}, ...]}; nothing was written')
+    items = ((f'image {e.get("file")}' if isinstance(e, dict) else f'images[{i}]', e)
+             for i, e in enumerate(stream_json_array(args.annotations, 'images.item')))
     convert(items, lambda e: convert_image(e, args.images, args.out, args.dataset), args.out, desc='raw export',
             inputs=[args.annotations])
 

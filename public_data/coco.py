@@ -18,8 +18,9 @@ per-image object lists are held in memory.
 """
 from __future__ import annotations
 
+import math
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from .common import (
     convert,
     coordinates,
     parser,
+    polygon_area,
     relative_image,
     run,
     stream_json_array,
@@ -52,6 +54,16 @@ def joined_polygon(parts: list[list[float]]) -> list[float]:
     return joined[:-2] if len(parts) == 1 else joined
 
 
+def image_size(image: dict[str, Any]) -> tuple[int, int] | Skip:
+    """An image entry's (width, height) in whole pixels (``100.0`` is 100), or the ``Skip`` its image gets."""
+    size = image.get('width'), image.get('height')
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 and v == int(v)
+               for v in size):
+        return Skip(f'image entry without a size in whole pixels (`width`, `height`: {size[0]!r:.20} x '
+                    f'{size[1]!r:.20})')
+    return int(size[0]), int(size[1])
+
+
 def annotation_objects(ann: dict[str, Any], name: str, width: int, height: int, geometry: str,
                        report: Report | None = None) -> list[dict]:
     """The contract object of one annotation (raises Skip with the reason when there is none)."""
@@ -61,16 +73,20 @@ def annotation_objects(ann: dict[str, Any], name: str, width: int, height: int, 
         parts = ann.get('segmentation')
         if not isinstance(parts, list) or not parts:
             raise Skip('no polygon segmentation')
+        notes = report.notes if report is not None else Counter()
         kept, moved = [], False
-        for part in parts:
-            coords, was_clamped = clamped(part, width, height)
-            if len(coords) >= 6 and len(coords) % 2 == 0:
-                kept.append([round(v, 2) for v in coords])
-                moved |= was_clamped
+        for i, part in enumerate(parts):
+            values = coordinates(part, f'segmentation part {i}')
+            coords, was_clamped = clamped(values, width, height)
+            if len(coords) < 6 or len(coords) % 2 or polygon_area(coords) < 1:
+                notes['polygon part with under 3 points or no area dropped (as detectron2 drops it)'] += 1
+                continue
+            kept.append([round(v, 2) for v in coords])
+            moved |= was_clamped
         if not kept:
-            raise Skip('polygon with fewer than 3 points')
-        if moved and report is not None:
-            report.notes['polygon clamped at the image edge'] += 1
+            raise Skip('polygon with fewer than 3 points or no area')
+        if moved:
+            notes['polygon clamped at the image edge'] += 1
         return [{'desc': name, 'poly': joined_polygon(kept)}]
     if ann.get('bbox') is None:
         raise Skip('annotation without `bbox`')
@@ -91,6 +107,7 @@ def convert_file(annotations: Path, images_dir: Path, out: Path, geometry: str =
     if not images:
         raise ConversionError(f'{annotations}: no `images` (is this a COCO instances file?); nothing was written')
     names = {cat['id']: cat['name'] for cat in stream_json_array(annotations, 'categories.item')}
+    sizes = {image_id: image_size(image) for image_id, image in images.items()}
     report = Report()
     objects: dict[Any, list[dict]] = defaultdict(list)
     lost: dict[Any, list[str]] = defaultdict(list)  # image id -> why objects of it could not be converted
@@ -99,16 +116,20 @@ def convert_file(annotations: Path, images_dir: Path, out: Path, geometry: str =
         if image is None:
             report.skip(f'annotation {ann.get("id")}', f'unknown image_id {ann.get("image_id")}')
             continue
+        if isinstance(sizes[image['id']], Skip):
+            continue  # the image is skipped with that reason
         try:
             if ann.get('category_id') not in names:
                 raise Skip(f'unknown category_id {ann.get("category_id")}')
-            objects[image['id']] += annotation_objects(ann, names[ann['category_id']], image['width'],
-                                                       image['height'], geometry, report)
+            objects[image['id']] += annotation_objects(ann, names[ann['category_id']], *sizes[image['id']],
+                                                       geometry, report)
         except Skip as exc:
             report.skip(f'annotation {ann.get("id")}', str(exc))
             lost[image['id']].append(str(exc).split(':')[0])
 
     def convert_one(image: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(size := sizes[image['id']], Skip):
+            raise size
         path = images_dir / _file_name(image)
         if not path.is_file():
             raise Skip(f'image file not found: {path}')
@@ -117,8 +138,8 @@ def convert_file(annotations: Path, images_dir: Path, out: Path, geometry: str =
                        '--keep-partial keeps it')
         if not objects.get(image['id']):
             raise Skip('image has no convertible objects')
-        annotated_size(path, image['width'], image['height'], 'the annotations say')
-        return {'images': [relative_image(path, out)], 'width': image['width'], 'height': image['height'],
+        annotated_size(path, *size, 'the annotations say')
+        return {'images': [relative_image(path, out)], 'width': size[0], 'height': size[1],
                 'objects': objects[image['id']], 'dataset': dataset}
 
     items = ((f'image {image_id}', image) for image_id, image in images.items())

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator
 import ijson
 from tqdm import tqdm
 
-from src.datasets.contract import RecordError, parse_line
+from src.datasets.contract import RecordError, parse_line, polygon_area
 
 
 class Skip(Exception):
@@ -116,6 +116,17 @@ def stream_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 yield line_no, parse_line(raw.rstrip(b'\r\n'), '')
             except RecordError as exc:
                 yield line_no, Skip(str(exc).removeprefix(': '))
+
+
+def json_items(path: Path) -> Iterator[tuple[str, Any]]:
+    """(where, item) of a JSON array, or of JSON Lines: by its suffix, or a `.json` file whose first item is not in
+    brackets (the Hugging Face JSON loader LLaMA-Factory and LLaVA-NeXT use reads both)."""
+    with open(path, 'rb') as f:
+        lines = opening_byte(f.read(1 << 16)) == b'{'
+    if path.suffix == '.jsonl' or lines:
+        yield from ((f'{path}:{n}', item) for n, item in stream_jsonl(path))
+    else:
+        yield from ((f'{path} item {i}', item) for i, item in enumerate(stream_json_array(path)))
 
 
 class Report:
@@ -403,6 +414,8 @@ def polygon_object(desc: str, points: list[float], width: float, height: float, 
     if len(points) < 6 or len(points) % 2:
         raise Skip(f'polygon with fewer than 3 points ({len(points)} numbers)')
     coords, moved = clamped(points, width, height)
+    if polygon_area(coords) < 1:  # as a box: at least a pixel (an outline along the edge once clamped has none)
+        raise Skip(f'degenerate polygon {[round(v, 2) for v in points][:8]} (under a pixel of area in the image)')
     if moved:
         report.notes['polygon clamped at the image edge'] += 1
     return {'desc': desc, 'poly': [round(v, 2) for v in coords]}

@@ -40,8 +40,11 @@ def rows(path: Path, encoding: str = 'utf-8-sig') -> Iterator[tuple[str, dict[st
             header = reader.fieldnames or []
             missing = [c for c in COLUMNS if c not in header]
             if missing:
+                other = next((d for d in (';', '\t') if len(header) == 1 and d in header[0]), None)
+                hint = (f' (the header is separated by {other!r}: save the file comma-separated, as Excel\'s '
+                        '"CSV UTF-8" does)' if other else '')
                 raise ConversionError(f'{path}: missing column(s) {missing}; the header must have '
-                                      f'{",".join(COLUMNS)}, found {header}')
+                                      f'{",".join(COLUMNS)}, found {header}{hint}')
             unused = [c for c in header if c not in COLUMNS]
             if unused:
                 print(f'note: {path}: column(s) {", ".join(unused)} are not converted (a record takes '
@@ -55,8 +58,11 @@ def rows(path: Path, encoding: str = 'utf-8-sig') -> Iterator[tuple[str, dict[st
                 else:
                     yield f'{path}:{reader.line_num}', row
     except UnicodeDecodeError as exc:
+        with open(path, 'rb') as f:
+            utf16 = f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # Excel's "Unicode text"
+        advice = '--encoding utf-16 (the file starts with its byte-order mark)' if utf16 else 'e.g. --encoding latin-1'
         raise ConversionError(f'{path}: not {encoding} (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); '
-                              'pass the file\'s encoding, e.g. --encoding latin-1; nothing was written') from None
+                              f'pass the file\'s encoding, {advice}; nothing was written') from None
     except csv.Error as exc:
         raise ConversionError(f'{path}: not a readable CSV ({exc}); nothing was written') from None
 

@@ -32,12 +32,10 @@ from .common import (
     chat_record,
     convert,
     images_folder,
-    opening_byte,
+    json_items,
     parser,
     read_text,
     run,
-    stream_json_array,
-    stream_jsonl,
 )
 
 # LLaMA-Factory's defaults (data/README.md): sharegpt columns and tags, alpaca columns.
@@ -140,17 +138,6 @@ def convert_item(item: Any, spec: Spec, media_dir: Path, out: Path) -> dict[str,
     return chat_record(messages, media, media_dir, out, prepend=False)
 
 
-def _items(path: Path) -> Iterator[tuple[str, Any]]:
-    """The file's items: a JSON array, or JSON Lines (by its suffix, or a `.json` file whose first item is not in
-    brackets: the Hugging Face JSON loader LLaMA-Factory uses reads both)."""
-    with open(path, 'rb') as f:
-        lines = opening_byte(f.read(1 << 16)) == b'{'
-    if path.suffix == '.jsonl' or lines:
-        yield from ((f'{path}:{n}', item) for n, item in stream_jsonl(path))
-    else:
-        yield from ((f'{path} item {i}', item) for i, item in enumerate(stream_json_array(path)))
-
-
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__)
     p.add_argument('--input', type=Path, help='the data file (JSON array or JSONL)')
@@ -169,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     if not path.is_file():
         raise ConversionError(f'data file {path} does not exist')
     media_dir = images_folder(args.images, args.dataset_info or path)
-    items = _items(path)
+    items = json_items(path)
     if spec is None:
         first = next(items, None)
         spec = guess_spec(first[1] if first else None)

@@ -9,7 +9,8 @@ placeholder of a video item, as LLaVA-Video writes it, is read as `<video>` and 
 not place go first in the first user turn. Media paths
 are relative to the input file's folder unless --images says otherwise. Text-only items stay text-only. Items whose
 media file is missing, whose placeholders do not match the media count, or that do not end with a `gpt` turn are
-skipped and reported. The JSON array is read as a stream.
+skipped and reported. The file is a JSON array, read as a stream, or JSON Lines (`.jsonl`, or a `.json` file of
+one item per line), as LLaVA-NeXT reads both.
 """
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ from .common import (
     chat_record,
     convert,
     images_folder,
+    json_items,
     parser,
     run,
-    stream_json_array,
 )
 
 ROLES = {'human': 'user', 'user': 'user', 'gpt': 'assistant', 'assistant': 'assistant', 'system': 'system'}
@@ -35,7 +36,8 @@ def convert_item(item: dict[str, Any], images_dir: Path, out: Path, report: Repo
         raise Skip(f'an item must be an object, got {type(item).__name__}')
     turns = item.get('conversations')
     if not isinstance(turns, list) or not turns:
-        raise Skip('no `conversations`')
+        raise Skip(f'no `conversations` (the item\'s keys: {", ".join(map(str, item)) or "none"}; LLaVA data is a list '
+                   'of items, or JSON Lines of them)')
     messages = []
     for turn in turns:
         role = ROLES.get(turn.get('from')) if isinstance(turn, dict) else None
@@ -57,8 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--images', type=Path, help='the folder media paths are relative to (default: the input\'s)')
     args = p.parse_args(argv)
     media_dir = images_folder(args.images, args.input)
-    items = ((f'{args.input} item {i} ({item.get("id", "?") if isinstance(item, dict) else "?"})', item)
-             for i, item in enumerate(stream_json_array(args.input)))
+    items = ((f'{where} ({item.get("id", "?") if isinstance(item, dict) else "?"})', item)
+             for where, item in json_items(args.input))
     report = Report()
     convert(items, lambda item: convert_item(item, media_dir, args.out, report), args.out, desc='llava',
             inputs=[args.input], report=report)

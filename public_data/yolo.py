@@ -42,8 +42,9 @@ from .common import (
     stored_size,
 )
 
-IMAGE_SUFFIXES = {'.bmp', '.jpeg', '.jpg', '.mpo', '.png', '.tif', '.tiff', '.webp'}
-"""Ultralytics' image formats that PIL reads (its DNG, PFM and HEIC need other decoders)."""
+IMAGE_SUFFIXES = {'.bmp', '.dng', '.jpeg', '.jpg', '.mpo', '.png', '.tif', '.tiff', '.webp', '.pfm', '.heic'}
+"""Ultralytics' image formats (``IMG_FORMATS``): every one is an image of the split, so one PIL cannot open (HEIC,
+most DNG and PFM) is a counted skip with its reason, not left out of the count."""
 EDGE_TOLERANCE = 0.01
 """How far outside 0-1 a normalised coordinate may be and still be rounding (clamped and counted); beyond it the
 label is not normalised (pixel labels) and the file is refused."""
@@ -112,16 +113,16 @@ def parse_labels(path: Path, names: dict[int, str], keypoints: int,
     for line_no, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
-        if tuple(line.split()) in seen:
-            report.notes['repeated label line dropped'] += 1
-            continue
-        seen.add(tuple(line.split()))
         where = f'{path}:{line_no}'
         try:
             values = [float(v) for v in line.split()]
         except ValueError:
             raise ConversionError(f'{where}: not a label line `class x y ...` of numbers: {line.strip()!r:.80}; '
                                   'nothing was written') from None
+        if tuple(values) in seen:  # by value, as Ultralytics' np.unique: `0.5` and `0.50` are one label
+            report.notes['repeated label line dropped'] += 1
+            continue
+        seen.add(tuple(values))
         if values[0] != int(values[0]) or int(values[0]) not in names:
             raise ConversionError(f'{where}: class {values[0]:g} is not in `names` (0-{max(names)}); nothing was '
                                   'written')

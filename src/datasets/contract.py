@@ -151,7 +151,16 @@ def geometry_problems(obj: dict[str, Any], width: float, height: float) -> list[
         problems.append(f'`{kind}` {coords} leaves the {width}x{height} image{hint}')
     if kind == 'bbox_2d' and not (coords[0] < coords[2] and coords[1] < coords[3]):
         problems.append(f'`bbox_2d` {coords} must have x1 < x2 and y1 < y2')
+    if kind == 'poly' and polygon_area(coords) == 0:
+        problems.append(f'`poly` {coords} encloses no area (its points lie on one line); an object has an extent, '
+                        'so draw its outline, or give a `line` if it is one')
     return problems
+
+
+def polygon_area(coords: list[float]) -> float:
+    """The area a polygon x, y, x, y, ... encloses (the shoelace formula)."""
+    xs, ys = coords[0::2], coords[1::2]
+    return abs(sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(len(xs)))) / 2
 
 
 def record_problems(record: Any, base_dir: Path, check_files: bool = True, mode: str | None = None) -> list[str]:

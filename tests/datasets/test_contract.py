@@ -32,6 +32,9 @@ def test_valid_record_has_no_problems(image_dir: Path):
     ({'objects': [{'desc': 'a', 'bbox_2d': [30, 2, 3, 4]}]}, 'must have x1 < x2 and y1 < y2'),
     ({'objects': [{'desc': 'a', 'bbox_2d': [1, 2, 3, 99]}]}, 'leaves the 64x64 image'),
     ({'objects': [{'desc': 'a', 'poly': [1, 1, 2, 2]}]}, '`poly` needs an even number of coordinates, at least 6'),
+    ({'objects': [{'desc': 'a', 'poly': [64, 8, 64, 40, 64, 60]}]}, '`poly` [64, 8, 64, 40, 64, 60] encloses no area '
+                                                                     '(its points lie on one line)'),
+    ({'objects': [{'desc': 'a', 'poly': [10, 8, 10, 8, 10, 8]}]}, 'encloses no area'),
     ({'objects': [{'desc': 'a', 'line': [1, 1, 2]}]}, '`line` needs an even number of coordinates, at least 4'),
     ({'objects': [{'desc': 'a', 'line': [1, 'x', 2, 3]}]}, '`line` must be a list of numbers'),
     ({'extra': 1}, 'the record: unknown key(s) `extra`; valid: images, width'),

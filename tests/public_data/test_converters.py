@@ -96,6 +96,34 @@ def test_coco_multi_part_polygons_stay_one_object_with_the_same_mask(image_dir: 
     assert objects[1]['poly'][:8] == square and (joined == parts).mean() > 0.99
 
 
+def test_coco_as_other_tools_write_it_sizes_as_floats_and_polygon_parts_detectron2_drops(image_dir: Path,
+                                                                                         tmp_path: Path, capsys):
+    """Sizes written as floats (`64.0`) are whole pixels; an image entry without a size is skipped with the reason,
+    not a KeyError; polygon parts of under 3 points or odd length are dropped and counted, as detectron2 drops them;
+    a part holding something else than numbers loses its object (so its image), named."""
+    data = {'images': [{'id': 1, 'file_name': 'a.png', 'width': 64.0, 'height': 64.0},
+                       {'id': 2, 'file_name': 'b.png'},
+                       {'id': 3, 'file_name': 'a.png', 'width': 64, 'height': 64}],
+            'annotations': [{'id': 10, 'image_id': 1, 'category_id': 7, 'bbox': [4, 6, 20, 10], 'iscrowd': 0,
+                             'segmentation': [[10, 10, 30, 10, 30, 30, 10, 30], [50, 50, 60, 50],
+                                              [40, 40, 50, 40, 50, 50, 40]]},
+                            {'id': 11, 'image_id': 2, 'category_id': 7, 'bbox': [1, 1, 5, 5], 'iscrowd': 0,
+                             'segmentation': [[1, 1, 5, 1, 5, 5]]},
+                            {'id': 12, 'image_id': 3, 'category_id': 7, 'bbox': [1, 1, 5, 5], 'iscrowd': 0,
+                             'segmentation': [[1, 1, '30', 1, 30, 30]]}],
+            'categories': [{'id': 7, 'name': 'car'}]}
+    (tmp_path / 'inst.json').write_text(json.dumps(data))
+    out = tmp_path / 'poly.jsonl'
+    report = coco.convert_file(tmp_path / 'inst.json', image_dir, out, geometry='poly')
+    [record] = _read(out)
+    assert (record['width'], record['height']) == (64, 64) and type(record['width']) is int
+    assert record['objects'] == [{'desc': 'car', 'poly': [10.0, 10.0, 30.0, 10.0, 30.0, 30.0, 10.0, 30.0]}]
+    assert report.notes['polygon part with under 3 points or no area dropped (as detectron2 drops it)'] == 2
+    err = capsys.readouterr().err
+    assert "skipped image 2: image entry without a size in whole pixels (`width`, `height`: None x None)" in err
+    assert "skipped annotation 12: segmentation part 0 has a value that is not a finite number" in err
+
+
 def test_lvis_names_images_by_coco_url(image_dir: Path, tmp_path: Path):
     out = tmp_path / 'lvis.jsonl'
     coco.main(['--annotations', str(_coco(tmp_path, lvis=True)), '--images', str(image_dir), '--out', str(out),

@@ -568,8 +568,9 @@ def test_labelstudio_other_data_keys_and_names_as_label_studio_stores_uploads(tm
 
 
 def test_yolo_data_yaml_as_ultralytics_reads_it(tmp_path: Path):
-    """Quoted class ids, `validation` for `val`, a label file with a byte order mark and a repeated line, a macOS
-    `._` companion file."""
+    """Quoted class ids, `validation` for `val`, a label file with a byte order mark and a label repeated in
+    another spelling (Ultralytics compares the numbers), a macOS `._` companion file, and an image in a format of
+    Ultralytics' list that PIL cannot open (HEIC): counted as skipped, not left out."""
     root = tmp_path / 'ds'
     root.mkdir()
     (root / 'data.yaml').write_text("path: .\nvalidation: images/val\nnames:\n  '0': person\n  '1': car\n")
@@ -577,15 +578,35 @@ def test_yolo_data_yaml_as_ultralytics_reads_it(tmp_path: Path):
     (root / 'images' / 'val' / '._a.jpg').write_bytes(b'\x00\x05\x16\x07')
     (root / 'labels' / 'val').mkdir(parents=True)
     line = '1 0.25 0.458333 0.375 0.583333'
-    (root / 'labels' / 'val' / 'a.txt').write_text(f'\ufeff{line}\n{line}\n', encoding='utf-8')
+    (root / 'labels' / 'val' / 'a.txt').write_text(f'\ufeff{line}\n1 0.250 0.4583330 0.375 0.583333\n',
+                                                   encoding='utf-8')
+    (root / 'images' / 'val' / 'b.heic').write_bytes(b'\x00\x00\x00\x18ftypheic' + bytes(16))
+    (root / 'labels' / 'val' / 'b.txt').write_text(line + '\n')
     out = tmp_path / 'o.jsonl'
     report = yolo.convert_file(root / 'data.yaml', 'val', out)
     [record] = _read(out)
     assert [o['desc'] for o in record['objects']] == ['car'] and report.notes['repeated label line dropped'] == 1
-    assert report.skipped == {}
+    assert report.skipped == {'not an image': 1}
     (root / 'data.yaml').write_text('path: .\nvalidation: images/val\nnc: 2\n')
     yolo.convert_file(root / 'data.yaml', 'val', out)
     assert _read(out)[0]['objects'][0]['desc'] == 'class_1'
+
+
+def test_yolo_polygons_with_no_area_are_degenerate_like_boxes(tmp_path: Path, capsys):
+    """Three equal points, or points just past the right edge that clamp onto it, enclose no area: the image would
+    lose an object, as with a box of no width, instead of training a line as an object's outline."""
+    root = tmp_path / 'ds'
+    root.mkdir()
+    (root / 'data.yaml').write_text('path: .\ntrain: images/train\nnames: [person]\n')
+    for name, line in (('a', '0 0.1 0.1 0.1 0.1 0.1 0.1'), ('b', '0 1.005 0.1 1.005 0.5 1.009 0.9'),
+                       ('c', '0 0.1 0.1 0.5 0.1 0.5 0.5')):
+        _image(root / 'images' / 'train' / f'{name}.jpg')
+        (root / 'labels' / 'train').mkdir(parents=True, exist_ok=True)
+        (root / 'labels' / 'train' / f'{name}.txt').write_text(line + '\n')
+    out = tmp_path / 'o.jsonl'
+    report = yolo.convert_file(root / 'data.yaml', 'train', out, geometry='poly')
+    assert [r['images'][0].rsplit('/', 1)[-1] for r in _read(out)] == ['c.jpg']
+    assert sum(report.skipped.values()) == 2 and 'degenerate polygon' in capsys.readouterr().err
 
 
 # --- all four train as they are -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from public_data import csv_qa, llamafactory, llava, openai_messages, refcoco
 from public_data.common import run
 from src.datasets import DenseCaptionDataset
-from tests.conftest import write_video
+from tests.conftest import write_jsonl, write_video
 
 
 def _read(path: Path) -> list[dict]:
@@ -270,10 +270,22 @@ def test_out_equal_to_the_input_is_refused_before_anything_is_written(tmp_path: 
 
 
 def test_a_top_level_object_instead_of_a_list(tmp_path: Path, capsys):
+    """A file starting with an object is JSON Lines to LLaVA-NeXT's loader (one item per line); a wrapper object
+    is then one item without `conversations`, named with its keys."""
     source = tmp_path / 'object.json'
     source.write_text(json.dumps({'data': [{'conversations': []}]}))
     assert run(llava.main, ['--input', str(source), '--out', str(tmp_path / 'x.jsonl')]) == 1
-    assert 'the top level must be a JSON list of records, found an object' in capsys.readouterr().err
+    assert ("no `conversations` (the item's keys: data; LLaVA data is a list of items, or JSON Lines of them)" in
+            capsys.readouterr().err)
+
+
+def test_llava_json_lines_as_llava_next_reads_them(image_dir: Path, tmp_path: Path):
+    source = write_jsonl(tmp_path / 'llava.jsonl', [
+        {'id': 'a', 'image': 'a.png', 'conversations': [{'from': 'human', 'value': '<image>\nWhat is it?'},
+                                                        {'from': 'gpt', 'value': 'A car.'}]}])
+    out = tmp_path / 'out.jsonl'
+    assert run(llava.main, ['--input', str(source), '--images', str(image_dir), '--out', str(out)]) == 0
+    assert _read(out)[0]['images'] == ['images/a.png']
 
 
 def test_csv_from_a_spreadsheet_bom_crlf_and_latin1(image_dir: Path, tmp_path: Path, capsys):
@@ -288,6 +300,19 @@ def test_csv_from_a_spreadsheet_bom_crlf_and_latin1(image_dir: Path, tmp_path: P
     assert 'not utf-8-sig (byte 0xe9' in capsys.readouterr().err and not (tmp_path / 'l.jsonl').exists()
     assert run(csv_qa.main, ['--input', str(latin), '--out', str(tmp_path / 'l.jsonl'), '--encoding', 'latin-1']) == 0
     assert _read(tmp_path / 'l.jsonl')[0]['messages'][1]['content'] == 'Carré'
+
+
+def test_csv_saved_as_excel_unicode_text_or_semicolon_separated_says_what_to_do(image_dir: Path, tmp_path: Path,
+                                                                                  capsys):
+    utf16 = tmp_path / 'unicode.csv'
+    utf16.write_bytes('image_path,question,answer\r\nimages/a.png,Colour?,Red\r\n'.encode('utf-16'))
+    assert run(csv_qa.main, ['--input', str(utf16), '--out', str(tmp_path / 'u.jsonl')]) == 1
+    assert '--encoding utf-16 (the file starts with its byte-order mark)' in capsys.readouterr().err
+    assert run(csv_qa.main, ['--input', str(utf16), '--out', str(tmp_path / 'u.jsonl'), '--encoding', 'utf-16']) == 0
+    semicolons = tmp_path / 'semi.csv'
+    semicolons.write_text('image_path;question;answer\nimages/a.png;Colour?;Red\n')
+    assert run(csv_qa.main, ['--input', str(semicolons), '--out', str(tmp_path / 's.jsonl')]) == 1
+    assert "(the header is separated by ';': save the file comma-separated" in capsys.readouterr().err
 
 
 def test_refcoco_wrong_split_and_missing_images_folder(image_dir: Path, tmp_path: Path, capsys):

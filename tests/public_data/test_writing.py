@@ -96,6 +96,58 @@ def test_the_raw_export_skips_objects_that_are_not_objects_and_unusable_images(t
     assert 'skipped image deep.png: 16-bit' in err and 'wrote 1 records, skipped 2' in err
 
 
+def test_what_a_converter_writes_goes_through_the_record_check_first(tmp_path: Path, capsys):
+    """The class of "converted, then refused by training": whatever a converter's own checks miss (here a float
+    width, an empty answer, an image cut short) is a counted skip naming the input record and the problem, and the
+    file holds only records the check accepts."""
+    Image.new('RGB', (64, 48)).save(tmp_path / 'a.png')
+    whole = (tmp_path / 'a.png').read_bytes()
+    (tmp_path / 'cut.png').write_bytes(whole[:len(whole) // 2])
+    geometry = {'images': ['a.png'], 'width': 64, 'height': 48, 'objects': [{'desc': 'car', 'bbox_2d': [1, 1, 9, 9]}]}
+    items = [('in:1', geometry), ('in:2', {**geometry, 'width': 64.0}), ('in:3', {**geometry, 'images': ['cut.png']}),
+             ('in:4', {'messages': [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': ' '}]})]
+    out = tmp_path / 'o.jsonl'
+    report = convert(iter(items), lambda item: item, out, desc='x', inputs=[])
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [geometry]
+    assert report.written == 1 and report.skipped == {'the record check refuses it': 3}
+    err = capsys.readouterr().err
+    assert 'skipped in:2: the record check refuses it: `width` and `height` must be positive integers' in err
+    assert 'skipped in:3: the record check refuses it: images[0]:' in err and 'cut.png' in err
+    assert 'skipped in:4: the record check refuses it: messages[1]: the assistant answer is empty' in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.png', 'cut.png', 'o.jsonl'], 'no temporary file left'
+
+
+def test_an_error_while_reading_the_next_record_names_where_it_was(tmp_path: Path):
+    def records():
+        yield 'line 1', {}
+        raise AttributeError("'str' object has no attribute 'get'")
+
+    with pytest.raises(ConversionError, match=r"^after line 1: cannot read the next record \(AttributeError: 'str' "
+                                              r"object has no attribute 'get'\); nothing was written$"):
+        convert(records(), lambda item: item, tmp_path / 'o.jsonl', desc='x', inputs=[])
+
+
+def test_the_raw_export_refuses_labels_that_are_not_text_and_says_what_the_top_level_is(tmp_path: Path, capsys):
+    from data_conversion import convert_raw
+
+    export = _export(tmp_path)
+    data = json.loads(export.read_text())
+    box = {'shape': 'box', 'points': [[2, 2], [30, 20]]}
+    data['images'] += [{'file': 'a.png', 'objects': [{**box, 'label': None}]},
+                       {'file': 'a.png', 'objects': [{**box, 'label': ['car', 'red']}]}, '000.png']
+    export.write_text(json.dumps(data))
+    out = tmp_path / 'out.jsonl'
+    assert run(convert_raw.main, ['--annotations', str(export), '--images', str(tmp_path), '--out', str(out)]) == 0
+    assert [o['desc'] for r in map(json.loads, out.read_text().splitlines()) for o in r['objects']] == ['car']
+    err = capsys.readouterr().err
+    assert 'objects[0]: `label` must be a text, got None' in err and "got ['car', 'red']" in err
+    assert "skipped images[3]: an `images` entry must be an object with `file` and `objects`, got '000.png'" in err
+    export.write_text(json.dumps(data['images']))
+    assert run(convert_raw.main, ['--annotations', str(export), '--images', str(tmp_path), '--out', str(out)]) == 1
+    assert 'the top level is a list; the export is an object {"images": [{"file": ..., "objects": [...]}, ...]}' in (
+        capsys.readouterr().err)
+
+
 def _coco_with(tmp_path: Path, images: list[dict], annotations: list[dict]) -> Path:
     path = tmp_path / 'instances.json'
     path.write_text(json.dumps({'images': images, 'annotations': annotations,
