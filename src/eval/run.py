@@ -30,6 +30,9 @@ from .samples import EvalSample, eval_datasets, load_samples
 
 PREDICTIONS = 'predictions.jsonl'
 REPORT = 'eval_report.json'
+TRAINING_FILES = ('trainer_state.json', 'args.json')
+"""What a folder a training run (or ``swift export``) wrote holds, and a downloaded model does not: results go into
+its ``eval/`` unless ``--output`` says otherwise."""
 
 
 def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,6 +46,8 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--max-new-tokens', type=int,
                         help='token limit of an answer (default: what the template max_length leaves)')
     parser.add_argument('--predictions', help=f'score the answers in this {PREDICTIONS} instead of generating')
+    parser.add_argument('--font', help='a .ttf / .otf font for the pictures\' labels (default: DejaVu Sans; name one '
+                                       'with the labels\' characters, e.g. Noto Sans CJK for Chinese)')
     flags = parser.parse_args(argv)
     for name in ('limit', 'batch_size', 'max_new_tokens'):
         value = getattr(flags, name)
@@ -111,8 +116,14 @@ def read_predictions(path: Path, samples: list[EvalSample]) -> tuple[list[str], 
 
 def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, visualize: int = 0,
          output: str | Path | None = None, batch_size: int = 8, max_new_tokens: int | None = None,
-         predictions: str | Path | None = None) -> dict[str, Any]:
+         predictions: str | Path | None = None, font: str | Path | None = None) -> dict[str, Any]:
     """Run the evaluation; returns the report (also written to ``<output>/eval_report.json``)."""
+    from .draw import FontError, LabelFont
+
+    try:
+        label_font = LabelFont.choose(font)
+    except FontError as exc:
+        raise EvalError(str(exc)) from None
     cfg = load_and_validate(config)
     for warning in cfg.warnings:
         print(f'warning: {warning}', file=sys.stderr, flush=True)
@@ -125,6 +136,10 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
         checkpoint_kind(checkpoint)
     print(tune_allocator(), file=sys.stderr, flush=True)
     samples = load_samples(cfg, limit)
+    if not output and not any((checkpoint / name).is_file() for name in TRAINING_FILES):
+        raise EvalError(f'--checkpoint {checkpoint} is a model folder, not one a training run wrote (no '
+                        f'{" or ".join(TRAINING_FILES)}): pass --output DIR, so that the results are not written '
+                        'into the model\'s own folder (it may be shared, or the Hugging Face cache)')
     out = Path(output) if output else checkpoint / 'eval'
     check_writable(out, '--output' if output else f'--checkpoint {checkpoint} (results go to its eval/ folder)')
     mode, coords = cfg.custom.mode, coords_of(cfg)
@@ -158,7 +173,7 @@ def main(config: str | Path, checkpoint: str | Path, limit: int | None = None, v
     if visualize:
         from .pictures import write_pictures
 
-        page = write_pictures(out / 'pictures', samples, texts, scores, visualize, mode, coords)
+        page = write_pictures(out / 'pictures', samples, texts, scores, visualize, mode, coords, label_font)
         print(f'pictures: {page}', flush=True)
     return report
 
@@ -167,7 +182,7 @@ def cli(argv: list[str] | None = None) -> int:
     flags = parse_cli(argv)
     try:
         main(flags.config, flags.checkpoint, flags.limit, flags.visualize, flags.output, flags.batch_size,
-             flags.max_new_tokens, flags.predictions)
+             flags.max_new_tokens, flags.predictions, flags.font)
     except (ConfigError, EvalError, RecordError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

@@ -21,15 +21,18 @@ from ..datasets.builders import coords_of, first_image, image_input, load_image
 from ..datasets.builders.coords import Coords
 from ..datasets.contract import RecordError, is_chat_record
 from ..datasets.dense_caption import DenseCaptionDataset
+from .draw import FontError, LabelFont
 
 
 def visualize(jsonl: str | Path, n: int, out: str | Path | None = None, config: str | Path | None = None,
-              epoch: int = 0) -> Path:
-    """Draw the first ``n`` records of ``jsonl``; returns the gallery page's path."""
-    from .draw import GT_COLOR, draw_objects, hex_color
+              epoch: int = 0, font: 'LabelFont | None' = None) -> Path:
+    """Draw the first ``n`` records of ``jsonl`` (labels in ``font``, default ``LabelFont.choose(None)``); returns
+    the gallery page's path."""
+    from .draw import GT_COLOR, draw_objects, hex_color, missing_glyphs_warning
     from .gallery import GalleryItem, write_gallery
     from .parse import parse_dense, record_objects
 
+    label_font = font or LabelFont.choose(None)
     augmenter, seed, coords = None, 0, Coords()
     if config is not None:
         cfg = load_and_validate(config)
@@ -38,7 +41,7 @@ def visualize(jsonl: str | Path, n: int, out: str | Path | None = None, config: 
     dataset = DenseCaptionDataset(jsonl, None, n)  # only read here: no template needed
     folder = Path(out) if out else dataset.path.with_name(dataset.path.stem + '_vis')
     folder.mkdir(parents=True, exist_ok=True)
-    items = []
+    items, drawn = [], []
     for idx in tqdm(range(len(dataset)), desc='drawing', unit='rec'):
         record = dataset.record(idx)
         inputs = dataset.inputs(idx)  # checks the record; errors name its file and line
@@ -58,8 +61,11 @@ def visualize(jsonl: str | Path, n: int, out: str | Path | None = None, config: 
             objects = record_objects(record)
         details['objects'] = str(len(objects))
         name = f'{idx:04d}.png'
-        draw_objects(image, objects, GT_COLOR).save(folder / name)
+        draw_objects(image, objects, GT_COLOR, label_font).save(folder / name)
+        drawn += [obj.desc for obj in objects]
         items.append(GalleryItem(name, dataset.where(idx), None, details))
+    if (warning := missing_glyphs_warning(label_font, drawn)) is not None:
+        print(warning, file=sys.stderr, flush=True)
     title = f'{dataset.path.name}: {len(items)} records' + (f', augmented as in epoch {epoch}' if augmenter else '')
     return write_gallery(folder, items, title, {'ground truth': hex_color(GT_COLOR)})
 
@@ -71,12 +77,15 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument('--config', help='apply this config\'s augmentation and coordinate convention')
     parser.add_argument('--epoch', type=int, default=0, help='the epoch whose augmentation draw is shown')
     parser.add_argument('--out', help='output folder (default: <FILE>_vis/ beside the file)')
+    parser.add_argument('--font', help='a .ttf / .otf font for the labels (default: DejaVu Sans; name one with the '
+                                       'labels\' characters, e.g. Noto Sans CJK for Chinese)')
     flags = parser.parse_args(argv)
     if flags.n <= 0:
         parser.error(f'--n must be a positive integer, got {flags.n}')
     try:
-        page = visualize(flags.jsonl, flags.n, flags.out, flags.config, flags.epoch)
-    except (ConfigError, RecordError) as exc:
+        font = LabelFont.choose(flags.font)
+        page = visualize(flags.jsonl, flags.n, flags.out, flags.config, flags.epoch, font)
+    except (ConfigError, RecordError, FontError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     print(f'pictures: {page}')

@@ -166,6 +166,9 @@ def test_the_gallery_lists_the_worst_first_and_opens_in_chromium_without_console
     answers = [ANSWERS[0], ANSWERS[0], ANSWERS[1], '[{"desc": "car", "bbox_2d": [0, 0, 500, 500]}]']
     main(config, tmp_path, visualize=4, output=out, predictions=_write_answers(tmp_path, val, answers))
     assert len(list((out / 'pictures').glob('*.png'))) == 4
+    main(config, tmp_path, visualize=2, output=out, predictions=_write_answers(tmp_path, val, answers))
+    assert sorted(p.name for p in (out / 'pictures').glob('*.png')) == ['0001.png', '0002.png'], 'no stale pictures'
+    main(config, tmp_path, visualize=4, output=out, predictions=_write_answers(tmp_path, val, answers))
 
     seen = open_in_chromium(out / 'pictures', tmp_path / 'gallery.png')
     assert seen['status'] == 200 and seen['console'] == [] and seen['failed'] == []
@@ -192,6 +195,14 @@ def test_errors_name_what_to_fix(val_config, make_config, tiny_model: Path, tmp_
         main(config, tmp_path)
     with pytest.raises(EvalError, match='folder not found'):
         main(config, tmp_path / 'missing')
+    with pytest.raises(EvalError, match=r'is a model folder, not one a training run wrote \(no trainer_state.json or '
+                                        r'args.json\): pass --output DIR, so that the results are not written into '
+                                        r'the model\'s own folder'):
+        main(config, tmp_path, predictions=_write_answers(tmp_path, val, ANSWERS))
+    assert not (tmp_path / 'eval').exists()
+    (tmp_path / 'args.json').write_text('{}')  # a folder a training run wrote: results go to its eval/
+    with pytest.raises(EvalError, match='--font nope.ttf: not a TrueType / OpenType font file PIL can open'):
+        main(config, tmp_path, predictions=_write_answers(tmp_path, val, ANSWERS), font='nope.ttf')
     with pytest.raises(EvalError, match=r'2 answers for 4 records'):
         main(config, tmp_path, predictions=_write_answers(tmp_path, val, ANSWERS[:2]))
     shuffled = write_jsonl(tmp_path / 'shuffled.jsonl',

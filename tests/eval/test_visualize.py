@@ -74,3 +74,30 @@ def test_cli(tmp_path: Path, capsys):
     with pytest.raises(SystemExit):
         cli([str(COCO), '--n', '0'])
     assert '--n must be a positive integer' in capsys.readouterr().err
+
+
+def _labelled(tmp_path: Path, labels: list[str]) -> Path:
+    record = json.loads(COCO.read_text().splitlines()[0])
+    box = record['objects'][0]['bbox_2d']
+    record.update(images=[str(SMOKE_DATA / record['images'][0])],
+                  objects=[{'desc': label, 'bbox_2d': box} for label in labels])
+    return write_jsonl(tmp_path / 'labels.jsonl', [record])
+
+
+def test_labels_beyond_ascii_draw_in_dejavu_and_missing_glyphs_are_named(tmp_path: Path, capsys):
+    """PIL's default font lacks even `é`; labels are drawn in DejaVu Sans (shipped with matplotlib), and characters
+    it lacks (Chinese) are named once with the flag that fixes them, instead of silent empty boxes."""
+    from src.eval.draw import LabelFont
+
+    font = LabelFont.choose(None)
+    assert font.path is not None and font.path.name == 'DejaVuSans.ttf'
+    assert font.missing(['café', 'Straße', 'Ёлка']) == []
+    assert cli([str(_labelled(tmp_path, ['café', '行人'])), '--out', str(tmp_path / 'v')]) == 0
+    err = capsys.readouterr().err
+    assert ('the pictures hold 2 character(s) the font DejaVuSans.ttf has no glyph for (行 人); they are drawn as '
+            'boxes. Pass --font with a .ttf / .otf that has them') in err
+    assert cli([str(_labelled(tmp_path, ['café'])), '--out', str(tmp_path / 'w'), '--font', str(font.path)]) == 0
+    assert 'no glyph' not in capsys.readouterr().err
+    (tmp_path / 'broken.ttf').write_bytes(b'not a font')
+    assert cli([str(COCO), '--n', '1', '--out', str(tmp_path / 'x'), '--font', str(tmp_path / 'broken.ttf')]) == 2
+    assert 'broken.ttf: not a TrueType / OpenType font file PIL can open' in capsys.readouterr().err
