@@ -349,13 +349,17 @@ def _check_best_model(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str
     traceback that names neither key)."""
     training = cfg.training
     metric = str(training.get('metric_for_best_model') or '')
-    plain_sft = not cfg.rlhf.get('rlhf_type') and not training.get('eval_metric') and not training.get(
-        'predict_with_generate')
+    # what an SFT evaluation logs, and a GKD one (its terms `sft_loss`, `llm_kd_loss`, `vision_kd_loss` end in
+    # `_loss`); GRPO's reward names and generation metrics (`eval_metric`, `predict_with_generate`) are not listed
+    kind = {None: 'an SFT', 'gkd': 'a GKD'}.get(cfg.rlhf.get('rlhf_type'))
+    listed = kind is not None and not training.get('eval_metric') and not training.get('predict_with_generate')
     name = metric.removeprefix('eval_')
-    if metric and plain_sft and name not in ('loss', 'token_acc') and not name.endswith(('_loss', '_token_acc')):
-        errors.append(f'{_where(loaded, ("training", "metric_for_best_model"))}: {metric!r} is not a metric an SFT '
-                      'evaluation logs (`loss`, `token_acc`, and per dataset `<name>_loss`, `<name>_token_acc`); '
-                      'transformers would stop with a KeyError at the first evaluation, after the steps before it')
+    if metric and listed and name not in ('loss', 'token_acc') and not name.endswith(('_loss', '_token_acc')):
+        terms = ', `sft_loss`, `llm_kd_loss`, `vision_kd_loss`' if kind == 'a GKD' else ''
+        errors.append(f'{_where(loaded, ("training", "metric_for_best_model"))}: {metric!r} is not a metric {kind} '
+                      f'evaluation logs (`loss`, `token_acc`{terms}, and per dataset `<name>_loss`, '
+                      '`<name>_token_acc`); transformers would stop with a KeyError at the first evaluation, after '
+                      'the steps before it')
     if not training.get('load_best_model_at_end'):
         return
 

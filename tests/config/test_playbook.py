@@ -286,3 +286,9 @@ def test_a_metric_an_sft_evaluation_does_not_log_is_refused_before_the_steps_bef
         load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'metric_for_best_model': metric}}))
     load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'metric_for_best_model': 'rouge-l',
                                                                     'predict_with_generate': True}}))
+    with pytest.raises(ConfigError) as err:  # GKD logs its terms beside the loss, and not `kl`
+        load_and_validate(_overlay(tmp_path, 'gkd.yaml', {'training': {'metric_for_best_model': 'eval_kl'}}))
+    assert ("'eval_kl' is not a metric a GKD evaluation logs (`loss`, `token_acc`, `sft_loss`, `llm_kd_loss`, "
+            '`vision_kd_loss`, and per dataset') in str(err.value)
+    for metric in ('eval_llm_kd_loss', 'token_acc', 'vision_kd_loss'):
+        load_and_validate(_overlay(tmp_path, 'gkd.yaml', {'training': {'metric_for_best_model': metric}}))
