@@ -80,4 +80,9 @@ def to_sft_arguments(cfg: ProjectConfig) -> 'SftArguments':
     kwargs = sft_argument_kwargs(cfg)
     if problem := cpu_precision_problem(cfg, kwargs, torch.cuda.is_available()):
         raise ConfigError([problem])
-    return (RLHFArguments if cfg.rlhf.get('rlhf_type') else SftArguments)(**kwargs)
+    args = (RLHFArguments if cfg.rlhf.get('rlhf_type') else SftArguments)(**kwargs)
+    if cfg.rlhf.get('rlhf_type') == 'gkd':
+        # The playbook: the knob is attached to the arguments and their `training_args`, so tooling that reads either
+        # (and args.json, which ms-swift writes from the arguments' attributes) sees the value the run used.
+        args.llm_kd_weight = args.training_args.llm_kd_weight = cfg.gkd.llm_kd_weight
+    return args

@@ -42,11 +42,18 @@ def lora_run(tmp_path_factory, tiny_model: Path):
     })
     pipeline = _run(config)
     rows = [json.loads(line) for line in (tmp / 'out' / 'logging.jsonl').read_text().splitlines()]
-    return pipeline.trainer, rows
+    return pipeline.trainer, rows, tmp / 'out'
+
+
+def test_the_kd_weight_the_run_used_is_on_its_arguments_and_in_args_json(lora_run):
+    """The playbook: the knob is attached to TrainArguments and their training_args, so tooling can read it."""
+    trainer, _, out = lora_run
+    assert trainer.args.llm_kd_weight == 1.0  # the training arguments (ms-swift's `training_args`)
+    assert json.loads((out / 'args.json').read_text())['llm_kd_weight'] == 1.0
 
 
 def test_kd_terms_start_at_zero_and_grow(lora_run):
-    _, rows = lora_run
+    _, rows, _ = lora_run
     train = [r for r in rows if 'train/loss' in r]
     assert len(train) == 6
     first, last = train[0], train[-1]
@@ -104,7 +111,7 @@ def _manual(trainer, inputs, components: dict, llm_kd_weight: float) -> torch.Te
     ({}, 0.5),
 ], ids=['all', 'no-llm-kd', 'aligner', 'deepstack', 'vit', 'no-visual'])
 def test_loss_is_the_documented_sum_and_each_term_toggles(lora_run, components, llm_kd_weight):
-    trainer, _ = lora_run
+    trainer, _, _ = lora_run
     inputs = _batch(trainer)
     trainer.visual_kd, trainer.llm_kd_weight = VisualKDLoss(components), llm_kd_weight
     trainer.custom_metrics['train'].clear()
@@ -119,7 +126,7 @@ def test_loss_is_the_documented_sum_and_each_term_toggles(lora_run, components, 
 
 def test_top_k_teacher_logits_replace_the_full_vocabulary_jsd(lora_run):
     """`rlhf.gkd_logits_topk`: ms-swift's JSD over the teacher's k most likely tokens, the cheap variant."""
-    trainer, _ = lora_run
+    trainer, _, _ = lora_run
     inputs = _batch(trainer)
     trainer.visual_kd, trainer.llm_kd_weight = VisualKDLoss({}), 1.0
     try:
@@ -135,7 +142,7 @@ def test_top_k_teacher_logits_replace_the_full_vocabulary_jsd(lora_run):
 
 
 def test_visual_kd_gradients_reach_the_student_aligner_not_the_teacher(lora_run, tiny_model):
-    trainer, _ = lora_run
+    trainer, _, _ = lora_run
     inputs = _batch(trainer)
     trainer.visual_kd, trainer.llm_kd_weight = VisualKDLoss({'aligner': ALL['aligner']}), 0.0
     alpha, trainer.args.sft_alpha = trainer.args.sft_alpha, 0.0
