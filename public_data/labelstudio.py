@@ -85,7 +85,8 @@ class ImageIndex:
         found = []
         for path in self.by_name.get(name, []):
             under = path.parent.relative_to(self.folder).parts
-            if not under or folders[-len(under):] == under or (folders and path.parent.parts[-len(folders):] == folders):
+            inside = bool(folders) and path.parent.parts[-len(folders):] == folders
+            if not under or folders[-len(under):] == under or inside:
                 found.append(path)
         return sorted(set(found))
 
@@ -106,7 +107,8 @@ class ImageIndex:
             original = UPLOAD_PREFIX.sub('', name)
             candidates += [(original, name), (stored_name(original), name)] if original != name else []
         for candidate, upload in candidates:  # an upload's original lives anywhere: its name is all there is
-            found = self._matching(parts[:-1], candidate) if upload is None else sorted(set(self.by_name.get(candidate, [])))
+            found = (self._matching(parts[:-1], candidate) if upload is None else
+                     sorted(set(self.by_name.get(candidate, []))))
             if len(found) > 1:
                 raise Skip(f'image {"/".join(parts)} matches {len(found)} files under --images ({found[0]}, '
                            f'{found[1]}); point --images at the folder that holds this one')

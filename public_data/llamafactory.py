@@ -24,7 +24,7 @@ import itertools
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .common import (
     ConversionError,

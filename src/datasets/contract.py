@@ -21,6 +21,7 @@ import difflib
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -115,6 +116,49 @@ def data_url_problem(value: Any) -> str | None:
     except (binascii.Error, ValueError) as exc:
         return f'{value:.40}...: the data URL\'s base64 does not decode ({exc})'
     return None
+
+
+@dataclass
+class MediaSlot:
+    """One place a record names an image or video: ``holder[key]``. Every reader and rewriter of media paths (the
+    record check, the offline mixture's rebasing) goes through ``media_slots``, so a form one of them knows is never
+    missed by another (an OpenAI ``image_url`` item was checked by neither, and not rebased)."""
+    field: str
+    kind: str
+    holder: Any
+    key: Any
+    url: bool = False
+    """An OpenAI ``image_url``: a ``file://`` prefix is the path's, as the chat builder reads it."""
+
+    @property
+    def value(self) -> Any:
+        value = self.holder[self.key]
+        return value.removeprefix('file://') if self.url and isinstance(value, str) else value
+
+    def set(self, value: Any) -> None:
+        self.holder[self.key] = value
+
+
+def media_slots(record: dict[str, Any]) -> list[MediaSlot]:
+    """Every image and video a record names: ``images`` / ``videos`` entries, and ``image`` / ``video`` /
+    ``image_url`` content items of its messages; in record order."""
+    slots = []
+    for list_field, kind in (('images', 'image'), ('videos', 'video')):
+        values = record.get(list_field)
+        if isinstance(values, list):
+            slots += [MediaSlot(f'{list_field}[{i}]', kind, values, i) for i in range(len(values))]
+    for m, message in enumerate(record.get('messages') or []):
+        content = message.get('content') if isinstance(message, dict) else None
+        for c, item in enumerate(content if isinstance(content, list) else []):
+            kind = item.get('type') if isinstance(item, dict) else None
+            where = f'messages[{m}].content[{c}]'
+            if kind in ('image', 'video') and kind in item:
+                slots.append(MediaSlot(f'{where}.{kind}', kind, item, kind))
+            elif kind == 'image_url' and isinstance(item.get('image_url'), dict) and 'url' in item['image_url']:
+                slots.append(MediaSlot(f'{where}.image_url.url', 'image', item['image_url'], 'url', url=True))
+            elif kind == 'image_url' and 'image_url' in item:
+                slots.append(MediaSlot(f'{where}.image_url', 'image', item, 'image_url', url=True))
+    return slots
 
 
 def image_path(value: Any, base_dir: Path) -> Path | None:

@@ -44,7 +44,7 @@ from ..swift_seams import template_limits
 from .builders import header_size, image_header_problem, image_input, image_source
 from .builders.coords import model_image_size
 from .check_cache import CACHE_ENV, VerdictCache
-from .contract import REMOTE, RecordError, image_path, is_chat_record, record_problems
+from .contract import REMOTE, RecordError, image_path, is_chat_record, media_slots, record_problems
 from .dense_caption import DenseCaptionDataset, SizedImage, length_problem
 
 if TYPE_CHECKING:
@@ -192,26 +192,14 @@ def _ends_complete(path: str) -> bool:
     return False
 
 
-def _media_entries(record: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    """(field, value, kind) of every image and video a record names: a path, URL or inline bytes. An item without
-    one (``{"type": "image", "url": ...}``, the playbook's common mistake) is left to the record's own schema check,
-    which names the key to write."""
-    entries = [(f'images[{i}]', v, 'image') for i, v in enumerate(record.get('images') or [])]
-    entries += [(f'videos[{i}]', v, 'video') for i, v in enumerate(record.get('videos') or [])]
-    for m, message in enumerate(record.get('messages') or []):
-        content = message.get('content') if isinstance(message, dict) else None
-        for c, item in enumerate(content if isinstance(content, list) else []):
-            kind = item.get('type') if isinstance(item, dict) else None
-            if kind in ('image', 'video'):
-                entries.append((f'messages[{m}].content[{c}].{kind}', item.get(kind), kind))
-    return [(name, value, kind) for name, value, kind in entries if isinstance(value, (str, dict))]
-
-
 def image_problems(record: dict[str, Any], base_dir: Path, deep: bool) -> tuple[list[str], list[str]]:
     """(problems, local media files) of a record's images: each must open (header), hold 8-bit samples and be
     complete (its end marker, or a full decode when the file does not show it; every file with ``deep``)."""
     problems, files = [], []
-    for field_name, value, kind in _media_entries(record):
+    for slot in media_slots(record):
+        field_name, value, kind = slot.field, slot.value, slot.kind
+        if not isinstance(value, (str, dict)):
+            continue  # not a path, URL or inline bytes: the record's own schema check names the key to write
         path = image_path(value, base_dir)
         if path is not None and path.is_file():
             files.append(str(path))

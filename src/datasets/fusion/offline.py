@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ...config import ConfigError
 from ...config.fusion import FusionConfig
-from ..contract import RecordError, parse_line
+from ..contract import RecordError, media_slots, parse_line
 from ..jsonl_index import JsonlIndex
 from .schedule import epoch_schedule, schedule_memory_problem
 
@@ -50,15 +50,9 @@ def mixture_line(line: bytes, name: str, source_dir: str, out_dir: str, where: s
     record = parse_line(line, where)
     if not isinstance(record, dict):
         raise RecordError(f'{where}: a record must be a JSON object')
-    for key in ('images', 'videos'):
-        if isinstance(record.get(key), list):
-            record[key] = [_rebase(v, source_dir, out_dir) for v in record[key]]
-    for message in record.get('messages') or []:
-        content = message.get('content') if isinstance(message, dict) else None
-        for item in content if isinstance(content, list) else []:
-            kind = item.get('type') if isinstance(item, dict) else None
-            if kind in ('image', 'video'):
-                item[kind] = _rebase(item.get(kind), source_dir, out_dir)
+    for slot in media_slots(record):
+        if (rebased := _rebase(slot.value, source_dir, out_dir)) != slot.value:
+            slot.set(rebased)
     record['_fusion_source'] = name
     return json.dumps(record, ensure_ascii=False).encode() + b'\n'
 

@@ -116,3 +116,36 @@ def test_the_mixture_never_replaces_one_of_its_sources(tmp_path):
             write_mixture(fusion, out, progress=False)
         assert exc.value.problems == [f'--out {out}: {reason} (nothing was written)']
     assert source.read_bytes() == before and 'sources' in (tmp_path / 'mix.yaml').read_text()
+
+
+def test_every_media_form_still_names_its_own_file_from_the_mixtures_folder(tmp_path, image_dir):
+    """Relative media paths are rewritten for the output's folder in every form a record can hold them: `images`,
+    `image` items, and OpenAI `image_url` items (an object with `url`, with or without `file://`, or a bare string).
+    An `image_url` kept as it was resolved against the output's folder: a missing file, or there another image of
+    the same name, trained without a word."""
+    (tmp_path / 'src').mkdir()
+    (tmp_path / 'src' / 'images').symlink_to(image_dir)
+
+    def chat(item):
+        return {'messages': [{'role': 'user', 'content': [item, {'type': 'text', 'text': 'What?'}]},
+                             {'role': 'assistant', 'content': 'A square.'}]}
+
+    source = write_jsonl(tmp_path / 'src' / 'chat.jsonl', [
+        chat({'type': 'image', 'image': 'images/a.png'}),
+        chat({'type': 'image_url', 'image_url': {'url': 'images/a.png'}}),
+        chat({'type': 'image_url', 'image_url': {'url': 'file://images/a.png'}}),
+        chat({'type': 'image_url', 'image_url': 'images/a.png'}),
+        {'messages': [{'role': 'user', 'content': '<image>What?'}, {'role': 'assistant', 'content': 'A square.'}],
+         'images': ['images/a.png']}])
+    decoy = tmp_path / 'out' / 'images'
+    decoy.mkdir(parents=True)
+    (decoy / 'a.png').write_bytes((image_dir / 'b.png').read_bytes())  # another picture of the same name
+    fusion = load_fusion_config(write_yaml(tmp_path / 'mix.yaml', {'sources': [{'name': 'a', 'train_jsonl':
+                                                                                str(source)}]}), tmp_path)
+    out = tmp_path / 'out' / 'mix.jsonl'
+    write_mixture(fusion, out, progress=False)
+    dataset = DenseCaptionDataset(out, None)
+    for idx in range(len(dataset)):
+        inputs = dataset.inputs(idx)
+        paths = inputs.get('images') or [i['image'] for i in inputs['messages'][0]['content'] if i['type'] == 'image']
+        assert paths == [str(tmp_path / 'src' / 'images' / 'a.png')], (idx, paths)
