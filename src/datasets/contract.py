@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..config.reserved_text import reserved_text_problem
+from ..rewards.summary import reference_problem
 
 
 class RecordError(ValueError):
@@ -282,6 +283,10 @@ def _mode_problems(record: dict[str, Any], objects: list[Any], mode: str | None)
     if mode == 'summary' and isinstance(record.get('summary'), str) and not record['summary'].strip():
         return ['`summary` is empty: `custom.mode: summary` would train an empty answer; give the summary text or '
                 'leave the record out']
+    if mode == 'summary' and isinstance(record.get('summary'), str):
+        # what the summary rewards and `src.eval` judge answers against: refused here, not at the step that samples it
+        if (problem := reference_problem(record['summary'])) is not None:
+            return [f'`summary` {problem}']
     if mode == 'summary' and not isinstance(record.get('summary'), str) and objects:
         return ['`custom.mode: summary` trains the record\'s `summary` text, and this record has none (only '
                 '`objects`); add the summary, or train it with `custom.mode: dense`']

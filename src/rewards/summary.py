@@ -29,7 +29,13 @@ PENALTY = 0.0
 PARSE_PENALTY = -1.0
 """What `summary_parse` scores for a completion that cannot be read as the answer the reference calls for."""
 _DATASET = re.compile(r'^dataset: (\S.*)$')
-_TOTAL = re.compile(r'^objects: (\d+)$')
+_TOTAL = re.compile(r'^objects: ([0-9]{1,9})$')
+"""ASCII digits (`\\d` also reads full-width ５), at most 9: a longer run of digits is a degenerate completion, whose
+value would overflow the scores' float arithmetic."""
+MAX_COUNT = 10**9 - 1
+"""The largest count read; a larger one makes the counts unreadable."""
+MAX_STARTS = 16
+"""How many `{` of a completion are tried as the start of the counts (text before them may hold braces)."""
 
 
 @dataclass(frozen=True)
@@ -63,24 +69,57 @@ def parse_summary(text: str) -> Summary:
     dataset = _DATASET.match(lines[0])
     total = _TOTAL.match(lines[1]) if dataset and len(lines) > 1 else None
     body = '\n'.join(lines[bool(dataset) + bool(total):]).strip()  # the header lines that are there, then the JSON
-    start = body.find('{')
     counts, around = None, body
-    try:
-        value, end = json.JSONDecoder().raw_decode(body, max(start, 0))
-        if isinstance(value, dict) and all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()):
+    start = body.find('{')
+    for _ in range(MAX_STARTS):  # the JSON is read wherever it starts: the first `{` that opens counts
+        if start < 0:
+            break
+        value, end = _counts_at(body, start)
+        if value is not None:
             counts, around = value, (body[:start] + body[end:]).strip()
-    except json.JSONDecodeError:
-        pass
+            break
+        start = body.find('{', start + 1)
     return Summary(False, dataset and dataset.group(1).strip(), total and int(total.group(1)), counts,
                    bool(dataset and total and counts is not None and not around))
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError('a description is counted twice')  # which count is meant is unknown
+    return dict(pairs)
+
+
+def _counts_at(body: str, start: int) -> tuple[dict[str, int] | None, int]:
+    """(the counts object that starts at ``start``, where it ends), or (None, 0). A degenerate completion (a
+    thousand `[`, a number of 5,000 digits, a description counted twice) is unreadable, never an exception."""
+    try:
+        value, end = json.JSONDecoder(object_pairs_hook=_unique).raw_decode(body, start)
+    except (ValueError, RecursionError):  # ValueError: JSONDecodeError, an integer too long to convert, a twice key
+        return None, 0
+    if isinstance(value, dict) and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT
+                                       for v in value.values()):
+        return value, end
+    return None, 0
+
+
+def reference_problem(text: Any) -> str | None:
+    """Why ``text`` cannot be a reference summary (None when it can): it must follow the format exactly, and its
+    header's total must be the sum of its counts. Every reward judges completions against it, so the record check
+    refuses such a reference before training instead of the reward raising at the step that samples it."""
+    ref = parse_summary(text) if isinstance(text, str) else None
+    if ref is None or not ref.exact:
+        return (f'does not follow the summary format (`dataset: <name>`, `objects: <total>`, then the JSON counts '
+                f'per description, nothing around them; or the line {IRRELEVANT}): {text!r:.120}')
+    if not ref.irrelevant and ref.total != sum(ref.counts.values()):
+        return f'says `objects: {ref.total}`, but its counts sum to {sum(ref.counts.values())}'
+    return None
+
+
 def _reference(text: str) -> Summary:
-    ref = parse_summary(text)
-    if not ref.exact:
-        raise ValueError(f'reference summary does not follow the summary format: {text!r:.120}')
-    return ref
+    if (problem := reference_problem(text)) is not None:
+        raise ValueError(f'the reference summary {problem}')
+    return parse_summary(text)
 
 
 Scorer = Callable[[str, str], float]

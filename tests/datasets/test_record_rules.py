@@ -124,7 +124,8 @@ BAD = [
 @pytest.mark.parametrize('record,fragment,mode', BAD)
 def test_training_and_the_validator_refuse_each_with_the_same_words(wide_images: Path, record, fragment, mode):
     (wide_images / 'notes.txt').write_text('hello')
-    data = write_jsonl(wide_images.parent / 'data.jsonl', [_geo() if mode == 'dense' else _geo(summary='ok'), record])
+    good = _geo() if mode == 'dense' else _geo(summary='dataset: shapes\nobjects: 1\n{"car": 1}')
+    data = write_jsonl(wide_images.parent / 'data.jsonl', [good, record])
     dataset = DenseCaptionDataset(data, None, settings=BuildSettings(mode=mode))
     with pytest.raises(RecordError) as err:
         dataset.inputs(1)

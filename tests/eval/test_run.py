@@ -229,7 +229,7 @@ def test_errors_name_what_to_fix(val_config, make_config, tiny_model: Path, tmp_
         main(make_config('lora.yaml', name='flat', custom={'val_jsonl': str(flat)}), tiny_model)
     bad_summary = write_jsonl(tmp_path / 'summary.jsonl', [
         {'images': [str(IMAGES / '000.png')], 'width': 96, 'height': 64, 'summary': 'two cars'}])
-    with pytest.raises(RecordError, match=r'summary.jsonl:1: the reference summary does not follow'):
+    with pytest.raises(RecordError, match=r'summary.jsonl:1: `summary` does not follow the summary format'):
         main(make_config('summary.yaml', name='bad_summary', custom={'val_jsonl': str(bad_summary)}), tiny_model)
 
 
