@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CHECK_VERSION = 5  # 2: the verdict lists the records with a video; 3: with an image; 4: chat records; 5: prompt keys
+CHECK_VERSION = 6  # 2: the verdict lists the records with a video; 3: with an image; 4: chat records; 5: prompt keys;
+# 6: summary references, image_url files, a second system message and zero-area polygons are checked
 """Raised whenever what the check verifies changes, so older verdicts are not used."""
 CACHE_ENV = 'TOOLKIT_CHECK_CACHE'
 FOLDER = '.toolkit_check'
