@@ -37,14 +37,21 @@ def weight_module_names(model_dir: str | Path) -> set[str] | None:
     for key in keys:
         parts = key.split('.')[:-1]  # drop the parameter name
         modules.update('.'.join(parts[:i]) for i in range(1, len(parts) + 1))
-    if _ties_embeddings(folder):  # `lm_head` shares the embedding's weight, which is saved once, under the embedding
+    if ties_embeddings(folder):  # `lm_head` shares the embedding's weight, which is saved once, under the embedding
         modules.add('lm_head')
     return modules
 
 
-def _ties_embeddings(folder: Path) -> bool:
+def ties_embeddings(folder: str | Path) -> bool:
+    """Whether a local checkpoint's `lm_head` is its input embedding's weight (`tie_word_embeddings`, at the top or
+    in `text_config`, as Qwen3-VL 2B / 4B have it)."""
     config = checkpoint_config(folder) or {}
     return bool(config.get('tie_word_embeddings') or config.get('text_config', {}).get('tie_word_embeddings'))
+
+
+def matches_any(entries: list[str], module: str) -> bool:
+    """Whether PEFT would match ``module`` by one of the string ``entries`` (a module named so, or ending so)."""
+    return any(module == entry or module.endswith('.' + entry) for entry in entries)
 
 
 def entry_problem(entry: str) -> str | None:

@@ -18,7 +18,7 @@ from .errors import ConfigError
 from .fusion import load_fusion_config
 from .loader import KeyPath, LoadedConfig, dotted
 from .model_type import model_type_of
-from .module_names import entry_problem, unmatched, weight_module_names
+from .module_names import entry_problem, matches_any, ties_embeddings, unmatched, weight_module_names
 from .project import MONITOR, GKDSettings, ProjectConfig
 from .prompts import prompt_problems
 from .remote_code import remote_code_problems
@@ -441,6 +441,12 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
         if missing:
             errors.append(f'{cfg.source}: `tuner.{key}`: {", ".join(map(repr, missing))} match no module of '
                           f'{cfg.model["model"]}; PEFT would skip them without a word')
+    targets = [e for e in cfg.tuner.get('target_modules') or [] if isinstance(e, str)]
+    if modules and ties_embeddings(cfg.model['model']) and matches_any(targets, 'lm_head'):
+        errors.append(f'{cfg.source}: `tuner.target_modules`: `lm_head` of {cfg.model["model"]} shares its weight with '
+                      'the input embeddings (`tie_word_embeddings: true`), so a LoRA on it merges into both: `swift '
+                      'export --merge_lora` and stage 2 would give another model than the one trained. Leave `lm_head` '
+                      'out of the list')
     if errors:
         raise ConfigError(errors)
 

@@ -103,7 +103,25 @@ def test_names_that_match_no_module_of_the_checkpoint_are_refused_before_it_load
     text = str(exc.value)
     assert "`tuner.target_modules`: 'qkv_proj' match no module of" in text and "'q_proj'" not in text
     assert "`tuner.modules_to_save`: 'model.visual.deepstack_merger_list.7' match no module" in text
-    check_inputs_exist(load_and_validate(make_config('lora.yaml', tuner={'target_modules': ['q_proj', 'lm_head']})))
+    check_inputs_exist(load_and_validate(make_config('lora.yaml', tuner={'target_modules': ['q_proj', 'o_proj']})))
+
+
+def test_a_lora_on_an_lm_head_tied_to_the_embeddings_is_refused_before_the_model_loads(make_config, tiny_model):
+    """The playbook's lm_head recipe on a model that ties `lm_head` to its input embeddings (Qwen3-VL 2B / 4B, and
+    the tiny model) trained, but `swift export --merge_lora` and stage 2's merge put the delta into the embeddings
+    too: the merged model's logits differed from the adapter's by 0.09 on the tiny model (a plain LoRA: 2e-7)."""
+    import json
+
+    from src.config import check_inputs_exist
+
+    assert json.loads((tiny_model / 'config.json').read_text())['tie_word_embeddings'] is True
+    cfg = load_and_validate(make_config('lora.yaml', tuner={'target_modules': ['q_proj', 'lm_head']}))
+    with pytest.raises(ConfigError) as exc:
+        check_inputs_exist(cfg)
+    assert ('`tuner.target_modules`: `lm_head` of ' in str(exc.value) and 'shares its weight with the input '
+            'embeddings (`tie_word_embeddings: true`), so a LoRA on it merges into both: `swift export --merge_lora` '
+            'and stage 2 would give another model than the one trained. Leave `lm_head` out of the list') in str(
+                exc.value)
 
 
 def test_vit_kd_with_a_frozen_vit_is_refused(tmp_path: Path):

@@ -113,8 +113,9 @@ def test_a_qwen25_checkpoint_in_the_older_weight_layout_is_matched_by_its_loaded
 
 @pytest.mark.slow
 def test_the_adapter_the_model_gets_leaves_the_frozen_vit_untouched(make_config, tiny_model):
-    """End to end (the model loaded, PEFT applied): the report's trainable parameters per component."""
-    report = main(make_config('lora.yaml', tuner={'target_modules': LM_HEAD_RECIPE}), debug=True)
+    """End to end (the model loaded, PEFT applied): the report's trainable parameters per component. (The tiny
+    model ties `lm_head` to its embeddings, which refuses a LoRA on it: the recipe without it.)"""
+    report = main(make_config('lora.yaml', tuner={'target_modules': LM_HEAD_RECIPE[:-1]}), debug=True)
     rows = {line.split()[0]: int(line.split()[1].replace(',', '')) for line in report.splitlines()
             if line.split()[:1] and line.split()[0] in ('vit', 'aligner', 'llm')}
     assert rows['vit'] == 0 and rows['aligner'] > 0 and rows['llm'] > 0
