@@ -88,6 +88,13 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
                       f'{swift_fields.snapshot()["ms_swift"]} (it stops with NotImplementedError once the models have '
                       'loaded); set `seq_kd: false` (forward-only KD), or `lmbda` > 0 to train on student samples')
     lmbda = rlhf.get('lmbda') if rlhf.get('lmbda') is not None else swift_fields.default('rlhf', 'lmbda')
+    if rlhf.get('lmbda') is None:
+        cfg.warnings.append(f'{where(("rlhf", "rlhf_type"))}: `rlhf.lmbda` is not set, so ms-swift\'s default {lmbda} '
+                            'applies: that share of batches is sampled from the student (on-policy GKD, with '
+                            '`max_completion_length` tokens of room). Set `lmbda: 0` for forward-only KD, or the share '
+                            'you want')
+    if lmbda > 0 or rlhf.get('seq_kd'):
+        _check_room_for_completions(cfg, where, errors, f'GKD samples completions (`lmbda: {lmbda}`)')
     if lmbda == 0 and not rlhf.get('seq_kd'):  # forward-only: the playbook says these two are ignored there
         if cfg.training.get('temperature') is not None:
             cfg.warnings.append(f'{where(("training", "temperature"))}: forward-only GKD samples nothing, but ms-swift '
@@ -163,8 +170,25 @@ def plugin_rewards(plugins: list[str], where: Callable[[tuple[str, ...]], str], 
     return names
 
 
+def _check_room_for_completions(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], errors: list[str],
+                                why: str) -> None:
+    """Every prompt must fit in `max_length - max_completion_length` when the trainer generates: a completion room as
+    long as the whole sequence otherwise showed up, after the model loaded, as one error per record against a
+    limit of 0 or below."""
+    max_length = cfg.global_max_length or cfg.template.get('max_length')
+    default = GRPO_DEFAULTS[('rlhf', 'max_completion_length')] if cfg.rlhf.get('rlhf_type') == 'grpo' else (
+        swift_fields.default('rlhf', 'max_completion_length'))  # the project's GRPO default, else ms-swift's
+    room = cfg.rlhf.get('max_completion_length', default)
+    if isinstance(max_length, int) and isinstance(room, int) and room >= max_length:
+        key = 'global_max_length' if cfg.global_max_length is not None else 'template.max_length'
+        errors.append(f'{where(("rlhf", "max_completion_length"))}: {room} tokens of room for each completion leave '
+                      f'none for the prompt within `{key}` = {max_length} ({why}); lower `rlhf.max_completion_length` '
+                      'or raise `global_max_length`')
+
+
 def _check_grpo(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], errors: list[str]) -> None:
     rlhf = cfg.rlhf
+    _check_room_for_completions(cfg, where, errors, 'GRPO samples completions for every prompt')
     if cfg.custom.mode != 'summary':
         errors.append(f'{where(("custom", "mode"))}: GRPO scores summaries against each record\'s `summary`; set '
                       '`custom.mode: summary`')

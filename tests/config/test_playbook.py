@@ -310,3 +310,23 @@ def test_a_metric_an_sft_evaluation_does_not_log_is_refused_before_the_steps_bef
             '`vision_kd_loss`, and per dataset') in str(err.value)
     for metric in ('eval_llm_kd_loss', 'token_acc', 'vision_kd_loss'):
         load_and_validate(_overlay(tmp_path, 'gkd.yaml', {'training': {'metric_for_best_model': metric}}))
+
+
+def test_a_completion_room_as_long_as_the_sequence_is_refused_naming_both_keys(tmp_path: Path):
+    """The playbook's GKD overlay without `lmbda` samples (ms-swift's default 0.5) with ms-swift's 512-token
+    completion room inside the smoke recipe's 512; its GRPO advice (max_completion_length 2048) on a 512 recipe.
+    Both showed up after the model loaded as one error per record against a limit of 0 or below."""
+    gkd = {'rlhf': {'rlhf_type': 'gkd', 'teacher_model': '../../.cache/tiny-qwen3-vl', 'llm_kd_weight': 0.0}}
+    with pytest.raises(ConfigError) as exc:
+        load_and_validate(_overlay(tmp_path, 'lora.yaml', gkd))
+    assert ('`rlhf.max_completion_length`: 512 tokens of room for each completion leave none for the prompt within '
+            '`global_max_length` = 512 (GKD samples completions (`lmbda: 0.5`)); lower `rlhf.max_completion_length` '
+            'or raise `global_max_length`') in str(exc.value)
+    cfg = load_and_validate(_overlay(tmp_path, 'lora.yaml', {'rlhf': {**gkd['rlhf'], 'max_completion_length': 64}}))
+    assert any("`rlhf.lmbda` is not set, so ms-swift's default 0.5 applies: that share of batches is sampled from the "
+               'student' in w for w in cfg.warnings)
+    load_and_validate(_overlay(tmp_path, 'lora.yaml', {'rlhf': {**gkd['rlhf'], 'lmbda': 0.0}}))  # forward-only
+    with pytest.raises(ConfigError) as exc:
+        load_and_validate(_overlay(tmp_path, 'summary_grpo.yaml', {'rlhf': {'max_completion_length': 2048}}))
+    assert ('2048 tokens of room for each completion leave none for the prompt within `global_max_length` = 512 '
+            '(GRPO samples completions for every prompt)') in str(exc.value)

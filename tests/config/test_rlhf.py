@@ -15,7 +15,8 @@ def _problems(make_config, **sections) -> str:
 
 def test_grpo_config_gets_the_project_defaults(make_config):
     cfg = load_and_validate(make_config('summary.yaml', rlhf={'rlhf_type': 'grpo', 'num_generations': 2,
-                                                              'reward_funcs': ['summary_format']}))
+                                                              'reward_funcs': ['summary_format']},
+                                        global_max_length=4096))  # room for the default 2048-token completions
     assert cfg.training['temperature'] == 0.3 and cfg.rlhf['max_completion_length'] == 2048
     assert cfg.template['truncation_strategy'] == 'left'  # ms-swift's GRPO takes only left; prompts are pre-checked
 
