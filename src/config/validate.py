@@ -460,12 +460,26 @@ def _check_scale_out(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]
     """Batch arithmetic and distributed back-ends: combinations that would fail (or mislead) after launch."""
     training = cfg.training
     ebs = training.get('effective_batch_size')
+    if ebs is not None and training.get('gradient_accumulation_steps') is not None:
+        # Two spellings of one knob: the more specific file wins (a child's `effective_batch_size` over the recipe's
+        # `gradient_accumulation_steps`, as any key a child sets); both in one file say two things at once.
+        ebs_file, steps_file = (loaded.origin(('training', key)) for key in ('effective_batch_size',
+                                                                             'gradient_accumulation_steps'))
+        if ebs_file == steps_file:
+            errors.append(f'{_where(loaded, ("training", "effective_batch_size"))}: set either `effective_batch_size` '
+                          'or `gradient_accumulation_steps` in this file, not both')
+        else:
+            won, lost = (('effective_batch_size', 'gradient_accumulation_steps')
+                         if loaded.files.index(ebs_file) > loaded.files.index(steps_file) else
+                         ('gradient_accumulation_steps', 'effective_batch_size'))
+            cfg.warnings.append(f'{_where(loaded, ("training", won))}: replaces the `training.{lost}` of '
+                                f'{loaded.origin(("training", lost))} (the two set one thing: the global batch)')
+            training.pop(lost)
+            ebs = training.get('effective_batch_size')
     if ebs is not None:
         micro, world = cfg.micro_batch, cfg.world_size
         where = _where(loaded, ('training', 'effective_batch_size'))
-        if training.get('gradient_accumulation_steps') is not None:
-            errors.append(f'{where}: set either `effective_batch_size` or `gradient_accumulation_steps`, not both')
-        elif ebs <= 0 or ebs % (micro * world):
+        if ebs <= 0 or ebs % (micro * world):
             errors.append(f'{where}: {ebs} is not a positive multiple of per_device_train_batch_size ({micro}) x '
                           f'world size ({world}) = {micro * world}')
     if training.get('llm_lr') is not None and training.get('learning_rate') is None and (

@@ -36,9 +36,26 @@ def test_effective_batch_size_must_divide(tmp_path: Path, monkeypatch):
     assert '32 is not a positive multiple of per_device_train_batch_size (4) x world size (3) = 12' in message
 
 
-def test_effective_batch_size_and_accumulation_are_exclusive(tmp_path: Path):
+def test_effective_batch_size_and_accumulation_in_one_file_are_refused(tmp_path: Path):
     message = _problems(tmp_path, training={'effective_batch_size': 8, 'gradient_accumulation_steps': 2})
-    assert 'set either `effective_batch_size` or `gradient_accumulation_steps`' in message
+    assert 'cfg.yaml: `training.effective_batch_size`: set either `effective_batch_size` or ' \
+           '`gradient_accumulation_steps` in this file, not both' in message
+
+
+def test_the_more_specific_file_wins_between_the_two_spellings_of_the_global_batch(tmp_path: Path):
+    """scale.md's snippet (`effective_batch_size: 64`) over a recipe that sets `gradient_accumulation_steps` was
+    refused as setting both, naming neither the recipe nor what to write; a child sets either, as any key."""
+    recipe = write_yaml(tmp_path / 'recipe.yaml', {**BASE, 'training': {'gradient_accumulation_steps': 2}})
+    child = write_yaml(tmp_path / 'child.yaml', {'extends': str(recipe), 'training': {
+        'per_device_train_batch_size': 4, 'effective_batch_size': 64}})
+    cfg = load_and_validate(child)
+    assert sft_argument_kwargs(cfg)['gradient_accumulation_steps'] == 16
+    assert any(w.endswith('child.yaml: `training.effective_batch_size`: replaces the '
+                          f'`training.gradient_accumulation_steps` of {recipe} (the two set one thing: the global '
+                          'batch)') for w in cfg.warnings), cfg.warnings
+    recipe.write_text(recipe.read_text().replace('gradient_accumulation_steps: 2', 'effective_batch_size: 64'))
+    child.write_text(child.read_text().replace('effective_batch_size: 64', 'gradient_accumulation_steps: 3'))
+    assert sft_argument_kwargs(load_and_validate(child))['gradient_accumulation_steps'] == 3
 
 
 def test_llm_lr_maps_onto_the_multimodal_optimizer(tmp_path: Path):
