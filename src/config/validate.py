@@ -60,6 +60,13 @@ def _where(loaded: LoadedConfig, path: KeyPath) -> str:
     return f'{loaded.origin(path)}: `{dotted(path)}`'
 
 
+def _latest_where(loaded: LoadedConfig, paths: list[KeyPath]) -> str:
+    """``_where`` of the one of ``paths`` that the most specific file set (the key just written, which a message about
+    several keys is most likely about); a message about a whole section named its first key's file instead."""
+    given = [p for p in paths if p in loaded.origins] or paths
+    return _where(loaded, max(given, key=lambda p: loaded.files.index(loaded.origin(p))))
+
+
 def _sub_problems(loaded: LoadedConfig, prefix: KeyPath, problems: list[tuple[KeyPath, str]]) -> list[str]:
     """A sub-parser's problems, each naming the file that set the value it is about (not the mapping's first key's)."""
     return [f'{_where(loaded, prefix + path)}: {message}' for path, message in problems]
@@ -326,19 +333,23 @@ def _check_something_trains(loaded: LoadedConfig, cfg: ProjectConfig, frozen: di
     tuner = cfg.tuner
     train_type = tuner.get(TUNER_TYPE_KEY) or swift_fields.default('tuner', 'tuner_type') or 'lora'
     regex = tuner.get('target_regex')
-    where = _where(loaded, ('tuner', ))
+    where = _latest_where(loaded, [('tuner', key) for key in ('freeze_llm', 'freeze_vit', 'freeze_aligner',
+                                                              TUNER_TYPE_KEY)])
     if all(frozen.values()) and not named and not regex and (
             train_type == 'full' or tuner.get('target_modules') in (None, ['all-linear'])):
         errors.append(f'{where}: `freeze_llm`, `freeze_vit` and `freeze_aligner` are all true and nothing else is '
                       'named to train (`modules_to_save`, `trainable_parameters`), so the run would have no trainable '
                       'parameter; unfreeze the component to train')
     if regex == '^$':
+        where = _where(loaded, ('tuner', 'target_regex'))
         if not tuner.get('modules_to_save'):
             errors.append(f'{where}: `target_regex: \'^$\'` puts the adapter on no module, and no `modules_to_save` '
                           'names what trains instead, so nothing would train; name the modules in `modules_to_save` '
                           '(the aligner-only recipe: [model.visual.merger, model.visual.deepstack_merger_list])')
         if train_type != 'lora' or tuner.get('use_dora'):
             what = '`use_dora: true`' if tuner.get('use_dora') else f'`{TUNER_TYPE_KEY}: {train_type}`'
+            where = _latest_where(loaded, [('tuner', 'target_regex'), ('tuner', 'use_dora' if tuner.get('use_dora')
+                                                                        else TUNER_TYPE_KEY)])
             errors.append(f'{where}: {what} with `target_regex: \'^$\'` has no module to act on (only '
                           '`modules_to_save` train); to adapt the aligner with it, give it modules: `target_modules: '
                           '[all-linear]` with `freeze_aligner: false` (and the other components frozen)')

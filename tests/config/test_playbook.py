@@ -169,6 +169,18 @@ def test_a_run_with_nothing_to_train_is_refused_before_the_model_loads(tmp_path:
     assert expected in str(err.value)
 
 
+def test_an_error_about_several_tuner_keys_names_the_file_that_set_the_one_just_written(tmp_path: Path):
+    """The playbook's aligner recipe in one file, `use_dora: true` in a child: the error named lora.yaml (the file of
+    the section's first key), which set neither."""
+    recipe = _overlay(tmp_path, 'lora.yaml', {'tuner': {'target_regex': '^$',
+                                                         'modules_to_save': ['model.visual.merger']}})
+    recipe = recipe.rename(tmp_path / 'aligner.yaml')
+    child = write_yaml(tmp_path / 'dora.yaml', {'extends': str(recipe), 'tuner': {'use_dora': True}})
+    with pytest.raises(ConfigError) as err:
+        load_and_validate(child)
+    assert f"{child}: `tuner.use_dora`: `use_dora: true` with `target_regex: '^$'` has no module" in str(err.value)
+
+
 @pytest.mark.parametrize('training, expected', [
     ({'save_steps': 3, 'eval_steps': 2}, '`save_steps` (3) must be a multiple of `eval_steps` (2)'),
     ({'save_strategy': 'epoch', 'eval_strategy': 'steps'}, '`save_strategy` (epoch) and `eval_strategy` (steps) must '
