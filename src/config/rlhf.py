@@ -124,6 +124,12 @@ def gkd_model_problems(cfg: 'ProjectConfig') -> list[str]:
     problems = []
     student_cfg, teacher_cfg = checkpoint_config(student), checkpoint_config(teacher) if teacher else None
     if student_cfg and teacher_cfg:
+        types = [c.get('model_type') for c in (student_cfg, teacher_cfg)]
+        if types[0] != types[1]:
+            problems.append(f'{cfg.source}: `rlhf.teacher_model` {teacher} is a {types[1]} model and the student '
+                            f'{student} a {types[0]} one; the teacher sees the student\'s batch (its image patches '
+                            'and grid), which another family reads differently (a run stopped at step 1 with a shape '
+                            'error), so take a teacher of the student\'s family')
         sizes = [c.get('text_config', c).get('vocab_size') for c in (student_cfg, teacher_cfg)]
         vocabs = [_tokenizer_vocab(p) for p in (student, teacher)]
         if sizes[0] != sizes[1] or (None not in vocabs and vocabs[0] != vocabs[1]):

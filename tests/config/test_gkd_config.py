@@ -43,6 +43,16 @@ def test_teacher_with_another_vocabulary(make_config, tiny_model, tmp_path):
     assert 'has a different tokenizer / vocabulary than the student' in text
 
 
+def test_a_teacher_of_another_family_is_refused_before_both_models_load(make_config, tmp_path_factory):
+    """A Qwen2.5-VL teacher for the Qwen3-VL student shares the tokenizer, loaded, and stopped at step 1 with a
+    shape error: the teacher reads the student's image patches (another patch size)."""
+    qwen25 = build_tiny_model(tmp_path_factory.mktemp('m') / 'tiny-qwen25', arch='qwen2_5_vl')
+    text = _problems(make_config, rlhf={'teacher_model': str(qwen25), 'lmbda': 0.0})
+    assert (f'`rlhf.teacher_model` {qwen25} is a qwen2_5_vl model and the student' in text and 'a qwen3_vl one; the '
+            "teacher sees the student's batch (its image patches and grid), which another family reads differently"
+            in text)
+
+
 def test_deepstack_kd_on_a_model_without_deepstack(make_config, tmp_path_factory):
     qwen25 = build_tiny_model(tmp_path_factory.mktemp('m') / 'tiny-qwen25', arch='qwen2_5_vl')
     text = _problems(make_config, model={'model': str(qwen25), 'model_type': 'qwen2_5_vl'},
