@@ -288,8 +288,27 @@ def _check_pixels(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -
                           f'image would still get one patch. Use at least {side * side}')
 
 
+def _check_run_length(loaded: LoadedConfig, cfg: ProjectConfig) -> None:
+    """`max_steps` (above 0) overrides `num_train_epochs` in transformers. Set in different files, the more specific
+    one wins (the playbook's `num_train_epochs: 3` pasted over the smoke recipe's `max_steps: 4` trained 4 steps);
+    in one file, transformers' rule holds and a warning says so."""
+    training = cfg.training
+    steps, epochs = training.get('max_steps'), training.get('num_train_epochs')
+    if not isinstance(steps, int) or steps <= 0 or epochs is None:
+        return
+    steps_file, epochs_file = (loaded.origin(('training', key)) for key in ('max_steps', 'num_train_epochs'))
+    if loaded.files.index(epochs_file) > loaded.files.index(steps_file):
+        cfg.warnings.append(f'{_where(loaded, ("training", "num_train_epochs"))}: replaces the `training.max_steps: '
+                            f'{steps}` of {steps_file}: the run trains {epochs} epoch(s)')
+        training['max_steps'] = -1  # transformers' "not set"
+    else:
+        cfg.warnings.append(f'{_where(loaded, ("training", "max_steps"))}: {steps} steps override `num_train_epochs: '
+                            f'{epochs}` ({epochs_file}): the run stops after {steps} steps, whatever the epoch')
+
+
 def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
     """Settings that would be accepted and then do nothing, or something else."""
+    _check_run_length(loaded, cfg)
     if cfg.tuner.get('resume_from_checkpoint'):
         where = _where(loaded, ('tuner', 'resume_from_checkpoint'))
         if cfg.training.get('resume_from_checkpoint'):

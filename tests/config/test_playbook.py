@@ -342,3 +342,15 @@ def test_a_completion_room_as_long_as_the_sequence_is_refused_naming_both_keys(t
         load_and_validate(_overlay(tmp_path, 'summary_grpo.yaml', {'rlhf': {'max_completion_length': 2048}}))
     assert ('2048 tokens of room for each completion leave none for the prompt within `global_max_length` = 512 '
             '(GRPO samples completions for every prompt)') in str(exc.value)
+
+
+def test_num_train_epochs_over_an_inherited_max_steps_trains_the_epochs(tmp_path: Path):
+    """The playbook's stage-1 `num_train_epochs: 3` pasted over the smoke recipe (`max_steps: 4`) trained 4 steps:
+    transformers lets `max_steps` win. The more specific file wins; in one file, transformers' rule is said."""
+    cfg = load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'num_train_epochs': 3}}))
+    assert cfg.training['max_steps'] == -1 and cfg.training['num_train_epochs'] == 3
+    assert any(w.endswith(f"snippet.yaml: `training.num_train_epochs`: replaces the `training.max_steps: 4` of "
+                          f"{SMOKE_CONFIGS / 'base.yaml'}: the run trains 3 epoch(s)") for w in cfg.warnings), cfg.warnings
+    cfg = load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'num_train_epochs': 3, 'max_steps': 6}}))
+    assert cfg.training['max_steps'] == 6
+    assert any('`training.max_steps`: 6 steps override `num_train_epochs: 3`' in w for w in cfg.warnings)
