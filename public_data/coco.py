@@ -34,6 +34,7 @@ from .common import (
     convert,
     coordinates,
     parser,
+    pixels,
     polygon_area,
     relative_image,
     run,
@@ -81,7 +82,7 @@ def annotation_objects(ann: dict[str, Any], name: str, width: int, height: int, 
             if len(coords) < 6 or len(coords) % 2 or polygon_area(coords) < 1:
                 notes['polygon part with under 3 points or no area dropped (as detectron2 drops it)'] += 1
                 continue
-            kept.append([round(v, 2) for v in coords])
+            kept.append(pixels(coords))
             moved |= was_clamped
         if not kept:
             raise Skip('polygon with fewer than 3 points or no area')

@@ -397,6 +397,12 @@ def clamped(values: list[float], width: float, height: float) -> tuple[list[floa
     return out, out != [float(v) for v in values]
 
 
+def pixels(values: Iterable[float]) -> list[int | float]:
+    """Coordinates as a record stores them: to a hundredth of a pixel, a whole pixel as an integer (`25`, not `25.0`,
+    as annotation tools and the shipped samples write them)."""
+    return [int(v) if v == int(v) else v for v in (round(float(v), 2) for v in values)]
+
+
 def box_object(desc: str, corners: list[float], width: float, height: float, report: Report) -> dict[str, Any]:
     """A contract box from pixel corners [x1, y1, x2, y2]: clamped into the image (counted), at least a pixel wide
     and high (else ``Skip``)."""
@@ -405,7 +411,7 @@ def box_object(desc: str, corners: list[float], width: float, height: float, rep
         raise Skip(f'degenerate box {[round(v, 2) for v in corners]}')
     if moved:
         report.notes['box clamped at the image edge'] += 1
-    return {'desc': desc, 'bbox_2d': [round(v, 2) for v in (x1, y1, x2, y2)]}
+    return {'desc': desc, 'bbox_2d': pixels([x1, y1, x2, y2])}
 
 
 def polygon_object(desc: str, points: list[float], width: float, height: float, report: Report) -> dict[str, Any]:
@@ -418,7 +424,7 @@ def polygon_object(desc: str, points: list[float], width: float, height: float, 
         raise Skip(f'degenerate polygon {[round(v, 2) for v in points][:8]} (under a pixel of area in the image)')
     if moved:
         report.notes['polygon clamped at the image edge'] += 1
-    return {'desc': desc, 'poly': [round(v, 2) for v in coords]}
+    return {'desc': desc, 'poly': pixels(coords)}
 
 
 def image_objects(raw: Iterable[Any], convert_object: Callable[[Any], dict[str, Any] | list[dict] | None],

@@ -51,6 +51,7 @@ def test_coco_boxes(image_dir: Path, tmp_path: Path, capsys):
                            'objects': [{'desc': 'car', 'bbox_2d': [4.0, 6.0, 24.0, 16.0]},
                                        {'desc': '行人', 'bbox_2d': [50.0, 50.0, 64.0, 64.0]}]}]
     assert report.written == 1
+    assert '"bbox_2d": [4, 6, 24, 16]' in out.read_text(), 'whole pixels are written as integers'
     lost = 'image would lose 2 object(s) (degenerate box [0.0, 0.0, 0.0, 5.0]); --keep-partial keeps it'
     assert report.skipped == {'degenerate box [0.0, 0.0, 0.0, 5.0]': 1, 'crowd annotation (RLE mask)': 1, lost: 1,
                               'image file not found': 1}
