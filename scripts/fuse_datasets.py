@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RecordError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder that cannot be written (read-only, a file where a folder should be)
+        print(f'error: --out {flags.out}: cannot write the mixture ({exc.strerror or exc}: '
+              f'{exc.filename or flags.out}); nothing was written', file=sys.stderr)
+        return 2
     width = max(len(name) for name in counts)
     print(f'wrote {sum(counts.values())} records to {flags.out} (seed {fusion.seed}):')
     for name, count in counts.items():

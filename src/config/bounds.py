@@ -36,7 +36,7 @@ class Bound:
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not one of this bound's numbers (``must be ..., got ...``), or None."""
         if not is_number(value) or (self.integer and isinstance(value, float) and not value.is_integer()):
-            return f'must be {self.described()}, got {value!r}'
+            return f'must be {self.described()}, got {value!r}{yaml_float_hint(value)}'
         if value in self.also:
             return None
         if math.isnan(value):
@@ -98,3 +98,16 @@ def non_finite_paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tup
     if isinstance(value, float) and not math.isfinite(value):
         return [(prefix, value)]
     return []
+
+
+def yaml_float_hint(value: Any) -> str:
+    """YAML 1.1 (PyYAML) reads `1e-4` and `5e-1` (no dot) as text: how to write the number, for a message about a
+    value that should have been one; '' for anything else."""
+    if not isinstance(value, str):
+        return ''
+    try:
+        float(value)
+    except ValueError:
+        return ''
+    mantissa, _, exponent = value.lower().partition('e')
+    return f' (YAML reads {value} as text: write {mantissa}.0e{exponent})' if exponent and '.' not in mantissa else ''

@@ -40,7 +40,10 @@ SOURCE_KEYS = ('name', 'train_jsonl', 'val_jsonl', 'ratio', 'count', 'domain', '
 TOP_KEYS = ('seed', 'eval_sources', 'sources', 'dataset_domains')
 NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 # Names whose telemetry keys would overwrite ms-swift's own metrics (`token_acc`, `aux_loss`).
-RESERVED_NAMES = ('token', 'aux')
+RESERVED_NAMES = ('token', 'aux', 'sft', 'llm_kd', 'vision_kd')
+"""Source names whose per-source metrics (`<name>_loss`, `<name>_token_acc`) would overwrite ms-swift's (`token_acc`,
+`aux_loss`) or the GKD monitor's (`sft_loss`, `llm_kd_loss`, `vision_kd_loss`): a red-team run logged a negative
+cross-entropy for a source named `llm_kd`."""
 RATIO = NON_NEGATIVE
 KEEP_AUGMENTATION = object()
 """A source without an `augmentation` key uses `custom.augmentation`."""
@@ -61,6 +64,11 @@ class FusionSource:
     prompts: dict[str, str] = field(default_factory=dict)
     augmentation: AugmentationSpec | None | object = KEEP_AUGMENTATION
     """The source's own augmentation (None: none), or ``KEEP_AUGMENTATION``: the run's ``custom.augmentation``."""
+
+    @property
+    def asked(self) -> bool:
+        """Whether the config asks this source for samples (a ratio or count of 0 leaves it out on purpose)."""
+        return bool(self.count) if self.count is not None else (1.0 if self.ratio is None else self.ratio) > 0
 
     def quota(self, records: int) -> int:
         """Samples this source contributes to every epoch, given how many records its file has."""
@@ -195,7 +203,8 @@ def _parse_source(entry: Any, base_dir: Path, where: str, errors: list[str]) -> 
                       f'got {name!r}')
         name = str(name)
     elif name in RESERVED_NAMES:
-        errors.append(f'{where}: name `{name}` is reserved (its metrics would overwrite ms-swift\'s `{name}_*`)')
+        errors.append(f'{where}: name `{name}` is reserved (its metrics would overwrite ms-swift\'s or the GKD '
+                      f'monitor\'s `{name}_*`); name the source otherwise')
     where = f'{where} (`{name}`)'
     errors.extend(f'{where}: unknown key `{k}`; valid: {", ".join(SOURCE_KEYS)}' for k in entry if k not in SOURCE_KEYS)
     paths = {}

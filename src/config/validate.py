@@ -13,7 +13,7 @@ from typing import Any
 
 from . import swift_fields
 from .augmentation import parse_augmentation
-from .bounds import AT_LEAST_ONE
+from .bounds import AT_LEAST_ONE, yaml_float_hint
 from .errors import ConfigError
 from .fusion import load_fusion_config
 from .loader import KeyPath, LoadedConfig, dotted
@@ -74,15 +74,7 @@ def _sub_problems(loaded: LoadedConfig, prefix: KeyPath, problems: list[tuple[Ke
 
 def _float_hint(value: Any, spec: Spec) -> str:
     """YAML 1.1 reads `1e-4` (no dot) as a string; say how to write it when a float was expected."""
-    if isinstance(value, str) and fits(1.5, spec):
-        try:
-            float(value)
-        except ValueError:
-            return ''
-        mantissa, _, exponent = value.lower().partition('e')
-        if exponent and '.' not in mantissa:
-            return f' (YAML reads {value} as text: write {mantissa}.0e{exponent})'
-    return ''
+    return yaml_float_hint(value) if fits(1.5, spec) else ''
 
 
 def _suggest(key: str, section: str) -> str:

@@ -15,6 +15,25 @@ BYTES_PER_SAMPLE = 40
 concatenated copies made while shuffling."""
 
 
+def quota_problems(names: list[str], sizes: list[int], quotas: list[int], asked: list[bool],
+                   origin: str) -> tuple[list[str], list[str]]:
+    """(problems, notes) of the samples per epoch each source gets from its record count: a source asked for samples
+    whose ratio rounds to none would be left out without a word (and all of them: an empty epoch that "trains" 0
+    steps); a source drawn many times over says so."""
+    problems, notes = [], []
+    for name, size, quota, wanted in zip(names, sizes, quotas, asked):
+        if wanted and quota == 0:
+            problems.append(f'{origin}: source `{name}`: its ratio of {size:,} record(s) rounds to 0 samples per '
+                            f'epoch, so it would not be in the mixture; raise the ratio (at least {0.5 / size:.3g}), '
+                            'give a `count`, or remove the source')
+        elif quota > size:
+            notes.append(f'fusion: source `{name}`: {quota:,} samples per epoch from {size:,} record(s), each about '
+                         f'{quota / size:.3g} times')
+    if not problems and not sum(quotas):
+        problems.append(f'{origin}: every source rounds to 0 samples per epoch; the mixture would be empty')
+    return problems, notes
+
+
 def schedule_memory_problem(names: list[str], quotas: list[int], origin: str) -> str | None:
     """Why an epoch of ``quotas`` samples cannot be scheduled in this machine's memory (naming the sources that ask
     for the most), or None."""

@@ -149,3 +149,45 @@ def test_every_media_form_still_names_its_own_file_from_the_mixtures_folder(tmp_
         inputs = dataset.inputs(idx)
         paths = inputs.get('images') or [i['image'] for i in inputs['messages'][0]['content'] if i['type'] == 'image']
         assert paths == [str(tmp_path / 'src' / 'images' / 'a.png')], (idx, paths)
+
+
+def _chat_file(path, n):
+    return write_jsonl(path, [{'messages': [{'role': 'user', 'content': f'hi {i}'},
+                                            {'role': 'assistant', 'content': 'ok'}]} for i in range(n)])
+
+
+def _fuse(tmp_path, sources, out=None):
+    config = write_yaml(tmp_path / 'mix.yaml', {'sources': sources})
+    return subprocess.run([sys.executable, 'scripts/fuse_datasets.py', '--config', str(config), '--out',
+                           str(out or tmp_path / 'out' / 'mix.jsonl')], cwd=REPO, capture_output=True, text=True)
+
+
+def test_a_source_whose_ratio_rounds_to_no_sample_is_refused_and_repeats_are_said(tmp_path):
+    """A ratio of 0.01 of 3 records rounds to 0: the source was left out without a word (all of them: an empty
+    file, exit 0, and online a run of 0 steps); a source drawn 333 times over said nothing either."""
+    a, small = _chat_file(tmp_path / 'a.jsonl', 3), _chat_file(tmp_path / 'small.jsonl', 3)
+    done = _fuse(tmp_path, [{'name': 'a', 'train_jsonl': str(a), 'ratio': 0.01},
+                            {'name': 's', 'train_jsonl': str(small), 'ratio': 0.1}])
+    assert done.returncode == 2 and not (tmp_path / 'out' / 'mix.jsonl').exists()
+    assert ('source `a`: its ratio of 3 record(s) rounds to 0 samples per epoch, so it would not be in the mixture; '
+            'raise the ratio (at least 0.167), give a `count`, or remove the source') in done.stderr
+    done = _fuse(tmp_path, [{'name': 'a', 'train_jsonl': str(a), 'ratio': 0},
+                            {'name': 's', 'train_jsonl': str(small), 'count': 1000}])
+    assert done.returncode == 0, done.stderr
+    assert 'fusion: source `s`: 1,000 samples per epoch from 3 record(s), each about 333 times' in done.stderr
+
+
+def test_source_names_that_would_overwrite_the_gkd_monitor_terms_are_refused(tmp_path):
+    a = _chat_file(tmp_path / 'a.jsonl', 2)
+    done = _fuse(tmp_path, [{'name': 'llm_kd', 'train_jsonl': str(a)}])
+    assert done.returncode == 2
+    assert "name `llm_kd` is reserved (its metrics would overwrite ms-swift's or the GKD monitor's `llm_kd_*`)" in (
+        done.stderr)
+
+
+def test_an_out_that_cannot_be_written_is_one_line(tmp_path):
+    a = _chat_file(tmp_path / 'a.jsonl', 2)
+    (tmp_path / 'afile').write_text('')
+    done = _fuse(tmp_path, [{'name': 'a', 'train_jsonl': str(a)}], out=tmp_path / 'afile' / 'mix.jsonl')
+    assert done.returncode == 2 and 'Traceback' not in done.stderr
+    assert f'error: --out {tmp_path / "afile" / "mix.jsonl"}: cannot write the mixture' in done.stderr
