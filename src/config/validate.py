@@ -301,6 +301,14 @@ def _check_run_length(loaded: LoadedConfig, cfg: ProjectConfig) -> None:
 def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
     """Settings that would be accepted and then do nothing, or something else."""
     _check_run_length(loaded, cfg)
+    strategy = cfg.training.get('eval_strategy')
+    if strategy is not None and str(strategy) != 'no' and not cfg.has_validation:
+        unevaluated = [s.name for s in cfg.fusion.sources if s.val_jsonl is not None] if cfg.fusion else []
+        hint = (f'; the fusion sources with a `val_jsonl` ({", ".join(unevaluated)}) are `domain: source`, which is '
+                'not evaluated unless `eval_sources` names it' if unevaluated else
+                ': give `custom.val_jsonl` (or a fusion source\'s `val_jsonl`)')
+        cfg.warnings.append(f'{_where(loaded, ("training", "eval_strategy"))}: {strategy!r}, but the run has no '
+                            f'validation records, so ms-swift turns evaluation off{hint}')
     if cfg.tuner.get('resume_from_checkpoint'):
         where = _where(loaded, ('tuner', 'resume_from_checkpoint'))
         if cfg.training.get('resume_from_checkpoint'):

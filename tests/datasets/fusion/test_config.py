@@ -107,3 +107,18 @@ def test_dataset_domains_marks_sources_as_the_playbook_writes_it(tmp_path):
     assert '`dataset_domains.bbu`: source disagrees with the source\'s own `domain: target`' in text
     assert '`dataset_domains.lviss`: unknown source; sources: bbu, lvis' in text
     assert "`dataset_domains.lvis`: must be one of target, source, got 'other'" in text
+
+
+def test_evaluation_asked_for_without_validation_records_says_why_it_is_off(make_config):
+    """A fusion whose only `val_jsonl` is a `domain: source` source has nothing to evaluate: ms-swift turned
+    `eval_strategy: steps` off without a word."""
+    from src.config import load_and_validate
+    from tests.conftest import SMOKE_DATA
+
+    fusion = {'sources': [{'name': 'extra', 'train_jsonl': str(SMOKE_DATA / 'train.jsonl'),
+                           'val_jsonl': str(SMOKE_DATA / 'val.jsonl'), 'domain': 'source'}]}
+    cfg = load_and_validate(make_config('fusion.yaml', custom={'fusion_config': fusion},
+                                        training={'eval_strategy': 'steps'}))
+    assert any("`training.eval_strategy`: 'steps', but the run has no validation records, so ms-swift turns "
+               'evaluation off; the fusion sources with a `val_jsonl` (extra) are `domain: source`' in w
+               for w in cfg.warnings), cfg.warnings
