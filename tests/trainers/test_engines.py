@@ -115,7 +115,8 @@ def test_sharded_grpo_refuses_text_only_beside_image_records_and_sft_takes_them(
     from src.trainers.engines import mixed_modalities_problem
 
     monkeypatch.setenv('WORLD_SIZE', '2')
-    grpo = {'rlhf': {'rlhf_type': 'grpo', 'reward_funcs': ['summary_format'], 'num_generations': 2},
+    grpo = {'rlhf': {'rlhf_type': 'grpo', 'reward_funcs': ['summary_format'], 'num_generations': 2,
+                     'max_completion_length': 64},
             'custom': {'mode': 'summary'}}
     zero3 = _cfg(tmp_path, 'zero3', **grpo)
     problem = mixed_modalities_problem(zero3, _counts(text_only=3))
