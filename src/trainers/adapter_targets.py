@@ -78,8 +78,9 @@ def adapter_targets(cfg: ProjectConfig) -> tuple[dict[str, Any], list[str]]:
     """(ms-swift keyword arguments to set, notices) for the run's adapter targets; raises ``ConfigError`` for a
     combination ms-swift would not apply as written."""
     entries = cfg.tuner.get('target_modules')
-    if (cfg.tuner.get(TUNER_TYPE_KEY, 'lora') == 'full' or cfg.tuner.get('target_regex')
-            or not isinstance(entries, list) or not entries):
+    if cfg.tuner.get(TUNER_TYPE_KEY, 'lora') != 'full' and cfg.tuner.get('target_regex'):
+        return {}, _frozen_regex_notices(cfg)
+    if cfg.tuner.get(TUNER_TYPE_KEY, 'lora') == 'full' or not isinstance(entries, list) or not entries:
         return {}, []
     names = [str(e) for e in entries]
     others = [e for e in names if e not in KEYWORDS]
@@ -110,6 +111,28 @@ def adapter_targets(cfg: ProjectConfig) -> tuple[dict[str, Any], list[str]]:
                            'only component(s) the freeze flags leave to adapt, so the adapter would have no module:'
                            + ''.join(f'\n    {n.removeprefix("notice: ")}' for n in notices)])
     return {'target_regex': regex.pattern}, notices
+
+
+def _frozen_regex_notices(cfg: ProjectConfig) -> list[str]:
+    """A `target_regex` goes to PEFT as written, so the freeze flags do not limit it: one notice per frozen component
+    it matches modules of (the checkpoint's names, when it is local), so a flag is never ignored without a word."""
+    layout, frozen = Layout.of(model_type_of(cfg.model)), cfg.frozen
+    modules = loaded_names(weight_module_names(cfg.model['model']) or set())
+    try:
+        regex = re.compile(str(cfg.tuner['target_regex']))
+    except re.error:
+        return []  # not a regex: PEFT's own error names it
+    if layout is None:
+        return []
+    hit: dict[str, int] = {}
+    for name in modules:
+        component = layout.component(name)
+        if component is not None and frozen[component] and regex.fullmatch(name):
+            hit[component] = hit.get(component, 0) + 1
+    return [f'notice: {cfg.source}: `tuner.target_regex` matches {count} module(s) of the {NAMES[component]}, which '
+            f'`tuner.{FLAGS[component]}: true` keeps frozen: the adapter goes there anyway (a regex reaches PEFT as '
+            'written; the freeze flags limit `all-linear` and `target_modules` lists). Narrow the regex, or set the '
+            'flag false' for component, count in sorted(hit.items(), key=lambda item: COMPONENTS.index(item[0]))]
 
 
 def loaded_names(stored: set[str]) -> set[str]:

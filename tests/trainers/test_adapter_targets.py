@@ -141,3 +141,16 @@ def test_resuming_a_checkpoint_whose_list_also_adapted_frozen_components_says_wh
     assert ('(a `target_modules` list now leaves the components the freeze flags keep frozen without an adapter; a '
             'checkpoint trained before that has adapters there too, and no config gives them back: start a new stage '
             'from it)') in message
+
+
+def test_a_target_regex_over_a_frozen_component_is_said_not_ignored(make_config, tiny_model):
+    """A regex reaches PEFT as written: `freeze_vit: true` beside `.*\\.qkv|.*q_proj` put LoRA on the ViT without a
+    word. The adapter still goes where the regex says; the notice names the flag it overrides."""
+    cfg = load_and_validate(make_config('lora.yaml', tuner={'target_regex': r'.*\.(qkv|q_proj)', 'freeze_vit': True}))
+    kwargs, notices = adapter_targets(cfg)
+    assert kwargs == {}
+    [notice] = notices
+    assert '`tuner.target_regex` matches ' in notice and ('module(s) of the ViT, which `tuner.freeze_vit: true` '
+                                                          'keeps frozen: the adapter goes there anyway') in notice
+    llm_only = load_and_validate(make_config('lora.yaml', tuner={'target_regex': r'.*language_model.*\.q_proj'}))
+    assert adapter_targets(llm_only) == ({}, [])
