@@ -33,9 +33,9 @@ from .common import (
     clamped,
     convert,
     coordinates,
+    degenerate_polygon,
     parser,
     pixels,
-    polygon_area,
     relative_image,
     run,
     stream_json_array,
@@ -79,7 +79,7 @@ def annotation_objects(ann: dict[str, Any], name: str, width: int, height: int, 
         for i, part in enumerate(parts):
             values = coordinates(part, f'segmentation part {i}')
             coords, was_clamped = clamped(values, width, height)
-            if len(coords) < 6 or len(coords) % 2 or polygon_area(coords) < 1:
+            if len(coords) < 6 or len(coords) % 2 or degenerate_polygon(coords):
                 notes['polygon part with under 3 points or no area dropped (as detectron2 drops it)'] += 1
                 continue
             kept.append(pixels(coords))

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator
 import ijson
 from tqdm import tqdm
 
-from src.datasets.contract import RecordError, parse_line, polygon_area
+from src.datasets.contract import RecordError, collinear, parse_line
 
 
 class Skip(Exception):
@@ -414,14 +414,21 @@ def box_object(desc: str, corners: list[float], width: float, height: float, rep
     return {'desc': desc, 'bbox_2d': pixels([x1, y1, x2, y2])}
 
 
+def degenerate_polygon(coords: list[float]) -> bool:
+    """As for a box: a polygon under a pixel wide or high in the image, or whose points lie on one line."""
+    xs, ys = coords[0::2], coords[1::2]
+    return max(xs) - min(xs) < 1 or max(ys) - min(ys) < 1 or collinear(coords)
+
+
 def polygon_object(desc: str, points: list[float], width: float, height: float, report: Report) -> dict[str, Any]:
     """A contract polygon from pixel points x, y, x, y, ...: clamped into the image (counted), at least 3 points."""
     points = coordinates(points, 'polygon')
     if len(points) < 6 or len(points) % 2:
         raise Skip(f'polygon with fewer than 3 points ({len(points)} numbers)')
     coords, moved = clamped(points, width, height)
-    if polygon_area(coords) < 1:  # as a box: at least a pixel (an outline along the edge once clamped has none)
-        raise Skip(f'degenerate polygon {[round(v, 2) for v in points][:8]} (under a pixel of area in the image)')
+    if degenerate_polygon(coords):  # an outline along the edge once clamped has none
+        raise Skip(f'degenerate polygon {[round(v, 2) for v in points][:8]} (no area, or under a pixel wide or high '
+                   'in the image)')
     if moved:
         report.notes['polygon clamped at the image edge'] += 1
     return {'desc': desc, 'poly': pixels(coords)}

@@ -81,12 +81,13 @@ class ImageIndex:
 
     def _matching(self, folders: tuple[str, ...], name: str) -> list[Path]:
         """Files found by ``name`` whose folders agree with the reference's ``folders``: the file's folders under
-        --images end the reference's, or the reference's end the file's."""
+        --images end the reference's, or the reference's end the file's. A reference without folders (a bare name)
+        says nothing about them: every file of that name matches."""
         found = []
         for path in self.by_name.get(name, []):
             under = path.parent.relative_to(self.folder).parts
             inside = bool(folders) and path.parent.parts[-len(folders):] == folders
-            if not under or folders[-len(under):] == under or inside:
+            if not folders or not under or folders[-len(under):] == under or inside:
                 found.append(path)
         return sorted(set(found))
 
@@ -106,9 +107,11 @@ class ImageIndex:
         if uploaded:
             original = UPLOAD_PREFIX.sub('', name)
             candidates += [(original, name), (stored_name(original), name)] if original != name else []
-        for candidate, upload in candidates:  # an upload's original lives anywhere: its name is all there is
-            found = (self._matching(parts[:-1], candidate) if upload is None else
-                     sorted(set(self.by_name.get(candidate, []))))
+        # An upload's stored name (with its uuid prefix) names one file wherever it was copied, and its original
+        # lives anywhere: for them the name is all there is. Other references' folders must agree.
+        folders = () if uploaded else parts[:-1]
+        for candidate, upload in candidates:
+            found = self._matching(folders, candidate)
             if len(found) > 1:
                 raise Skip(f'image {"/".join(parts)} matches {len(found)} files under --images ({found[0]}, '
                            f'{found[1]}); point --images at the folder that holds this one')

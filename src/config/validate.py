@@ -280,22 +280,30 @@ def _check_pixels(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -
                           f'image would still get one patch. Use at least {side * side}')
 
 
+def _top_file_sets(loaded: LoadedConfig, a: KeyPath, b: KeyPath) -> KeyPath | None:
+    """Of two keys that set one thing, the one the config being run sets itself (its own file, not a parent's), when
+    exactly one is set there: what the user just wrote over the recipe. None otherwise."""
+    top = loaded.files[-1]
+    mine = [path for path in (a, b) if path in loaded.origins and loaded.origin(path) == top]
+    return mine[0] if len(mine) == 1 else None
+
+
 def _check_run_length(loaded: LoadedConfig, cfg: ProjectConfig) -> None:
-    """`max_steps` (above 0) overrides `num_train_epochs` in transformers. Set in different files, the more specific
-    one wins (the playbook's `num_train_epochs: 3` pasted over the smoke recipe's `max_steps: 4` trained 4 steps);
-    in one file, transformers' rule holds and a warning says so."""
+    """`max_steps` (above 0) overrides `num_train_epochs` in transformers. When the config being run sets one of them
+    over a parent's other, its own wins (the playbook's `num_train_epochs: 3` pasted over the smoke recipe's
+    `max_steps: 4` trained 4 steps); otherwise transformers' rule holds, and a warning says so."""
     training = cfg.training
     steps, epochs = training.get('max_steps'), training.get('num_train_epochs')
     if not isinstance(steps, int) or steps <= 0 or epochs is None:
         return
-    steps_file, epochs_file = (loaded.origin(('training', key)) for key in ('max_steps', 'num_train_epochs'))
-    if loaded.files.index(epochs_file) > loaded.files.index(steps_file):
-        cfg.warnings.append(f'{_where(loaded, ("training", "num_train_epochs"))}: replaces the `training.max_steps: '
-                            f'{steps}` of {steps_file}: the run trains {epochs} epoch(s)')
+    steps_path, epochs_path = ('training', 'max_steps'), ('training', 'num_train_epochs')
+    if _top_file_sets(loaded, steps_path, epochs_path) == epochs_path:
+        cfg.warnings.append(f'{_where(loaded, epochs_path)}: replaces the `training.max_steps: {steps}` of '
+                            f'{loaded.origin(steps_path)}: the run trains {epochs} epoch(s)')
         training['max_steps'] = -1  # transformers' "not set"
     else:
-        cfg.warnings.append(f'{_where(loaded, ("training", "max_steps"))}: {steps} steps override `num_train_epochs: '
-                            f'{epochs}` ({epochs_file}): the run stops after {steps} steps, whatever the epoch')
+        cfg.warnings.append(f'{_where(loaded, steps_path)}: {steps} steps override `num_train_epochs: {epochs}` '
+                            f'({loaded.origin(epochs_path)}): the run stops after {steps} steps, whatever the epoch')
 
 
 def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]) -> None:
@@ -491,20 +499,20 @@ def _check_scale_out(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[str]
     training = cfg.training
     ebs = training.get('effective_batch_size')
     if ebs is not None and training.get('gradient_accumulation_steps') is not None:
-        # Two spellings of one knob: the more specific file wins (a child's `effective_batch_size` over the recipe's
-        # `gradient_accumulation_steps`, as any key a child sets); both in one file say two things at once.
-        ebs_file, steps_file = (loaded.origin(('training', key)) for key in ('effective_batch_size',
-                                                                             'gradient_accumulation_steps'))
-        if ebs_file == steps_file:
-            errors.append(f'{_where(loaded, ("training", "effective_batch_size"))}: set either `effective_batch_size` '
-                          'or `gradient_accumulation_steps` in this file, not both')
+        # Two spellings of one knob: the one the config being run sets over a parent's other wins (scale.md's
+        # `effective_batch_size` over a shipped recipe's accumulation); anything else says two things at once.
+        ebs_path, steps_path = ('training', 'effective_batch_size'), ('training', 'gradient_accumulation_steps')
+        won = _top_file_sets(loaded, ebs_path, steps_path)
+        if won is None:
+            where = (f'{loaded.origin(ebs_path)} and {loaded.origin(steps_path)}'
+                     if loaded.origin(ebs_path) != loaded.origin(steps_path) else loaded.origin(ebs_path))
+            errors.append(f'{where}: `training.effective_batch_size` and `training.gradient_accumulation_steps` both '
+                          f'set the global batch; set one (in {loaded.files[-1].name}: the other as null)')
         else:
-            won, lost = (('effective_batch_size', 'gradient_accumulation_steps')
-                         if loaded.files.index(ebs_file) > loaded.files.index(steps_file) else
-                         ('gradient_accumulation_steps', 'effective_batch_size'))
-            cfg.warnings.append(f'{_where(loaded, ("training", won))}: replaces the `training.{lost}` of '
-                                f'{loaded.origin(("training", lost))} (the two set one thing: the global batch)')
-            training.pop(lost)
+            lost = steps_path if won == ebs_path else ebs_path
+            cfg.warnings.append(f'{_where(loaded, won)}: replaces the `training.{lost[1]}` of {loaded.origin(lost)} '
+                                '(the two set one thing: the global batch)')
+            training.pop(lost[1])
             ebs = training.get('effective_batch_size')
     if ebs is not None:
         micro, world = cfg.micro_batch, cfg.world_size

@@ -157,7 +157,7 @@ def media_slots(record: dict[str, Any]) -> list[MediaSlot]:
                 slots.append(MediaSlot(f'{where}.{kind}', kind, item, kind))
             elif kind == 'image_url' and isinstance(item.get('image_url'), dict) and 'url' in item['image_url']:
                 slots.append(MediaSlot(f'{where}.image_url.url', 'image', item['image_url'], 'url', url=True))
-            elif kind == 'image_url' and 'image_url' in item:
+            elif kind == 'image_url' and 'image_url' in item and not isinstance(item['image_url'], dict):
                 slots.append(MediaSlot(f'{where}.image_url', 'image', item, 'image_url', url=True))
     return slots
 
@@ -196,16 +196,23 @@ def geometry_problems(obj: dict[str, Any], width: float, height: float) -> list[
         problems.append(f'`{kind}` {coords} leaves the {width}x{height} image{hint}')
     if kind == 'bbox_2d' and not (coords[0] < coords[2] and coords[1] < coords[3]):
         problems.append(f'`bbox_2d` {coords} must have x1 < x2 and y1 < y2')
-    if kind == 'poly' and polygon_area(coords) == 0:
+    if kind == 'poly' and collinear(coords):
         problems.append(f'`poly` {coords} encloses no area (its points lie on one line); an object has an extent, '
                         'so draw its outline, or give a `line` if it is one')
     return problems
 
 
-def polygon_area(coords: list[float]) -> float:
-    """The area a polygon x, y, x, y, ... encloses (the shoelace formula)."""
-    xs, ys = coords[0::2], coords[1::2]
-    return abs(sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(len(xs)))) / 2
+def collinear(coords: list[float]) -> bool:
+    """Whether the points x, y, x, y, ... all lie on one line (or on one point). A self-crossing outline (a
+    figure eight) is not: its lobes enclose area even where a signed area sums to 0."""
+    points = list(zip(coords[0::2], coords[1::2]))
+    x0, y0 = points[0]
+    far = next(((x, y) for x, y in points if (x, y) != (x0, y0)), None)
+    if far is None:
+        return True
+    dx, dy = far[0] - x0, far[1] - y0
+    return all(abs(dx * (y - y0) - dy * (x - x0)) <= 1e-9 * (abs(dx) + abs(dy)) * (1 + abs(x - x0) + abs(y - y0))
+               for x, y in points)
 
 
 def record_problems(record: Any, base_dir: Path, check_files: bool = True, mode: str | None = None) -> list[str]:

@@ -346,11 +346,17 @@ def test_a_completion_room_as_long_as_the_sequence_is_refused_naming_both_keys(t
 
 def test_num_train_epochs_over_an_inherited_max_steps_trains_the_epochs(tmp_path: Path):
     """The playbook's stage-1 `num_train_epochs: 3` pasted over the smoke recipe (`max_steps: 4`) trained 4 steps:
-    transformers lets `max_steps` win. The more specific file wins; in one file, transformers' rule is said."""
+    transformers lets `max_steps` win. The config being run wins over its parents; else transformers' rule is said
+    (two parents, one of each)."""
     cfg = load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'num_train_epochs': 3}}))
     assert cfg.training['max_steps'] == -1 and cfg.training['num_train_epochs'] == 3
-    assert any(w.endswith(f"snippet.yaml: `training.num_train_epochs`: replaces the `training.max_steps: 4` of "
-                          f"{SMOKE_CONFIGS / 'base.yaml'}: the run trains 3 epoch(s)") for w in cfg.warnings), cfg.warnings
+    replaced = f"replaces the `training.max_steps: 4` of {SMOKE_CONFIGS / 'base.yaml'}: the run trains 3 epoch(s)"
+    assert any(w.endswith(f'snippet.yaml: `training.num_train_epochs`: {replaced}') for w in cfg.warnings)
     cfg = load_and_validate(_overlay(tmp_path, 'lora.yaml', {'training': {'num_train_epochs': 3, 'max_steps': 6}}))
     assert cfg.training['max_steps'] == 6
     assert any('`training.max_steps`: 6 steps override `num_train_epochs: 3`' in w for w in cfg.warnings)
+    epochs = write_yaml(tmp_path / 'epochs.yaml', {'training': {'num_train_epochs': 2}})
+    cfg = load_and_validate(_overlay(tmp_path, 'lora.yaml', {}, extends=[str(SMOKE_CONFIGS / 'lora.yaml'),
+                                                                          str(epochs)]))
+    assert cfg.training['max_steps'] == 4, 'neither is the run\'s own: transformers\' rule, said'
+    assert any('`training.max_steps`: 4 steps override `num_train_epochs: 2`' in w for w in cfg.warnings)

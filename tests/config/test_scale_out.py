@@ -38,8 +38,8 @@ def test_effective_batch_size_must_divide(tmp_path: Path, monkeypatch):
 
 def test_effective_batch_size_and_accumulation_in_one_file_are_refused(tmp_path: Path):
     message = _problems(tmp_path, training={'effective_batch_size': 8, 'gradient_accumulation_steps': 2})
-    assert 'cfg.yaml: `training.effective_batch_size`: set either `effective_batch_size` or ' \
-           '`gradient_accumulation_steps` in this file, not both' in message
+    assert 'cfg.yaml: `training.effective_batch_size` and `training.gradient_accumulation_steps` both set the global ' \
+           'batch; set one (in cfg.yaml: the other as null)' in message
 
 
 def test_the_more_specific_file_wins_between_the_two_spellings_of_the_global_batch(tmp_path: Path):
@@ -56,6 +56,13 @@ def test_the_more_specific_file_wins_between_the_two_spellings_of_the_global_bat
     recipe.write_text(recipe.read_text().replace('gradient_accumulation_steps: 2', 'effective_batch_size: 64'))
     child.write_text(child.read_text().replace('effective_batch_size: 64', 'gradient_accumulation_steps: 3'))
     assert sft_argument_kwargs(load_and_validate(child))['gradient_accumulation_steps'] == 3
+    # two parents, one each: neither is the run's own; which was meant is not known
+    other = write_yaml(tmp_path / 'other.yaml', {'training': {'gradient_accumulation_steps': 2}})
+    both = write_yaml(tmp_path / 'both.yaml', {'extends': [str(other), str(recipe)]})
+    with pytest.raises(ConfigError) as err:
+        load_and_validate(both)
+    assert (f'{recipe} and {other}: `training.effective_batch_size` and `training.gradient_accumulation_steps` both '
+            'set the global batch; set one (in both.yaml: the other as null)') in str(err.value)
 
 
 def test_llm_lr_maps_onto_the_multimodal_optimizer(tmp_path: Path):

@@ -329,3 +329,15 @@ def test_a_media_item_without_its_value_key_is_a_record_problem_not_a_crash(tmp_
         'messages[0].content[0].image: an image must be a path string, got None',
         'messages[0].content[0].video: a video must be a path string, got 7',
         'images[0]: an image must be a path string, got None']
+
+
+def test_an_image_url_item_without_a_url_is_the_records_problem_not_a_traceback(tmp_path):
+    from src.datasets import DenseCaptionDataset
+    from src.datasets.record_check import check_uncached
+    from tests.conftest import write_jsonl
+
+    data = write_jsonl(tmp_path / 'a.jsonl', [{'messages': [
+        {'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'detail': 'low'}},
+                                     {'type': 'text', 'text': 'hi'}]}, {'role': 'assistant', 'content': 'x'}]}])
+    report = check_uncached(DenseCaptionDataset(data, None), workers=0)
+    assert report.lines() == [f'{data}:1: messages[0].content[0].image_url: an image must be a path string, got None']

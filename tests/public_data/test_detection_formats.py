@@ -412,6 +412,18 @@ def test_labelstudio_matches_a_file_only_where_its_path_agrees(tmp_path: Path, c
                                                  ['media/cam2/0001.jpg']]
 
 
+def test_labelstudio_a_bare_name_or_an_upload_is_found_in_any_folder(tmp_path: Path):
+    """A reference without folders says nothing about them, and an upload's stored name names one file wherever it
+    was copied: both are found under a subfolder of --images."""
+    _image(tmp_path / 'media' / 'train' / '0001.jpg')
+    _image(tmp_path / 'media' / 'photos' / 'abcd1234-0002.jpg')
+    export = tmp_path / 'export.json'
+    export.write_text(json.dumps([_ls_task(1, '0001.jpg'), _ls_task(2, '/data/upload/3/abcd1234-0002.jpg')]))
+    out = tmp_path / 'ls.jsonl'
+    labelstudio.convert_file(export, out, tmp_path / 'media')
+    assert [r['images'] for r in _read(out)] == [['media/train/0001.jpg'], ['media/photos/abcd1234-0002.jpg']]
+
+
 def test_labelstudio_two_uploads_of_one_original_name_are_not_guessed(tmp_path: Path, capsys):
     """Uploads keep their original name after an 8-hex prefix; with only the originals under --images, two uploads
     of the same name (two cameras' IMG_0001.JPG) could be either photo, so both are skipped, whatever their order;
