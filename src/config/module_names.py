@@ -8,6 +8,7 @@ before anything loads; a hub id (no local weights) gets the syntax check only.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -42,11 +43,32 @@ def weight_module_names(model_dir: str | Path) -> set[str] | None:
     return modules
 
 
-def ties_embeddings(folder: str | Path) -> bool:
-    """Whether a local checkpoint's `lm_head` is its input embedding's weight (`tie_word_embeddings`, at the top or
-    in `text_config`, as Qwen3-VL 2B / 4B have it)."""
-    config = checkpoint_config(folder) or {}
+TIED_HUB_MODELS = re.compile(r'qwen3-vl-(2b|4b)(?![0-9])', re.I)
+"""Hub ids of the published checkpoints whose `lm_head` is tied (Qwen3-VL 2B and 4B; 8B and larger are not), for a
+hub id whose config.json is not in the local Hugging Face cache."""
+
+
+def ties_embeddings(model: str | Path) -> bool:
+    """Whether a checkpoint's `lm_head` is its input embedding's weight (`tie_word_embeddings`, at the top or in
+    `text_config`, as Qwen3-VL 2B / 4B have it): from a local folder's config.json, a hub id's in the Hugging Face
+    cache, or the published hub ids."""
+    config = checkpoint_config(model) or _cached_hub_config(str(model))
+    if config is None:
+        return bool(TIED_HUB_MODELS.search(str(model)))
     return bool(config.get('tie_word_embeddings') or config.get('text_config', {}).get('tie_word_embeddings'))
+
+
+def _cached_hub_config(repo_id: str) -> dict | None:
+    """A hub id's config.json from the local Hugging Face cache (nothing is downloaded), or None."""
+    if Path(repo_id).exists() or repo_id.count('/') != 1:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        path = try_to_load_from_cache(repo_id, 'config.json')
+        return json.loads(Path(path).read_text(encoding='utf-8')) if isinstance(path, str) else None
+    except (OSError, ValueError, ImportError):
+        return None
 
 
 def matches_any(entries: list[str], module: str) -> bool:

@@ -115,6 +115,10 @@ def _check_gkd(cfg: 'ProjectConfig', where: Callable[[tuple[str, ...]], str], er
                       'its micro-batches, so a generation must hold whole steps (leave both unset: one step)')
 
 
+FAMILIES = {'qwen3_vl_moe': 'qwen3_vl'}
+"""Model types whose vision input is another's (the MoE variant of Qwen3-VL reads Qwen3-VL's patches)."""
+
+
 def gkd_model_problems(cfg: 'ProjectConfig') -> list[str]:
     """Student and teacher must share a vocabulary, and each distilled visual component must exist in the model.
 
@@ -125,7 +129,7 @@ def gkd_model_problems(cfg: 'ProjectConfig') -> list[str]:
     student_cfg, teacher_cfg = checkpoint_config(student), checkpoint_config(teacher) if teacher else None
     if student_cfg and teacher_cfg:
         types = [c.get('model_type') for c in (student_cfg, teacher_cfg)]
-        if types[0] != types[1]:
+        if FAMILIES.get(types[0], types[0]) != FAMILIES.get(types[1], types[1]):
             problems.append(f'{cfg.source}: `rlhf.teacher_model` {teacher} is a {types[1]} model and the student '
                             f'{student} a {types[0]} one; the teacher sees the student\'s batch (its image patches '
                             'and grid), which another family reads differently (a run stopped at step 1 with a shape '

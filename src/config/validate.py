@@ -312,8 +312,8 @@ def _check_silent_no_ops(loaded: LoadedConfig, cfg: ProjectConfig, errors: list[
     strategy = cfg.training.get('eval_strategy')
     if strategy is not None and str(strategy) != 'no' and not cfg.has_validation:
         unevaluated = [s.name for s in cfg.fusion.sources if s.val_jsonl is not None] if cfg.fusion else []
-        hint = (f'; the fusion sources with a `val_jsonl` ({", ".join(unevaluated)}) are `domain: source`, which is '
-                'not evaluated unless `eval_sources` names it' if unevaluated else
+        hint = (f'; the fusion sources with a `val_jsonl` ({", ".join(unevaluated)}) are not in `eval_sources` '
+                '(by default the `domain: target` ones)' if unevaluated else
                 ': give `custom.val_jsonl` (or a fusion source\'s `val_jsonl`)')
         cfg.warnings.append(f'{_where(loaded, ("training", "eval_strategy"))}: {strategy!r}, but the run has no '
                             f'validation records, so ms-swift turns evaluation off{hint}')
@@ -480,7 +480,7 @@ def check_inputs_exist(cfg: ProjectConfig) -> None:
             errors.append(f'{cfg.source}: `tuner.{key}`: {", ".join(map(repr, missing))} match no module of '
                           f'{cfg.model["model"]}; PEFT would skip them without a word')
     targets = [e for e in cfg.tuner.get('target_modules') or [] if isinstance(e, str)]
-    if modules and ties_embeddings(cfg.model['model']) and matches_any(targets, 'lm_head'):
+    if matches_any(targets, 'lm_head') and ties_embeddings(cfg.model['model']):
         errors.append(f'{cfg.source}: `tuner.target_modules`: `lm_head` of {cfg.model["model"]} shares its weight with '
                       'the input embeddings (`tie_word_embeddings: true`), so a LoRA on it merges into both: `swift '
                       'export --merge_lora` and stage 2 would give another model than the one trained. Leave `lm_head` '

@@ -18,6 +18,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from swift.trainers import Seq2SeqTrainer
 
+from ..config.fusion import RESERVED_NAMES
 from ..datasets.dense_caption import DATASET_LABEL, DROPPED_OBJECTS
 from ..datasets.pixels import with_processor_rows
 from .engines import EngineMixin
@@ -36,10 +37,13 @@ SPLIT_WORDS = ('train', 'eval', 'test')
 
 def metric_name(name: str) -> str:
     """The name a dataset's keys are logged under: its own, but ``data_<name>`` for a dataset named like a split or
-    starting with one (`eval`, `eval_set`, `test_a`, `train`). transformers files a key starting with `eval_` or
-    `test_` under evaluation or test, so a training-time `eval_loss` of a dataset called `eval` would have landed in
-    the evaluation curve, and `train_loss` is the trainer's own end-of-run loss."""
-    return f'data_{name}' if name in SPLIT_WORDS or name.startswith(tuple(f'{w}_' for w in SPLIT_WORDS)) else name
+    starting with one (`eval`, `eval_set`, `test_a`, `train`), or whose `<name>_loss` / `<name>_token_acc` is a
+    trainer's own metric (`sft`, `llm_kd`, `vision_kd`: the GKD monitor's terms; `token`, `aux`: ms-swift's).
+    transformers files a key starting with `eval_` or `test_` under evaluation or test, so a training-time
+    `eval_loss` of a dataset called `eval` would have landed in the evaluation curve, `train_loss` is the trainer's
+    own end-of-run loss, and a record whose `dataset` was `llm_kd` logged its cross-entropy over the KD term."""
+    split_like = name in SPLIT_WORDS or name.startswith(tuple(f'{w}_' for w in SPLIT_WORDS))
+    return f'data_{name}' if split_like or name in RESERVED_NAMES else name
 
 
 class TelemetryCollator:

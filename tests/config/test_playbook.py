@@ -122,6 +122,9 @@ def test_a_lora_on_an_lm_head_tied_to_the_embeddings_is_refused_before_the_model
             'embeddings (`tie_word_embeddings: true`), so a LoRA on it merges into both: `swift export --merge_lora` '
             'and stage 2 would give another model than the one trained. Leave `lm_head` out of the list') in str(
                 exc.value)
+    from src.config.module_names import ties_embeddings  # a hub id not downloaded: the published checkpoints
+    assert ties_embeddings('Qwen/Qwen3-VL-4B-Instruct') and ties_embeddings('Qwen/Qwen3-VL-2B-Thinking')
+    assert not ties_embeddings('Qwen/Qwen3-VL-8B-Instruct') and not ties_embeddings('Qwen/Qwen3-VL-32B-Instruct')
 
 
 def test_vit_kd_with_a_frozen_vit_is_refused(tmp_path: Path):

@@ -133,8 +133,10 @@ def test_a_dataset_named_like_a_split_logs_under_its_own_keys(make_config, tmp_p
 
 
 @pytest.mark.parametrize('name,logged', [('eval', 'data_eval'), ('eval_set', 'data_eval_set'), ('train', 'data_train'),
-                                         ('test_a', 'data_test_a'), ('coco', 'coco'), ('retrain', 'retrain')])
-def test_dataset_names_that_read_as_a_split_are_logged_apart(name, logged):
+                                         ('test_a', 'data_test_a'), ('coco', 'coco'), ('retrain', 'retrain'),
+                                         ('llm_kd', 'data_llm_kd'), ('sft', 'data_sft'), ('token', 'data_token')])
+def test_dataset_names_that_read_as_a_split_or_a_trainer_metric_are_logged_apart(name, logged):
+    """A record's `dataset: llm_kd` (a converter's --dataset) logged its cross-entropy over the GKD monitor's term."""
     from src.trainers.telemetry import metric_name
 
     assert metric_name(name) == logged

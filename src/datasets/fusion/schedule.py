@@ -24,8 +24,8 @@ def quota_problems(names: list[str], sizes: list[int], quotas: list[int], asked:
     for name, size, quota, wanted in zip(names, sizes, quotas, asked):
         if wanted and quota == 0:
             problems.append(f'{origin}: source `{name}`: its ratio of {size:,} record(s) rounds to 0 samples per '
-                            f'epoch, so it would not be in the mixture; raise the ratio (at least {0.5 / size:.3g}), '
-                            'give a `count`, or remove the source')
+                            f'epoch, so it would not be in the mixture; raise the ratio (above {0.5 / size:.3g}; with '
+                            '`custom.sample_limit`, of the records it keeps), give a `count`, or remove the source')
         elif quota > size:
             notes.append(f'fusion: source `{name}`: {quota:,} samples per epoch from {size:,} record(s), each about '
                          f'{quota / size:.3g} times')

@@ -120,5 +120,6 @@ def test_evaluation_asked_for_without_validation_records_says_why_it_is_off(make
     cfg = load_and_validate(make_config('fusion.yaml', custom={'fusion_config': fusion},
                                         training={'eval_strategy': 'steps'}))
     assert any("`training.eval_strategy`: 'steps', but the run has no validation records, so ms-swift turns "
-               'evaluation off; the fusion sources with a `val_jsonl` (extra) are `domain: source`' in w
+               'evaluation off; the fusion sources with a `val_jsonl` (extra) are not in `eval_sources` (by default '
+               'the `domain: target` ones)' in w
                for w in cfg.warnings), cfg.warnings

@@ -170,7 +170,8 @@ def test_a_source_whose_ratio_rounds_to_no_sample_is_refused_and_repeats_are_sai
                             {'name': 's', 'train_jsonl': str(small), 'ratio': 0.1}])
     assert done.returncode == 2 and not (tmp_path / 'out' / 'mix.jsonl').exists()
     assert ('source `a`: its ratio of 3 record(s) rounds to 0 samples per epoch, so it would not be in the mixture; '
-            'raise the ratio (at least 0.167), give a `count`, or remove the source') in done.stderr
+            'raise the ratio (above 0.167; with `custom.sample_limit`, of the records it keeps), give a `count`, or '
+            'remove the source') in done.stderr
     done = _fuse(tmp_path, [{'name': 'a', 'train_jsonl': str(a), 'ratio': 0},
                             {'name': 's', 'train_jsonl': str(small), 'count': 1000}])
     assert done.returncode == 0, done.stderr
