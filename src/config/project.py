@@ -101,9 +101,10 @@ class ProjectConfig:
     def gradient_accumulation_steps(self) -> int:
         """Micro-batches per optimizer step: from `training.effective_batch_size` (the global batch) when set, else
         `training.gradient_accumulation_steps` or ms-swift's default."""
-        effective = self.settings.effective_batch_size
-        if effective is not None:
-            return effective // (self.micro_batch * self.world_size)
+        # lifted into `settings` once validation passed; during validation it is still in `training`
+        effective = self.settings.effective_batch_size or self.training.get('effective_batch_size')
+        if isinstance(effective, int) and effective > 0:
+            return max(1, effective // (self.micro_batch * self.world_size))  # 0: refused by the batch check
         return self.training.get('gradient_accumulation_steps') or swift_fields.default(
             'training', 'gradient_accumulation_steps') or 1
 

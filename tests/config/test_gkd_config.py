@@ -86,3 +86,17 @@ def test_a_generation_must_hold_whole_optimizer_steps(make_config, tiny_model):
                      training={'gradient_accumulation_steps': 2})
     assert ('`rlhf.steps_per_generation`: one generation covers 3 micro-batches, not a multiple of '
             'gradient_accumulation_steps (2)') in text
+
+
+def test_a_generation_is_checked_against_the_accumulation_effective_batch_size_gives(make_config, tiny_model):
+    """During validation `effective_batch_size` was not yet lifted into the typed settings, so the check saw an
+    accumulation of 1 and accepted a generation of 2 micro-batches for steps of 4."""
+    text = _problems(make_config, rlhf={'teacher_model': str(tiny_model), 'lmbda': 0.0, 'steps_per_generation': 2},
+                     training={'per_device_train_batch_size': 1, 'gradient_accumulation_steps': None,
+                               'effective_batch_size': 4})
+    assert ('`rlhf.steps_per_generation`: one generation covers 2 micro-batches, not a multiple of '
+            'gradient_accumulation_steps (4)') in text
+    text = _problems(make_config, rlhf={'teacher_model': str(tiny_model), 'lmbda': 0.0},
+                     training={'per_device_train_batch_size': 4, 'gradient_accumulation_steps': None,
+                               'effective_batch_size': 2})
+    assert 'is not a positive multiple of per_device_train_batch_size (4)' in text
