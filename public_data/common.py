@@ -23,7 +23,7 @@ import sys
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 import ijson
 from tqdm import tqdm
@@ -165,17 +165,14 @@ def reason_kind(reason: str) -> str:
 
 
 @contextmanager
-def atomic_jsonl(path: Path) -> Iterator[tuple[Callable[[dict], None], Path]]:
-    """(a JSONL writer, its file): a temporary file next to ``path``, renamed to ``path`` only when the block succeeds;
-    the block may rewrite the temporary file once the writer is closed (``close`` it first)."""
+def atomic_jsonl(path: Path) -> Iterator[tuple[IO[str], Path]]:
+    """(the open file, its path): a temporary file next to ``path``, renamed to ``path`` only when the block
+    succeeds; the block may rewrite the temporary file once it has closed the open one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
     try:
         with open(temporary, 'w', encoding='utf-8') as f:
-            def write(record: dict) -> None:
-                f.write(json.dumps(record, ensure_ascii=False) + '\n')
-            write.close = f.close  # type: ignore[attr-defined]
-            yield write, temporary
+            yield f, temporary
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -205,7 +202,7 @@ def convert(items: Iterable[tuple[str, Any]], convert_one, out: Path, desc: str,
     report = report or Report()
     origins: list[str] = []
     """Where each written record came from, by output line."""
-    with atomic_jsonl(out) as (write, temporary):
+    with atomic_jsonl(out) as (sink, temporary):
         where = None
         records = iter(tqdm(items, desc=desc, unit='rec', total=total, file=sys.stderr))
         while True:
@@ -232,9 +229,9 @@ def convert(items: Iterable[tuple[str, Any]], convert_one, out: Path, desc: str,
                 raise ConversionError(f'{where}: cannot convert this record ({type(exc).__name__}: {exc}); nothing '
                                       'was written') from exc
             for record in result if isinstance(result, list) else [result]:
-                write(record)
+                sink.write(json.dumps(record, ensure_ascii=False) + '\n')
                 origins.append(where)
-        write.close()
+        sink.close()
         if origins:
             refuse_what_training_would(temporary, origins, report)
         report.written = len(origins)

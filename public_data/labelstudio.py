@@ -76,6 +76,7 @@ class ImageIndex:
                 self.by_name[path.name].append(path)
                 if stored_name(path.name) != path.name:
                     self.by_name[stored_name(path.name)].append(path)
+        self._seen: dict[str, tuple[Path, str | None] | Skip] = {}
         self._uploads: dict[Path, set[str]] = defaultdict(set)
         """Files reached by an upload's original name -> the uploads (stored names) that reach them."""
 
@@ -120,19 +121,28 @@ class ImageIndex:
         raise Skip(f'image not found under --images: {"/".join(parts)} (a file matches where its path under '
                    '--images ends the reference\'s path)')
 
+    def _resolved(self, reference: str) -> tuple[Path, str | None] | Skip:
+        """``_resolve`` once per reference: ``claim`` and ``find`` both ask for every task's."""
+        if reference not in self._seen:
+            try:
+                self._seen[reference] = self._resolve(reference)
+            except Skip as exc:
+                self._seen[reference] = exc
+        return self._seen[reference]
+
     def claim(self, reference: str) -> None:
         """Note a task's reference before any is converted, so that two uploads sharing an original name are
         found out whatever their order."""
-        try:
-            path, upload = self._resolve(reference)
-        except Skip:
-            return
-        if upload is not None:
-            self._uploads[path].add(upload)
+        resolved = self._resolved(reference)
+        if not isinstance(resolved, Skip) and resolved[1] is not None:
+            self._uploads[resolved[0]].add(resolved[1])
 
     def find(self, reference: str) -> Path:
         """The file a task's image reference names (``Skip`` when there is none, or it is not known which)."""
-        path, upload = self._resolve(reference)
+        resolved = self._resolved(reference)
+        if isinstance(resolved, Skip):
+            raise resolved
+        path, upload = resolved
         if upload is not None and len(uploads := sorted(self._uploads[path])) > 1:
             raise Skip(f'uploads {uploads[0]} and {uploads[1]} have the same original name {path.name}, so which '
                        'photo it is is unknown; point --images at the uploaded files (with their prefixes)')

@@ -15,7 +15,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from ...config import ConfigError
 from ...config.fusion import FusionConfig
 from ..contract import RecordError, media_slots, parse_line
 from ..jsonl_index import JsonlIndex
-from .schedule import epoch_schedule, quota_problems, schedule_memory_problem
+from .schedule import epoch_quotas, epoch_schedule
 
 CHUNK_SAMPLES = 20_000  # samples per unit of work (and per progress-bar update)
 
@@ -96,16 +95,7 @@ def write_mixture(fusion: FusionConfig, out: str | Path, workers: int = 1, progr
     for spec, source in zip(fusion.sources, sources):
         if not len(source.index):
             raise RecordError(f'{spec.train_jsonl}: no records (source `{spec.name}`)')
-    quotas = [spec.quota(len(source.index)) for spec, source in zip(fusion.sources, sources)]
-    names = [s.name for s in fusion.sources]
-    problems, notes = quota_problems(names, [len(s.index) for s in sources], quotas,
-                                     [s.asked for s in fusion.sources], fusion.origin)
-    if (problem := schedule_memory_problem(names, quotas, fusion.origin)) is not None:
-        problems.append(problem)
-    if problems:
-        raise ConfigError(problems)
-    for note in notes:
-        print(note, file=sys.stderr, flush=True)
+    quotas = epoch_quotas(fusion, [len(s.index) for s in sources])
     source_ids, record_ids = epoch_schedule([len(s.index) for s in sources], quotas, fusion.seed, epoch=0)
     bounds = list(range(0, len(source_ids), CHUNK_SAMPLES)) + [len(source_ids)]
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f'.{out.name}.') as part_dir:

@@ -9,18 +9,16 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import os
-import sys
 from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import ConcatDataset, Dataset
 
-from ...config import ConfigError
 from ...config.augmentation import AugmentationSpec
 from ...config.fusion import KEEP_AUGMENTATION, FusionConfig, FusionSource
 from ..augmentation import Augmenter, augmenter_for
 from ..builders import BuildSettings
 from ..dense_caption import DenseCaptionDataset
-from .schedule import epoch_schedule, quota_problems, schedule_memory_problem
+from .schedule import epoch_quotas, epoch_schedule
 
 if TYPE_CHECKING:
     from swift.template import Template
@@ -37,17 +35,8 @@ class FusionDataset(Dataset):
                                 source_augmenter(augmentation, s), seed=fusion.seed, label=s.name)
             for s in fusion.sources
         ]
-        self.quotas = [s.quota(len(d)) for s, d in zip(fusion.sources, self.sources)]
-        names = [s.name for s in fusion.sources]
-        problems, notes = quota_problems(names, [len(d) for d in self.sources], self.quotas,
-                                         [s.asked for s in fusion.sources], fusion.origin)
-        if (problem := schedule_memory_problem(names, self.quotas, fusion.origin)):
-            problems.append(problem)
-        if problems:
-            raise ConfigError(problems)
-        if int(os.environ.get('RANK', '0')) == 0:
-            for note in notes:
-                print(note, file=sys.stderr, flush=True)
+        self.quotas = epoch_quotas(fusion, [len(d) for d in self.sources],
+                                   say=int(os.environ.get('RANK', '0')) == 0)
         self.epoch = 0
 
     @property

@@ -7,12 +7,35 @@ together. Counts per source are therefore exact, and the same (sizes, quotas, se
 from __future__ import annotations
 
 import os
+import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ...config.fusion import FusionConfig
 
 BYTES_PER_SAMPLE = 40
 """Peak memory of a schedule per sample: the int32 source and int64 record ids, the int64 permutation, and the
 concatenated copies made while shuffling."""
+
+
+def epoch_quotas(fusion: 'FusionConfig', sizes: list[int], say: bool = True) -> list[int]:
+    """The samples per epoch of each source of ``fusion`` (``sizes``: their record counts), checked: ``ConfigError``
+    for a source left out by rounding, an empty epoch or a schedule too large for memory; sources drawn many times
+    over are said (to stderr) when ``say``. The online and the offline mixture both plan their epoch here."""
+    from ...config import ConfigError
+
+    names = [s.name for s in fusion.sources]
+    quotas = [s.quota(size) for s, size in zip(fusion.sources, sizes)]
+    problems, notes = quota_problems(names, sizes, quotas, [s.asked for s in fusion.sources], fusion.origin)
+    if (problem := schedule_memory_problem(names, quotas, fusion.origin)) is not None:
+        problems.append(problem)
+    if problems:
+        raise ConfigError(problems)
+    for note in notes if say else ():
+        print(note, file=sys.stderr, flush=True)
+    return quotas
 
 
 def quota_problems(names: list[str], sizes: list[int], quotas: list[int], asked: list[bool],
